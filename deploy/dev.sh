@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# One entry point for a single host: `setup`, `run` (web + worker + beat + Redis) and `test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export LEFT4ME_ROOT="${LEFT4ME_ROOT:-$PWD/var}"
+PY="${PYTHON:-python3}"
+VENV="$PWD/.venv"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+ensure_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV"
+    "$PY" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.requirements.sha256" want
+  want=$(sha256sum requirements.txt | cut -d' ' -f1)
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    say "installing requirements.txt"
+    "$VENV/bin/pip" install --quiet --upgrade pip
+    "$VENV/bin/pip" install --quiet -r requirements.txt
+    echo "$want" > "$stamp"
+  fi
+}
+
+ensure_redis_server() {
+  command -v redis-server >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing redis-server with apt-get"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    # Debian starts a system Redis on install; left4me runs its own.
+    (systemctl disable --now redis-server 2>/dev/null || service redis-server stop 2>/dev/null) >/dev/null 2>&1 || true
+  else
+    echo "redis-server is missing: install it (Debian/Ubuntu: sudo apt-get install redis-server) and run again" >&2
+    exit 1
+  fi
+}
+
+broker_reachable() {
+  "$VENV/bin/python" - <<'PY'
+import os, sys, redis
+url = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+try:
+    redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+except Exception:
+    sys.exit(1)
+PY
+}
+
+cmd_setup() {
+  ensure_venv
+  ensure_redis_server
+  mkdir -p "$LEFT4ME_ROOT"
+}
+
+cmd_run() {
+  cmd_setup
+  local procs="web worker beat"
+  if broker_reachable; then
+    say "using the Redis at ${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
+  elif [ -n "${CELERY_BROKER_URL:-}" ]; then
+    echo "CELERY_BROKER_URL=$CELERY_BROKER_URL does not answer" >&2
+    exit 1
+  else
+    say "starting Redis on 127.0.0.1:6379 with data in $LEFT4ME_ROOT/redis"
+    mkdir -p "$LEFT4ME_ROOT/redis"
+    procs="redis $procs"
+  fi
+  "$VENV/bin/python" manage.py migrate --noinput
+  "$VENV/bin/python" manage.py ensure_admin
+  say "left4me at http://${LEFT4ME_BIND:-127.0.0.1:8000}/  (Ctrl-C stops everything)"
+  exec "$VENV/bin/honcho" start $procs
+}
+
+cmd_test() {
+  cmd_setup
+  # The suite starts a private Redis unless LEFT4ME_TEST_BROKER_URL names one.
+  exec "$VENV/bin/pytest" "$@"
+}
+
+case "${1:-}" in
+  setup) shift; cmd_setup "$@" ;;
+  run) shift; cmd_run "$@" ;;
+  test) shift; cmd_test "$@" ;;
+  *) echo "usage: deploy/dev.sh setup|run|test [pytest args]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Job(models.Model):
+    """The record of one piece of slow work; Celery only executes it."""
+
+    class Operation(models.TextChoices):
+        BUILD_OVERLAY = "build_overlay", "Build overlay"
+        REFRESH_OVERLAY = "refresh_overlay", "Refresh overlay"
+        REFRESH_WORKSHOP_ITEMS = "refresh_workshop_items", "Refresh workshop items"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        CANCELLING = "cancelling", "Cancelling"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    ACTIVE_STATES = (State.QUEUED, State.RUNNING, State.CANCELLING)
+    FINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+
+    operation = models.CharField(max_length=40, choices=Operation.choices)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    overlay = models.ForeignKey(
+        "overlays.Overlay", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    )
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    requeues = models.PositiveIntegerField(default=0)
+    items_done = models.PositiveIntegerField(default=0)
+    items_total = models.PositiveIntegerField(default=0)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["operation", "state"]),
+            models.Index(fields=["overlay", "operation", "state"]),
+            models.Index(fields=["state", "heartbeat_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation} #{self.pk} ({self.state})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in self.ACTIVE_STATES
+
+    @property
+    def can_cancel(self) -> bool:
+        return self.state in (self.State.QUEUED, self.State.RUNNING)
+
+
+class JobLogLine(models.Model):
+    class Stream(models.TextChoices):
+        STDOUT = "stdout", "stdout"
+        STDERR = "stderr", "stderr"
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="lines")
+    seq = models.PositiveIntegerField()
+    stream = models.CharField(max_length=6, choices=Stream.choices, default=Stream.STDOUT)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "seq"]
+        constraints = [models.UniqueConstraint(fields=["job", "seq"], name="job_log_seq_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.stream}: {self.text}"

@@ -1,0 +1,166 @@
+"""left4me settings: every value comes from the environment, with single-host defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from left4me.env import env_bool, env_float, env_int, env_list, env_str, persistent_secret
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+LEFT4ME_ROOT = Path(env_str("LEFT4ME_ROOT", str(BASE_DIR / "var"))).expanduser().resolve()
+OVERLAYS_ROOT = LEFT4ME_ROOT / "overlays"
+WORKSHOP_CACHE_ROOT = LEFT4ME_ROOT / "workshop_cache"
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY", "") or persistent_secret(LEFT4ME_ROOT / "secret_key")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_TZ = True
+LANGUAGE_CODE = "en-us"
+USE_I18N = False
+
+# Behind TLS (deploy/env.example) cookies must not travel in clear text.
+SECURE_COOKIES = env_bool("SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if SECURE_COOKIES else None
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_celery_beat",
+    "left4me",
+    "jobs",
+    "workshop",
+    "overlays",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "left4me.urls"
+WSGI_APPLICATION = "left4me.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{LEFT4ME_ROOT / 'left4me.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker threads and beat share one file: WAL lets readers run beside a writer,
+    # IMMEDIATE takes the write lock up front so two writers queue instead of deadlocking.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(LEFT4ME_ROOT / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/overlays/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(LEFT4ME_ROOT / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# --- Celery -----------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = TIME_ZONE
+# The Job row is the record of a run; Celery results would only duplicate it.
+CELERY_TASK_IGNORE_RESULT = True
+# Only the health check's ping keeps a result, for a minute.
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+CELERY_RESULT_EXPIRES = 60
+# Ack after the work, and re-queue when the worker process dies, so a crash loses no job.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Jobs are long: a worker takes one message at a time so others stay free for other workers.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis re-delivers an unacked message after this long; the reaper settles jobs sooner.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Builds touch overlay files, so they run on the worker of the host that holds them.
+LEFT4ME_WORKER_QUEUE = env_str("LEFT4ME_WORKER_QUEUE", "celery")
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+
+# --- Jobs -------------------------------------------------------------------------------
+JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10.0)
+JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 120, minimum=1)
+JOB_REAPER_INTERVAL_SECONDS = env_int("JOB_REAPER_INTERVAL_SECONDS", 60, minimum=1)
+JOB_MAX_REQUEUES = env_int("JOB_MAX_REQUEUES", 2)
+
+# --- Steam Workshop ---------------------------------------------------------------------
+STEAM_API_BASE_URL = env_str("STEAM_API_BASE_URL", "https://api.steampowered.com").rstrip("/")
+STEAM_APP_ID = 550
+WORKSHOP_MAX_ENTRIES = env_int("WORKSHOP_MAX_ENTRIES", 500, minimum=1)
+WORKSHOP_CONNECT_TIMEOUT = env_float("WORKSHOP_CONNECT_TIMEOUT", 10.0)
+WORKSHOP_READ_TIMEOUT = env_float("WORKSHOP_READ_TIMEOUT", 60.0)
+WORKSHOP_DOWNLOAD_ATTEMPTS = env_int("WORKSHOP_DOWNLOAD_ATTEMPTS", 3, minimum=1)
+WORKSHOP_RETRY_BACKOFF = env_float("WORKSHOP_RETRY_BACKOFF", 2.0)
+WORKSHOP_RETRY_BACKOFF_MAX = env_float("WORKSHOP_RETRY_BACKOFF_MAX", 120.0)
+WORKSHOP_DOWNLOAD_CONCURRENCY = env_int("WORKSHOP_DOWNLOAD_CONCURRENCY", 4, minimum=1)
+WORKSHOP_REFRESH_HOUR = env_int("WORKSHOP_REFRESH_HOUR", 4)
+WORKSHOP_REFRESH_MINUTE = env_int("WORKSHOP_REFRESH_MINUTE", 0)

@@ -1,0 +1,67 @@
+"""Helpers the test suites share: a real Celery worker process and polling."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+BASE_DIR = Path(settings.BASE_DIR)
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    """The environment of a worker process that shares this test's database and broker."""
+    env = dict(os.environ)
+    env["DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"
+    env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
+    env["LEFT4ME_ROOT"] = str(settings.LEFT4ME_ROOT)
+    env["STEAM_API_BASE_URL"] = settings.STEAM_API_BASE_URL
+    env.update(extra)
+    return env
+
+
+def start_worker(*, concurrency: int = 2, queues: str = "celery", **env: str) -> subprocess.Popen:
+    cmd = [
+        sys.executable, "-m", "celery", "-A", "left4me", "worker", "--loglevel", "INFO",
+        "--concurrency", str(concurrency), "--queues", queues, "--without-gossip", "--without-mingle",
+        "--hostname", f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+    ]  # fmt: skip
+    return subprocess.Popen(cmd, cwd=BASE_DIR, env=worker_env(**env), start_new_session=True)
+
+
+def stop_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@contextmanager
+def running_worker(**kwargs: object) -> Iterator[subprocess.Popen]:
+    proc = start_worker(**kwargs)  # type: ignore[arg-type]
+    try:
+        yield proc
+    finally:
+        stop_worker(proc)
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float = 30.0, interval: float = 0.1) -> object:
+    """Poll until `predicate` returns something truthy; fail with a clear message on time-out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s: {predicate}")
