@@ -151,6 +151,8 @@ JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10.0)
 JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 120, minimum=1)
 JOB_REAPER_INTERVAL_SECONDS = env_int("JOB_REAPER_INTERVAL_SECONDS", 60, minimum=1)
 JOB_MAX_REQUEUES = env_int("JOB_MAX_REQUEUES", 2)
+# Only the test suite turns this on: it registers the job tasks in jobs/testtasks.py.
+LEFT4ME_TEST_TASKS = env_bool("LEFT4ME_TEST_TASKS", False)
 
 # --- Steam Workshop ---------------------------------------------------------------------
 STEAM_API_BASE_URL = env_str("STEAM_API_BASE_URL", "https://api.steampowered.com").rstrip("/")

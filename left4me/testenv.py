@@ -20,6 +20,8 @@ _ROOT = Path(tempfile.mkdtemp(prefix="left4me-test-"))
 os.environ["LEFT4ME_ROOT"] = str(_ROOT)
 os.environ.pop("DATABASE_URL", None)
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
+# Registers the job tasks that only tests use (jobs/testtasks.py), in this process and in workers.
+os.environ["LEFT4ME_TEST_TASKS"] = "1"
 _redis_proc: subprocess.Popen | None = None
 
 
