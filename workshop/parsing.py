@@ -1,0 +1,79 @@
+"""Reading what an owner typed into the "add workshop items" form.
+
+Accepted entries, separated by whitespace, commas or newlines:
+- a numeric workshop id (1-20 digits, at most 2**64 - 1, not 0), e.g. ``123456789``;
+- a Steam Community link to an item or a collection:
+  ``https://steamcommunity.com/sharedfiles/filedetails/?id=N`` or ``.../workshop/filedetails/?id=N``,
+  with or without extra query parameters or a ``#fragment``. ``http://``, a ``www.`` host and a
+  missing scheme (``steamcommunity.com/sharedfiles/filedetails/?id=N``, as some browsers copy
+  the address bar) are accepted too.
+
+Anything else is refused with a :class:`WorkshopInputError` naming the first bad entry.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from django.conf import settings
+
+MAX_STEAM_ID = 2**64 - 1
+_SEPARATORS = re.compile(r"[\s,]+")
+_DIGITS = re.compile(r"[0-9]{1,20}")
+_URL_PATH = re.compile(r"/(?:sharedfiles|workshop)/filedetails/?", re.IGNORECASE)
+_HOSTS = {"steamcommunity.com", "www.steamcommunity.com"}
+_SHOWN_CHARS = 60
+
+
+class WorkshopInputError(ValueError):
+    """Input an owner must correct; ``str()`` is the message to show them."""
+
+
+def parse_workshop_input(text: str, *, max_entries: int | None = None) -> list[str]:
+    """The workshop ids in ``text``, in first-seen order, duplicates folded.
+
+    Raises WorkshopInputError for empty input, a bad entry, or more than ``max_entries``
+    distinct ids (default ``settings.WORKSHOP_MAX_ENTRIES``).
+    """
+    limit = settings.WORKSHOP_MAX_ENTRIES if max_entries is None else max_entries
+    entries = [entry for entry in _SEPARATORS.split(text or "") if entry]
+    if not entries:
+        raise WorkshopInputError("enter at least one workshop id or URL")
+    ids = list(dict.fromkeys(_entry_to_id(entry) for entry in entries))
+    if len(ids) > limit:
+        raise WorkshopInputError(f"too many workshop ids: {len(ids)} (at most {limit} at once)")
+    return ids
+
+
+def _entry_to_id(entry: str) -> str:
+    steam_id = _numeric_id(entry) or _id_from_url(entry)
+    if steam_id is None:
+        raise WorkshopInputError(f"not a workshop id or URL: {_shown(entry)!r}")
+    return steam_id
+
+
+def _numeric_id(value: str) -> str | None:
+    """The canonical id for a plain number (leading zeros dropped), None when out of range."""
+    if not _DIGITS.fullmatch(value):
+        return None
+    number = int(value)
+    return str(number) if 0 < number <= MAX_STEAM_ID else None
+
+
+def _id_from_url(entry: str) -> str | None:
+    url = entry if "://" in entry else f"https://{entry}"
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in {"http", "https"} or (parts.hostname or "") not in _HOSTS:
+        return None
+    if not _URL_PATH.fullmatch(parts.path):
+        return None
+    values = parse_qs(parts.query).get("id", [])
+    return _numeric_id(values[0]) if len(values) == 1 else None
+
+
+def _shown(entry: str) -> str:
+    return entry if len(entry) <= _SHOWN_CHARS else entry[: _SHOWN_CHARS - 1] + "…"
