@@ -21,7 +21,9 @@ def test_no_missing_migrations() -> None:
     call_command("makemigrations", "--check", "--dry-run", stdout=io.StringIO())
 
 
-@pytest.mark.parametrize("model", [m for m in apps.get_models() if m in site._registry], ids=lambda m: m._meta.label)
+@pytest.mark.parametrize(
+    "model", [m for m in apps.get_models() if m in site._registry], ids=lambda m: m._meta.label
+)
 def test_admin_pages_load_for_staff(admin_client: Client, model) -> None:
     opts = model._meta
     changelist = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
@@ -74,7 +76,9 @@ def test_logout_ends_the_session(client: Client, django_user_model) -> None:
     assert client.get("/overlays/").status_code == 302
 
 
-def test_navigation_shows_admin_only_to_staff(client: Client, admin_client: Client, django_user_model) -> None:
+def test_navigation_shows_admin_only_to_staff(
+    client: Client, admin_client: Client, django_user_model
+) -> None:
     client.force_login(django_user_model.objects.create_user("carol", password="pw-123456"))
     assert b'href="/admin/"' not in client.get("/overlays/").content
     assert b'href="/admin/"' in admin_client.get("/overlays/").content

@@ -29,7 +29,9 @@ print(json.dumps({
 
 
 def read_settings(tmp_path: Path, **env: str) -> dict:
-    base = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"}}
+    base = {
+        k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"}
+    }
     base.update({"LEFT4ME_ROOT": str(tmp_path / "root"), "DJANGO_SETTINGS_MODULE": "left4me.settings"})
     base.update(env)
     out = subprocess.run(
