@@ -1,10 +1,82 @@
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Callable
+
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from left4me.celery import app
+
+logger = logging.getLogger(__name__)
+
+# Each probe gives up quickly: a health check that hangs is worse than one that says "error".
+BROKER_TIMEOUT = 1.5
+WORKER_PING_TIMEOUT = 1.0
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     return redirect("overlays:list")
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and the broker answer, 503 naming what failed.
+
+    A missing worker is reported ("none seen") but is not a failure: the web still serves and
+    jobs wait in the queue.
+    """
+    status = {"database": _probe("database", _check_database), "broker": _probe("broker", _check_broker)}
+    status["worker"] = _worker_status() if status["broker"] == "ok" else "none seen"
+    healthy = status["database"] == "ok" and status["broker"] == "ok"
+    return JsonResponse(status, status=200 if healthy else 503)
+
+
+def _probe(name: str, check: Callable[[], None]) -> str:
+    try:
+        check()
+    except Exception as exc:
+        logger.warning("healthz: %s check failed", name, exc_info=True)
+        return f"error: {_describe(exc)}"
+    return "ok"
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _check_broker() -> None:
+    options = {"socket_timeout": BROKER_TIMEOUT, "socket_connect_timeout": BROKER_TIMEOUT}
+    with app.connection_for_write(url=settings.CELERY_BROKER_URL, transport_options=options) as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT)
+
+
+def _worker_status() -> str:
+    try:
+        replies = app.control.ping(timeout=WORKER_PING_TIMEOUT)
+    except Exception:
+        logger.warning("healthz: worker ping failed", exc_info=True)
+        return "none seen"
+    return "ok" if replies else "none seen"
+
+
+def _describe(exc: BaseException) -> str:
+    """Why a check failed, without its message: messages can carry host names, users, URLs."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno:
+            return os.strerror(seen.errno).lower()
+        if isinstance(seen, TimeoutError) or "Timeout" in type(seen).__name__:
+            return "timed out"
+        seen = seen.__cause__ or seen.__context__
+    return type(exc).__name__
