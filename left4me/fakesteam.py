@@ -1,0 +1,426 @@
+"""A fake Steam Web API and content server on 127.0.0.1, for tests, benchmarks and demos.
+
+It answers the two API calls left4me makes (``GetPublishedFileDetails/v1`` and
+``GetCollectionDetails/v1``) from in-memory dicts, and serves item files at
+``/files/<steam_id>`` with ``Range`` support. Files are either given as bytes or generated
+from a repeating pattern by size, so a 1 GiB item costs no memory. Per-file switches inject
+failures (status sequences, truncated bodies, stalls, ``Retry-After``) and a per-connection
+rate limit; counters record every GET and API POST.
+
+In a test::
+
+    with FakeSteam() as steam:
+        settings.STEAM_API_BASE_URL = steam.base_url
+        steam.add_item("101", size=5 * 2**20, statuses=[503, 503, 200])
+        ...
+        assert steam.get_count("101") == 3
+
+Standalone, for demos: ``python -m left4me.fakesteam --port 8765 --items 20 --size 50M``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+PATTERN_PERIOD = 65521  # a prime, so no chunk size lines up with the pattern and hides an offset bug
+_PIECE = 2**20
+_PATTERN = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(PATTERN_PERIOD // 32 + 1))[
+    :PATTERN_PERIOD
+]
+_PATTERN_RUN = _PATTERN * (
+    _PIECE // PATTERN_PERIOD + 2
+)  # any _PIECE-long slice starts within the first period
+_API_PATH = re.compile(r"^/ISteamRemoteStorage/(GetPublishedFileDetails|GetCollectionDetails)/v1/?$")
+_FILE_PATH = re.compile(r"^/files/([0-9A-Za-z_-]+)$")
+_RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+API_BATCH_LIMIT = 100
+
+
+@dataclass
+class Step:
+    """What the server does for one GET of a file."""
+
+    status: int = 200  # 200 serves the file (206 when a Range was asked); anything else is sent as is
+    truncate_after: int | None = None  # body bytes sent before the connection drops
+    stall_after: int | None = None  # body bytes sent before the server stalls for stall_seconds
+    stall_seconds: float = 0.0
+    retry_after: str | None = None  # Retry-After header value
+
+
+@dataclass
+class FakeFile:
+    steam_id: str
+    size: int
+    data: bytes | None = None  # None: bytes come from the repeating pattern
+    steps: list[Step] = field(default_factory=list)  # consumed one per GET
+    default: Step = field(default_factory=Step)  # once steps run out
+    rate_limit: int | None = None  # bytes/s per connection; None: the server's
+    accept_ranges: bool = True
+
+    def read(self, start: int, length: int) -> bytes:
+        """Bytes [start, start+length) of the file (clipped at its end)."""
+        length = max(0, min(length, self.size - start))
+        if self.data is not None:
+            return self.data[start : start + length]
+        pieces = [
+            self._pattern(pos, min(_PIECE, start + length - pos))
+            for pos in range(start, start + length, _PIECE)
+        ]
+        return b"".join(pieces)
+
+    def content(self) -> bytes:
+        """The whole file: for small files only."""
+        return self.read(0, self.size)
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for pos in range(0, self.size, _PIECE):
+            digest.update(self.read(pos, _PIECE))
+        return digest.hexdigest()
+
+    def next_step(self) -> Step:
+        return self.steps.pop(0) if self.steps else self.default
+
+    def _pattern(self, start: int, length: int) -> bytes:
+        offset = (start + _seed(self.steam_id)) % PATTERN_PERIOD
+        return _PATTERN_RUN[offset : offset + length]
+
+
+def _seed(steam_id: str) -> int:
+    return int(hashlib.sha256(steam_id.encode()).hexdigest()[:8], 16) % PATTERN_PERIOD
+
+
+class FakeSteam:
+    """The server and the state tests configure; a context manager that starts and stops it."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, rate_limit: int | None = None) -> None:
+        self.host, self.port, self.rate_limit = host, port, rate_limit
+        self.details: dict[str, dict[str, Any]] = {}  # publishedfiledetails entries by id
+        self.missing: set[str] = set()  # ids left out of the API answer altogether
+        self.collections: dict[str, list[tuple[str, int]]] = {}  # (child id, filetype) in order
+        self.files: dict[str, FakeFile] = {}
+        self.api_statuses: list[int] = []  # statuses for the next API POSTs, e.g. [503]
+        self.gets: Counter[str] = Counter()
+        self.range_headers: dict[str, list[str | None]] = {}
+        self.api_posts: Counter[str] = Counter()  # by method name
+        self.api_requests: list[tuple[str, list[str]]] = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- configuration -------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def file_url(self, steam_id: str) -> str:
+        return f"{self.base_url}/files/{steam_id}"
+
+    def add_item(
+        self,
+        steam_id: str,
+        *,
+        size: int | None = None,
+        data: bytes | None = None,
+        time_updated: int = 1_700_000_000,
+        statuses: Sequence[int] = (),
+        steps: Sequence[Step] = (),
+        default: Step | None = None,
+        rate_limit: int | None = None,
+        accept_ranges: bool = True,
+        **details: Any,
+    ) -> FakeFile:
+        """An L4D2 item with its file; ``details`` override fields of its API entry."""
+        fake = FakeFile(
+            steam_id=steam_id,
+            size=len(data) if data is not None else int(size or 0),
+            data=data,
+            steps=[Step(status=s) for s in statuses] + list(steps),
+            default=default or Step(),
+            rate_limit=rate_limit,
+            accept_ranges=accept_ranges,
+        )
+        with self.lock:
+            self.files[steam_id] = fake
+            self.details[steam_id] = _item_entry(self, fake, time_updated) | details
+        return fake
+
+    def add_collection(self, steam_id: str, children: Iterable[str | tuple[str, int]]) -> None:
+        """A collection; a child is an item id or (id, filetype) with filetype 2 for a collection."""
+        pairs = [(c, 0) if isinstance(c, str) else (str(c[0]), int(c[1])) for c in children]
+        with self.lock:
+            self.collections[steam_id] = pairs
+            self.details[steam_id] = {
+                "publishedfileid": steam_id,
+                "result": 1,
+                "consumer_app_id": 550,
+                "title": f"Collection {steam_id}",
+                "file_url": "",
+                "file_size": "0",
+            }
+
+    def get_count(self, steam_id: str) -> int:
+        with self.lock:
+            return self.gets[steam_id]
+
+    @property
+    def api_post_count(self) -> int:
+        with self.lock:
+            return sum(self.api_posts.values())
+
+    def reset_counters(self) -> None:
+        with self.lock:
+            self.gets.clear()
+            self.range_headers.clear()
+            self.api_posts.clear()
+            self.api_requests.clear()
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> FakeSteam:
+        self.stopping.clear()
+        self._server = _Server((self.host, self.port), _Handler)
+        self._server.fake = self
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fakesteam", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()  # ends stalls and rate-limit waits at once
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeSteam:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- what the handler asks -----------------------------------------------------------------
+
+    def record_get(self, steam_id: str, range_header: str | None) -> tuple[FakeFile | None, Step]:
+        with self.lock:
+            self.gets[steam_id] += 1
+            self.range_headers.setdefault(steam_id, []).append(range_header)
+            fake = self.files.get(steam_id)
+            return fake, fake.next_step() if fake else Step(status=404)
+
+    def record_post(self, method: str, ids: list[str]) -> int:
+        with self.lock:
+            self.api_posts[method] += 1
+            self.api_requests.append((method, ids))
+            return self.api_statuses.pop(0) if self.api_statuses else 200
+
+    def api_answer(self, method: str, ids: list[str]) -> dict[str, Any]:
+        with self.lock:
+            if method == "GetPublishedFileDetails":
+                entries = [self._details_entry(i) for i in ids if i not in self.missing]
+                return {
+                    "response": {"result": 1, "resultcount": len(entries), "publishedfiledetails": entries}
+                }
+            entries = [self._collection_entry(i) for i in ids if i not in self.missing]
+            return {"response": {"result": 1, "resultcount": len(entries), "collectiondetails": entries}}
+
+    def _details_entry(self, steam_id: str) -> dict[str, Any]:
+        return dict(self.details.get(steam_id) or {"publishedfileid": steam_id, "result": 9})
+
+    def _collection_entry(self, steam_id: str) -> dict[str, Any]:
+        entry: dict[str, Any] = {"publishedfileid": steam_id, "result": 1 if steam_id in self.details else 9}
+        if steam_id in self.collections:
+            entry["children"] = [
+                {"publishedfileid": c, "sortorder": n, "filetype": t}
+                for n, (c, t) in enumerate(self.collections[steam_id], start=1)
+            ]
+        return entry
+
+
+def _item_entry(steam: FakeSteam, fake: FakeFile, time_updated: int) -> dict[str, Any]:
+    sid = fake.steam_id
+    return {
+        "publishedfileid": sid,
+        "result": 1,
+        "creator_app_id": 550,
+        "consumer_app_id": 550,
+        "filename": f"myl4d2addons/item_{sid}.vpk",
+        "file_size": str(fake.size),
+        "file_url": steam.file_url(sid),
+        "preview_url": f"{steam.base_url}/previews/{sid}.jpg",
+        "title": f"Item {sid}",
+        "time_created": time_updated - 86400,
+        "time_updated": time_updated,
+    }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # stop() must not wait for a stalled response
+    allow_reuse_address = True
+    request_queue_size = 128
+    fake: FakeSteam
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        match = _API_PATH.match(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if match is None:
+            return self._reply(404, b"not found")
+        form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+        count_field = "itemcount" if match.group(1) == "GetPublishedFileDetails" else "collectioncount"
+        ids = [form.get(f"publishedfileids[{i}]", "") for i in range(int(form.get(count_field) or 0))]
+        status = self.server.fake.record_post(match.group(1), ids)
+        if status != 200:
+            return self._reply(status, b"fake failure")
+        if len(ids) > API_BATCH_LIMIT:
+            return self._reply(400, b"too many ids")
+        answer = json.dumps(self.server.fake.api_answer(match.group(1), ids)).encode()
+        self._reply(200, answer, content_type="application/json")
+
+    def do_GET(self) -> None:
+        match = _FILE_PATH.match(self.path)
+        if match is None:
+            return self._reply(404, b"not found")
+        fake, step = self.server.fake.record_get(match.group(1), self.headers.get("Range"))
+        if fake is None or step.status != 200:
+            return self._reply(step.status, b"fake failure", retry_after=step.retry_after)
+        span = _wanted_span(fake, self.headers.get("Range"))
+        if span is None:
+            return self._reply(416, b"", extra={"Content-Range": f"bytes */{fake.size}"})
+        self._send_file(fake, step, *span)
+
+    def _send_file(self, fake: FakeFile, step: Step, start: int, end: int, partial: bool) -> None:
+        self.send_response(206 if partial else 200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(end - start))
+        if fake.accept_ranges:
+            self.send_header("Accept-Ranges", "bytes")
+        if partial:
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{fake.size}")
+        self.end_headers()
+        try:
+            sent = self._send_body(fake, step, start, end)
+        except (BrokenPipeError, ConnectionResetError):
+            sent = -1
+        if sent != end - start:
+            self.close_connection = True
+
+    def _send_body(self, fake: FakeFile, step: Step, start: int, end: int) -> int:
+        stopping = self.server.fake.stopping
+        rate = fake.rate_limit or self.server.fake.rate_limit
+        limit = end - start if step.truncate_after is None else min(end - start, step.truncate_after)
+        chunk = max(1024, rate // 20) if rate else 65536
+        sent, began = 0, time.monotonic()
+        while sent < limit:
+            if (
+                step.stall_after is not None
+                and sent == step.stall_after
+                and stopping.wait(step.stall_seconds)
+            ):
+                return sent
+            stop_at = step.stall_after if step.stall_after is not None and sent < step.stall_after else limit
+            n = min(chunk, limit - sent, stop_at - sent)
+            self.wfile.write(fake.read(start + sent, n))
+            sent += n
+            if rate and stopping.wait(max(0.0, began + sent / rate - time.monotonic())):
+                return sent
+        return sent
+
+    def _reply(
+        self,
+        status: int,
+        body: bytes,
+        *,
+        content_type: str = "text/plain",
+        retry_after: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if retry_after is not None:
+            self.send_header("Retry-After", retry_after)
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def _wanted_span(fake: FakeFile, range_header: str | None) -> tuple[int, int, bool] | None:
+    """(start, end, partial) to send; None when the Range cannot be satisfied."""
+    match = _RANGE.match(range_header or "") if fake.accept_ranges else None
+    if match is None:
+        return 0, fake.size, False
+    start = int(match.group(1))
+    end = min(fake.size, int(match.group(2)) + 1) if match.group(2) else fake.size
+    return (start, end, True) if start < end else None
+
+
+# --- standalone ------------------------------------------------------------------------------
+
+
+def _size(text: str) -> int:
+    units = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
+    match = re.fullmatch(r"(\d+)([KMG]?)i?B?", text.strip(), re.IGNORECASE)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 4096, 50M, 1G)")
+    return int(match.group(1)) * units[match.group(2).upper()]
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m left4me.fakesteam", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--items", type=int, default=10, help="number of items (ids from --first-id on)")
+    parser.add_argument("--first-id", type=int, default=100_000_001)
+    parser.add_argument("--size", type=_size, default=_size("8M"), help="size of each item, e.g. 50M")
+    parser.add_argument("--rate", type=_size, default=None, help="per-connection limit in bytes/s, e.g. 5M")
+    parser.add_argument("--fail-first", default="", help="statuses each item answers first, e.g. 503,503")
+    parser.add_argument("--collection", default="900000001", help="id of a collection holding every item")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _arguments(argv)
+    statuses = [int(s) for s in args.fail_first.split(",") if s.strip()]
+    steam = FakeSteam(host=args.host, port=args.port, rate_limit=args.rate).start()
+    ids = [str(args.first_id + n) for n in range(args.items)]
+    for n, steam_id in enumerate(ids):
+        steam.add_item(steam_id, size=args.size, statuses=statuses, time_updated=1_700_000_000 + n)
+    if args.collection:
+        steam.add_collection(args.collection, ids)
+    print(f"fake Steam at {steam.base_url}  (export STEAM_API_BASE_URL={steam.base_url})")
+    print(f"items: {' '.join(ids)}")
+    print(f"collection {args.collection}: all items" if args.collection else "no collection")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        steam.stop()
+
+
+if __name__ == "__main__":
+    main()
