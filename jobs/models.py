@@ -36,6 +36,8 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When the current Celery message was sent: the reaper re-sends a queued job's lost message.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     requeues = models.PositiveIntegerField(default=0)
     items_done = models.PositiveIntegerField(default=0)
     items_total = models.PositiveIntegerField(default=0)

@@ -157,6 +157,8 @@ JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10.0)
 JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 120, minimum=1)
 JOB_REAPER_INTERVAL_SECONDS = env_int("JOB_REAPER_INTERVAL_SECONDS", 60, minimum=1)
 JOB_MAX_REQUEUES = env_int("JOB_MAX_REQUEUES", 2)
+# A queued job whose message no worker took for this long is sent again (duplicates are no-ops).
+JOB_QUEUED_REDISPATCH_SECONDS = env_int("JOB_QUEUED_REDISPATCH_SECONDS", 1800, minimum=1)
 # Only the test suite turns this on: it registers the job tasks in jobs/testtasks.py.
 LEFT4ME_TEST_TASKS = env_bool("LEFT4ME_TEST_TASKS", False)
 
