@@ -24,6 +24,7 @@ import argparse
 import hashlib
 import json
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -275,6 +276,10 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
     fake: FakeSteam
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients hanging up is routine here
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

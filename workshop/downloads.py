@@ -1,0 +1,463 @@
+"""Downloading workshop ``.vpk`` files into the shared cache: streaming, resumable, never corrupt.
+
+The cache holds ``<steam_id>.vpk`` with mtime == Steam's ``time_updated`` and size == ``file_size``;
+that pair is the only check Steam allows (there is no checksum). A download streams into the
+hidden ``.<steam_id>.vpk.part`` next to it (its ``.part.json`` sidecar records which upload it
+belongs to, so a later attempt can resume it with ``Range``), then is fsynced and renamed into
+place: a file under the final name is always complete. Items are duck-typed: anything with
+``steam_id``, ``file_url``, ``file_size`` and ``time_updated`` (WorkshopMetadata or WorkshopItem).
+
+The retry policy runs inside the build job rather than as Celery task retries, because the
+build needs the attempt lines in its own log, a cancel that ends a backoff at once, and the
+items that did download even when another failed. The schedule is Celery's own formula.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import requests
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
+from django.db import connections
+
+CHUNK_SIZE = 2**20
+LOCK_POLL_SECONDS = 0.1
+PERMANENT_STATUSES = {403, 404, 410}
+RETRY_AFTER_STATUSES = {429, 503}
+
+
+class Downloadable(Protocol):
+    steam_id: str
+    file_url: str
+    file_size: int
+    time_updated: int
+
+
+class DownloadCancelled(Exception):
+    """The job was cancelled; nothing complete was removed."""
+
+
+class DownloadFailed(Exception):
+    """The download cannot finish; ``str()`` is why (``HTTP 404``, ``short body: got X of Y bytes``...)."""
+
+
+class DownloadRetryable(DownloadFailed):
+    """One attempt failed in a way another attempt may not (network, 5xx, 429, short body)."""
+
+    def __init__(self, why: str, *, retry_after: float | None = None) -> None:
+        super().__init__(why)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class DownloadOutcome:
+    status: str  # one of the constants below
+    error: str = ""  # the why, for FAILED and SKIPPED
+
+    DOWNLOADED = "downloaded"
+    CACHED = "cached"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+
+
+def _never() -> bool:
+    return False
+
+
+def _ignore(*args: Any) -> None:
+    return None
+
+
+# --- the cache ---------------------------------------------------------------------------------
+
+
+def cache_path(cache_root: Path, steam_id: str) -> Path:
+    return Path(cache_root) / f"{steam_id}.vpk"
+
+
+def partial_path(cache_root: Path, steam_id: str) -> Path:
+    return Path(cache_root) / f".{steam_id}.vpk.part"
+
+
+def is_cached(meta: Downloadable, cache_root: Path) -> bool:
+    """The cache file is this upload: mtime == time_updated and size == file_size."""
+    try:
+        stat = cache_path(cache_root, meta.steam_id).stat()
+    except OSError:
+        return False
+    return int(stat.st_mtime) == meta.time_updated and stat.st_size == meta.file_size
+
+
+def discard_partial(cache_root: Path, steam_id: str) -> None:
+    part = partial_path(cache_root, steam_id)
+    part.unlink(missing_ok=True)
+    _stamp_path(part).unlink(missing_ok=True)
+
+
+def _stamp_path(part: Path) -> Path:
+    return part.with_name(part.name + ".json")
+
+
+def _stamp(meta: Downloadable) -> dict[str, int]:
+    return {"time_updated": int(meta.time_updated), "file_size": int(meta.file_size)}
+
+
+# --- one attempt -------------------------------------------------------------------------------
+
+
+def download_to_cache(
+    meta: Downloadable,
+    cache_root: Path,
+    *,
+    should_cancel: Callable[[], bool] = _never,
+    on_progress: Callable[[int], None] = _ignore,
+) -> Path:
+    """One attempt to put this upload of the item in the cache; its path.
+
+    Does nothing when it is cached already. ``on_progress(n)`` gets the number of new bytes
+    after each chunk. Raises DownloadRetryable (keeps a clean partial to resume),
+    DownloadFailed (partial removed) or DownloadCancelled (partial kept). Callers that may
+    race for one item hold :func:`item_lock` (download_with_retry does).
+    """
+    root = Path(cache_root)
+    final = cache_path(root, meta.steam_id)
+    if is_cached(meta, root):
+        return final
+    if should_cancel():
+        raise DownloadCancelled()
+    if not meta.file_url:
+        raise DownloadFailed("no file_url")
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        _fetch_into_partial(meta, root, should_cancel, on_progress)
+    except DownloadRetryable:
+        raise
+    except DownloadFailed:
+        discard_partial(root, meta.steam_id)
+        raise
+    except OSError as exc:
+        discard_partial(root, meta.steam_id)
+        raise DownloadFailed(_disk_why(exc)) from exc
+    _install(partial_path(root, meta.steam_id), final)
+    return final
+
+
+def _fetch_into_partial(
+    meta: Downloadable, root: Path, should_cancel: Callable[[], bool], on_progress: Callable[[int], None]
+) -> None:
+    offset = _resume_offset(meta, root)
+    with _get(meta, offset) as response:
+        offset = _accepted_offset(response, meta, root, offset)
+        _stream(response, partial_path(root, meta.steam_id), meta, offset, should_cancel, on_progress)
+
+
+def _resume_offset(meta: Downloadable, root: Path) -> int:
+    """Bytes of a partial of this very upload to resume from; else a fresh, stamped partial: 0."""
+    part = partial_path(root, meta.steam_id)
+    try:
+        have = part.stat().st_size
+        stamp = json.loads(_stamp_path(part).read_text())
+    except (OSError, ValueError):
+        have, stamp = 0, None
+    if stamp == _stamp(meta) and 0 < have < meta.file_size:
+        return have
+    discard_partial(root, meta.steam_id)
+    _stamp_path(part).write_text(json.dumps(_stamp(meta)))
+    return 0
+
+
+def _get(meta: Downloadable, offset: int) -> requests.Response:
+    headers = {"Accept-Encoding": "identity"}  # sizes are checked on the bytes as stored
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    timeout = (settings.WORKSHOP_CONNECT_TIMEOUT, settings.WORKSHOP_READ_TIMEOUT)
+    try:
+        return requests.get(meta.file_url, headers=headers, stream=True, timeout=timeout)
+    except requests.RequestException as exc:
+        raise DownloadRetryable(_network_why(exc)) from exc
+
+
+def _accepted_offset(response: requests.Response, meta: Downloadable, root: Path, offset: int) -> int:
+    """Where the body starts: ``offset`` for a matching 206, 0 for a 200; else why not."""
+    status = response.status_code
+    if status == 200:
+        _check_length(response, meta.file_size)
+        return 0
+    if status == 206 and offset:
+        expected = f"bytes {offset}-{meta.file_size - 1}/{meta.file_size}"
+        if response.headers.get("Content-Range", "").strip() == expected:
+            return offset
+    if status in (206, 416):  # a resume the server cannot honour: the next attempt starts over
+        discard_partial(root, meta.steam_id)
+        raise DownloadRetryable(f"resume refused: HTTP {status}")
+    raise _status_error(response)
+
+
+def _check_length(response: requests.Response, file_size: int) -> None:
+    announced = response.headers.get("Content-Length")
+    if announced is not None and announced.isdigit() and int(announced) != file_size:
+        raise DownloadFailed(f"size mismatch: server has {announced} bytes, Steam says {file_size}")
+
+
+def _status_error(response: requests.Response) -> DownloadFailed:
+    status = response.status_code
+    why = f"HTTP {status}"
+    if status in PERMANENT_STATUSES:
+        return DownloadFailed(why)
+    if status == 429 or status >= 500:
+        after = _retry_after(response) if status in RETRY_AFTER_STATUSES else None
+        return DownloadRetryable(why, retry_after=after)
+    return DownloadFailed(why)
+
+
+def _stream(
+    response: requests.Response,
+    part: Path,
+    meta: Downloadable,
+    offset: int,
+    should_cancel: Callable[[], bool],
+    on_progress: Callable[[int], None],
+) -> None:
+    got = offset
+    with open(part, "ab" if offset else "wb") as out:
+        try:
+            for chunk in response.iter_content(CHUNK_SIZE):
+                if should_cancel():
+                    raise DownloadCancelled()
+                got += len(chunk)
+                if got > meta.file_size:
+                    raise DownloadFailed(f"size mismatch: got more than {meta.file_size} bytes")
+                _write(out, chunk)
+                on_progress(len(chunk))
+        except requests.RequestException as exc:
+            raise DownloadRetryable(_body_why(exc, got, meta.file_size)) from exc
+        if got < meta.file_size:
+            raise DownloadRetryable(f"short body: got {got} of {meta.file_size} bytes")
+        out.flush()
+        os.utime(out.fileno(), (meta.time_updated, meta.time_updated))
+        os.fsync(out.fileno())
+
+
+def _write(out: Any, chunk: bytes) -> None:
+    out.write(chunk)
+
+
+def _install(part: Path, final: Path) -> None:
+    os.replace(part, final)
+    _stamp_path(part).unlink(missing_ok=True)
+    directory = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+# --- why an attempt failed ---------------------------------------------------------------------
+
+
+def _network_why(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(exc, requests.ReadTimeout) or "Read timed out" in str(exc):
+        return "read timeout"
+    reason = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", str(exc))
+    return f"connection error: {reason.group(1) if reason else exc.__class__.__name__}"
+
+
+def _body_why(exc: requests.RequestException, got: int, size: int) -> str:
+    if "Read timed out" in str(exc) or isinstance(exc, requests.Timeout):
+        return f"read timeout after {got} of {size} bytes"
+    return f"short body: got {got} of {size} bytes"
+
+
+def _disk_why(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "no space left on device"
+    return f"cache write failed: {exc.strerror or exc}"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Retry-After as seconds (it is either a number or an HTTP date); None when absent or unreadable."""
+    value = (response.headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+# --- retries and the per-item lock ---------------------------------------------------------------
+
+
+def retry_delay(attempt: int, retry_after: float | None = None) -> float:
+    """Seconds to wait after failed attempt ``attempt`` (1-based).
+
+    The server's Retry-After when it sent one; else Celery's exponential backoff with full
+    jitter (``retry_backoff``/``retry_jitter``): a random wait in [0, BACKOFF * 2**(attempt-1)].
+    Both are capped at WORKSHOP_RETRY_BACKOFF_MAX. Computed in milliseconds because Celery's
+    formula works in whole units.
+    """
+    cap = float(settings.WORKSHOP_RETRY_BACKOFF_MAX)
+    if retry_after is not None:
+        return min(retry_after, cap)
+    factor_ms = int(settings.WORKSHOP_RETRY_BACKOFF * 1000)
+    return get_exponential_backoff_interval(factor_ms, attempt - 1, int(cap * 1000), full_jitter=True) / 1000
+
+
+def _sleep_with_cancel(seconds: float, should_cancel: Callable[[], bool]) -> bool:
+    try:
+        from jobs.runner import sleep_with_cancel
+    except ImportError:  # keeps this module usable without the jobs app
+        sleep_with_cancel = _local_sleep_with_cancel
+    return sleep_with_cancel(seconds, should_cancel)
+
+
+def _local_sleep_with_cancel(seconds: float, should_cancel: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + seconds
+    while not should_cancel():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(0.1, remaining))
+    return True
+
+
+@contextmanager
+def item_lock(
+    cache_root: Path, steam_id: str, *, should_cancel: Callable[[], bool] = _never
+) -> Iterator[None]:
+    """Hold ``<cache>/.locks/<steam_id>.lock``: one download of an item at a time, across threads and processes."""
+    locks = Path(cache_root) / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    fd = os.open(locks / f"{steam_id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        while not _try_lock(fd):
+            if should_cancel():
+                raise DownloadCancelled()
+            time.sleep(LOCK_POLL_SECONDS)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def download_with_retry(
+    meta: Downloadable,
+    cache_root: Path,
+    *,
+    should_cancel: Callable[[], bool] = _never,
+    on_progress: Callable[[int], None] = _ignore,
+    log_stderr: Callable[[str], None] = _ignore,
+    attempts: int | None = None,
+) -> bool:
+    """Put the item in the cache; True if this call downloaded it, False if it was cached.
+
+    Waits while another thread or process downloads the same item, then uses its file.
+    Every failed attempt logs ``workshop <id> attempt k/N failed: <why>``. Raises
+    DownloadFailed(why) when attempts run out or the failure is permanent (403/404/410, size
+    mismatch, disk full: no retry), DownloadCancelled on cancel (also during a backoff).
+    """
+    root = Path(cache_root)
+    if is_cached(meta, root):
+        return False
+    with item_lock(root, meta.steam_id, should_cancel=should_cancel):
+        if is_cached(meta, root):
+            return False
+        _attempt_until_done(
+            meta,
+            root,
+            attempts or settings.WORKSHOP_DOWNLOAD_ATTEMPTS,
+            should_cancel,
+            on_progress,
+            log_stderr,
+        )
+    return True
+
+
+def _attempt_until_done(
+    meta: Downloadable,
+    root: Path,
+    total: int,
+    should_cancel: Callable[[], bool],
+    on_progress: Callable[[int], None],
+    log_stderr: Callable[[str], None],
+) -> None:
+    for attempt in range(1, total + 1):
+        try:
+            download_to_cache(meta, root, should_cancel=should_cancel, on_progress=on_progress)
+            return
+        except DownloadFailed as exc:
+            log_stderr(f"workshop {meta.steam_id} attempt {attempt}/{total} failed: {exc}")
+            if not isinstance(exc, DownloadRetryable) or attempt == total:
+                raise DownloadFailed(str(exc)) from exc
+            if _sleep_with_cancel(retry_delay(attempt, exc.retry_after), should_cancel):
+                raise DownloadCancelled() from exc
+
+
+# --- many items at once --------------------------------------------------------------------------
+
+
+def download_many(
+    metas: Iterable[Downloadable],
+    cache_root: Path,
+    *,
+    should_cancel: Callable[[], bool] = _never,
+    on_progress: Callable[[int], None] = _ignore,
+    log_stderr: Callable[[str], None] = _ignore,
+    concurrency: int | None = None,
+) -> dict[str, DownloadOutcome]:
+    """Download every item, WORKSHOP_DOWNLOAD_CONCURRENCY at a time; an outcome per steam_id.
+
+    Items without a file_url are SKIPPED (no request). The callbacks are called from the
+    download threads, so they must be thread-safe.
+    """
+    unique: dict[str, Downloadable] = {}
+    for meta in metas:
+        unique.setdefault(meta.steam_id, meta)
+    workers = max(1, concurrency or settings.WORKSHOP_DOWNLOAD_CONCURRENCY)
+    callbacks = {"should_cancel": should_cancel, "on_progress": on_progress, "log_stderr": log_stderr}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workshop-download") as pool:
+        outcomes = pool.map(lambda meta: _outcome(meta, Path(cache_root), callbacks), unique.values())
+        return dict(zip(unique, outcomes, strict=True))
+
+
+def _outcome(meta: Downloadable, root: Path, callbacks: dict[str, Any]) -> DownloadOutcome:
+    try:
+        if not meta.file_url:
+            return DownloadOutcome(DownloadOutcome.SKIPPED, "no file_url")
+        if callbacks["should_cancel"]():
+            return DownloadOutcome(DownloadOutcome.CANCELLED)
+        downloaded = download_with_retry(meta, root, **callbacks)
+    except DownloadCancelled:
+        return DownloadOutcome(DownloadOutcome.CANCELLED)
+    except DownloadFailed as exc:
+        return DownloadOutcome(DownloadOutcome.FAILED, str(exc))
+    finally:
+        connections.close_all()  # only this thread's: callbacks may have touched the database
+    return DownloadOutcome(DownloadOutcome.DOWNLOADED if downloaded else DownloadOutcome.CACHED)
