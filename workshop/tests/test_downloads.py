@@ -23,6 +23,7 @@ from workshop.downloads import (
     download_to_cache,
     download_with_retry,
     is_cached,
+    item_lock,
     partial_path,
     retry_delay,
 )
@@ -345,6 +346,41 @@ def test_two_concurrent_downloads_of_one_item_make_one_get(steam: FakeSteam, cac
     assert sorted(results) == [False, True]
     assert steam.get_count("120") == 1
     assert (cache / "120.vpk").read_bytes() == fake.content()
+
+
+def test_cancel_while_another_download_holds_the_item(steam: FakeSteam, cache: Path) -> None:
+    steam.add_item("122", size=10)
+    cancel_at = time.monotonic() + 0.3
+    with item_lock(cache, "122"), pytest.raises(DownloadCancelled):
+        download_with_retry(meta_of(steam, "122"), cache, should_cancel=lambda: time.monotonic() > cancel_at)
+    assert time.monotonic() - cancel_at < 0.5
+    assert steam.get_count("122") == 0
+
+
+LOCK_HOLDER = """
+import sys, time
+from workshop.downloads import item_lock
+with item_lock(sys.argv[1], "123"):
+    print("held", flush=True)
+    time.sleep(0.6)
+"""
+
+
+def test_the_item_lock_holds_across_processes(steam: FakeSteam, cache: Path) -> None:
+    steam.add_item("123", size=10)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(cache)],
+        cwd=django_settings.BASE_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        assert download_with_retry(meta_of(steam, "123"), cache) is True
+        assert time.monotonic() - started > 0.3
+    finally:
+        holder.wait(timeout=10)
 
 
 def test_disk_full_fails_without_retry_and_removes_the_partial(
