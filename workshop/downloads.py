@@ -144,6 +144,7 @@ def download_to_cache(
     root.mkdir(parents=True, exist_ok=True)
     try:
         _fetch_into_partial(meta, root, should_cancel, on_progress)
+        _install(partial_path(root, meta.steam_id), final)
     except DownloadRetryable:
         raise
     except DownloadFailed:
@@ -152,7 +153,6 @@ def download_to_cache(
     except OSError as exc:
         discard_partial(root, meta.steam_id)
         raise DownloadFailed(_disk_why(exc)) from exc
-    _install(partial_path(root, meta.steam_id), final)
     return final
 
 
