@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from overlays.models import Overlay
+from overlays.services import (
+    OverlayError,
+    cache_file,
+    overlay_create,
+    overlay_delete,
+    overlay_reconcile_links,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_makes_the_addons_folder(owner):
+    overlay = overlay_create(owner=owner, name="  maps  ")
+    assert overlay.name == "maps"
+    assert overlay.addons_path.is_dir()
+    assert overlay.addons_path == overlay.path / "left4dead2" / "addons"
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_create_refuses_an_empty_name(owner, name):
+    with pytest.raises(OverlayError, match="name is required"):
+        overlay_create(owner=owner, name=name)
+    assert not Overlay.objects.exists()
+
+
+def test_create_refuses_a_duplicate_name_of_the_same_owner(owner, stranger, overlay):
+    with pytest.raises(OverlayError, match="already have an overlay named 'campaigns'"):
+        overlay_create(owner=owner, name="campaigns")
+    assert overlay_create(owner=stranger, name="campaigns").owner == stranger
+
+
+def test_delete_removes_row_and_folder_but_not_cache_files(owner, overlay):
+    other = overlay_create(owner=owner, name="other")
+    for target in (overlay, other):
+        target.addons_path.mkdir(parents=True, exist_ok=True)
+    cached = _cache("1", b"vpk")
+    overlay_reconcile_links(overlay=overlay, steam_ids=["1"])
+    overlay_reconcile_links(overlay=other, steam_ids=["1"])
+    path = overlay.path
+
+    overlay_delete(overlay=overlay)
+
+    assert not path.exists()
+    assert not Overlay.objects.filter(name="campaigns").exists()
+    assert cached.read_bytes() == b"vpk"
+    assert (other.addons_path / "1.vpk").resolve() == cached.resolve()
+
+
+# --- reconcile ---------------------------------------------------------------------------
+
+
+def _cache(steam_id: str, data: bytes = b"x") -> Path:
+    path = cache_file(steam_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _links(overlay: Overlay) -> dict[str, str]:
+    return {p.name: os.readlink(p) for p in overlay.addons_path.iterdir() if p.is_symlink()}
+
+
+def test_reconcile_creates_missing_links(overlay):
+    _cache("1"), _cache("2")
+    result = overlay_reconcile_links(overlay=overlay, steam_ids=["1", "2"])
+    assert (result.created, result.removed, result.unchanged) == (2, 0, 0)
+    assert _links(overlay) == {"1.vpk": str(cache_file("1")), "2.vpk": str(cache_file("2"))}
+
+
+def test_reconcile_leaves_correct_links_alone(overlay):
+    _cache("1")
+    overlay_reconcile_links(overlay=overlay, steam_ids=["1"])
+    before = os.lstat(overlay.addons_path / "1.vpk")
+    result = overlay_reconcile_links(overlay=overlay, steam_ids=["1"])
+    assert (result.created, result.removed, result.unchanged) == (0, 0, 1)
+    after = os.lstat(overlay.addons_path / "1.vpk")
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_reconcile_removes_links_into_the_cache_whose_item_left(overlay):
+    _cache("1"), _cache("2")
+    overlay_reconcile_links(overlay=overlay, steam_ids=["1", "2"])
+    result = overlay_reconcile_links(overlay=overlay, steam_ids=["2"])
+    assert (result.created, result.removed, result.unchanged) == (0, 1, 1)
+    assert _links(overlay) == {"2.vpk": str(cache_file("2"))}
+    assert cache_file("1").exists()
+
+
+def test_reconcile_retargets_wrong_links(overlay, tmp_path):
+    _cache("1"), _cache("2")
+    overlay.addons_path.mkdir(parents=True, exist_ok=True)
+    os.symlink(cache_file("2"), overlay.addons_path / "1.vpk")
+    os.symlink(tmp_path / "elsewhere.vpk", overlay.addons_path / "2.vpk")
+    result = overlay_reconcile_links(overlay=overlay, steam_ids=["1", "2"])
+    assert (result.created, result.removed, result.unchanged) == (2, 0, 0)
+    assert _links(overlay) == {"1.vpk": str(cache_file("1")), "2.vpk": str(cache_file("2"))}
+
+
+def test_reconcile_never_touches_foreign_files_or_links(overlay, tmp_path):
+    _cache("1")
+    addons = overlay.addons_path
+    (addons / "mymod.vpk").write_bytes(b"operator's own")
+    (addons / "3.vpk").write_bytes(b"a real file under an item's name")
+    os.symlink(tmp_path / "custom.vpk", addons / "custom.vpk")
+    os.symlink(tmp_path / "4.vpk", addons / "4.vpk")
+
+    overlay_reconcile_links(overlay=overlay, steam_ids=["1", "3"])
+    overlay_reconcile_links(overlay=overlay, steam_ids=[])
+
+    assert (addons / "mymod.vpk").read_bytes() == b"operator's own"
+    assert (addons / "3.vpk").read_bytes() == b"a real file under an item's name"
+    assert _links(overlay) == {"custom.vpk": str(tmp_path / "custom.vpk"), "4.vpk": str(tmp_path / "4.vpk")}
+
+
+def test_reconcile_leaves_no_temporary_links(overlay):
+    _cache("1")
+    overlay_reconcile_links(overlay=overlay, steam_ids=["1"])
+    assert sorted(p.name for p in overlay.addons_path.iterdir()) == ["1.vpk"]
