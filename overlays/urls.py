@@ -5,4 +5,9 @@ from overlays import views
 app_name = "overlays"
 urlpatterns = [
     path("", views.overlay_list, name="list"),
+    path("<int:pk>/", views.overlay_detail, name="detail"),
+    path("<int:pk>/items/", views.overlay_items_add, name="items_add"),
+    path("<int:pk>/items/<str:steam_id>/delete/", views.overlay_item_delete, name="item_delete"),
+    path("<int:pk>/refresh/", views.overlay_refresh, name="refresh"),
+    path("<int:pk>/delete/", views.overlay_remove, name="delete"),
 ]

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from jobs.models import Job
+from overlays.models import Overlay
+from overlays.services import overlay_create
+from overlays.tests.fixtures import T0, put_in_cache
+from workshop.models import OverlayWorkshopItem, WorkshopItem
+
+pytestmark = pytest.mark.django_db
+
+
+def _routes(overlay):
+    base = f"/overlays/{overlay.pk}"
+    return [
+        ("get", f"{base}/"),
+        ("post", f"{base}/items/"),
+        ("post", f"{base}/items/101/delete/"),
+        ("post", f"{base}/refresh/"),
+        ("post", f"{base}/delete/"),
+    ]
+
+
+def test_list_shows_own_overlays_with_counts_and_build_state(owner_client, owner, stranger, overlay):
+    overlay_create(owner=stranger, name="not-mine")
+    item = WorkshopItem.objects.create(steam_id="101", file_size=2048)
+    OverlayWorkshopItem.objects.create(overlay=overlay, item=item)
+    Job.objects.create(operation="build_overlay", overlay=overlay, state="failed")
+
+    response = owner_client.get("/overlays/")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "campaigns" in body and "not-mine" not in body
+    assert "2.0\xa0KB" in body
+    assert '<span class="badge failed">failed</span>' in body
+
+
+def test_staff_list_shows_every_overlay(client, staff, overlay):
+    client.force_login(staff)
+    assert "campaigns" in client.get("/overlays/").content.decode()
+
+
+def test_list_uses_few_queries(owner_client, owner, django_assert_max_num_queries):
+    for n in range(30):
+        overlay_create(owner=owner, name=f"o{n}")
+    with django_assert_max_num_queries(5):
+        assert owner_client.get("/overlays/").status_code == 200
+
+
+def test_create_redirects_to_the_new_overlay(owner_client, owner):
+    response = owner_client.post("/overlays/", {"name": "maps"})
+    overlay = Overlay.objects.get(owner=owner, name="maps")
+    assert response.status_code == 302
+    assert response["Location"] == f"/overlays/{overlay.pk}/"
+    assert overlay.addons_path.is_dir()
+
+
+@pytest.mark.parametrize(("name", "message"), [("", "name is required"), ("campaigns", "already have")])
+def test_create_with_a_bad_name_rerenders_with_400(owner_client, overlay, name, message):
+    response = owner_client.post("/overlays/", {"name": name})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert Overlay.objects.count() == 1
+
+
+def test_detail_shows_items_with_cache_state(owner_client, overlay):
+    cached = WorkshopItem.objects.create(
+        steam_id="101", title="Cached", file_url="http://x/1", file_size=3, time_updated=T0
+    )
+    put_in_cache(cached, b"abc")
+    stale = WorkshopItem.objects.create(steam_id="102", title="Stale", file_url="http://x/2", file_size=9)
+    put_in_cache(stale, b"abc")
+    missing = WorkshopItem.objects.create(steam_id="103", title="Missing", file_url="http://x/3")
+    gone = WorkshopItem.objects.create(steam_id="104", title="Gone", last_error="steam result 9")
+    for item in (cached, stale, missing, gone):
+        OverlayWorkshopItem.objects.create(overlay=overlay, item=item)
+
+    body = owner_client.get(f"/overlays/{overlay.pk}/").content.decode()
+
+    for state in ("cached", "stale", "missing", "no-file"):
+        assert f'class="badge {state}"' in body
+    assert "https://steamcommunity.com/sharedfiles/filedetails/?id=101" in body
+    assert "steam result 9" in body
+    assert "Refresh from Steam" in body
+    assert f'action="/overlays/{overlay.pk}/refresh/"' in body
+
+
+def test_detail_hides_add_and_refresh_while_a_build_is_active(owner_client, overlay):
+    Job.objects.create(operation="build_overlay", overlay=overlay, state="running")
+    body = owner_client.get(f"/overlays/{overlay.pk}/").content.decode()
+    assert "Refresh from Steam" not in body
+    assert f'action="/overlays/{overlay.pk}/items/"' not in body
+
+
+def test_detail_of_2000_items_uses_few_queries(owner_client, overlay, django_assert_max_num_queries):
+    WorkshopItem.objects.bulk_create(
+        [WorkshopItem(steam_id=str(10_000 + n), file_url="u") for n in range(2000)]
+    )
+    OverlayWorkshopItem.objects.bulk_create(
+        [OverlayWorkshopItem(overlay=overlay, item=item) for item in WorkshopItem.objects.all()]
+    )
+    with django_assert_max_num_queries(10):
+        response = owner_client.get(f"/overlays/{overlay.pk}/")
+    assert response.content.decode().count('class="badge missing"') == 2000
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_every_route_is_403_for_another_user(client, stranger, overlay, index):
+    client.force_login(stranger)
+    method, url = _routes(overlay)[index]
+    response = getattr(client, method)(
+        url, {"input": "101", "input_mode": "items"} if method == "post" else None
+    )
+    assert response.status_code == 403
+    assert Overlay.objects.filter(pk=overlay.pk).exists()
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_every_route_needs_a_login(client, overlay, index):
+    method, url = _routes(overlay)[index]
+    response = getattr(client, method)(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_posts_need_a_csrf_token(owner, overlay):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(owner)
+    assert client.post(f"/overlays/{overlay.pk}/delete/").status_code == 403
+    assert client.post("/overlays/", {"name": "x"}).status_code == 403
+    assert Overlay.objects.filter(pk=overlay.pk).exists()
+
+
+def test_staff_may_open_anyones_overlay(client, staff, overlay):
+    client.force_login(staff)
+    assert client.get(f"/overlays/{overlay.pk}/").status_code == 200
+
+
+def test_unknown_overlay_is_404(owner_client):
+    assert owner_client.get("/overlays/999/").status_code == 404
+
+
+def test_delete_route_removes_overlay_and_folder(owner_client, overlay):
+    path = overlay.path
+    response = owner_client.post(f"/overlays/{overlay.pk}/delete/")
+    assert response.status_code == 302
+    assert response["Location"] == "/overlays/"
+    assert not Overlay.objects.exists()
+    assert not path.exists()
