@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -32,6 +33,10 @@ class WorkshopItem(models.Model):
     @property
     def workshop_url(self) -> str:
         return f"https://steamcommunity.com/sharedfiles/filedetails/?id={self.steam_id}"
+
+    @property
+    def steam_updated_at(self) -> datetime | None:
+        return datetime.fromtimestamp(self.time_updated, tz=UTC) if self.time_updated else None
 
     @property
     def cache_path(self) -> Path:
