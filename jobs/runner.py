@@ -1,0 +1,212 @@
+"""The one wrapper every job task runs in: claim, heartbeat, log, progress, cancel, final state."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from jobs.models import Job, JobLogLine
+from jobs.services import (
+    Claim,
+    job_claim,
+    job_finish,
+    job_heartbeat,
+    job_is_cancelled,
+    job_log,
+    job_progress_save,
+    job_queue,
+    job_wait_for_overlay,
+)
+from left4me.celery import app
+
+logger = logging.getLogger(__name__)
+
+# Live enough for the job page (it polls every second) without a write per downloaded chunk.
+PROGRESS_WRITE_INTERVAL = 0.5
+CANCEL_CHECK_INTERVAL = 0.5
+
+
+class JobCancelled(Exception):
+    """Raised by work to stop; the job ends cancelled."""
+
+
+class JobFailed(Exception):
+    """Raised by work for an expected failure; its message becomes the job's error as is."""
+
+
+@dataclass
+class JobContext:
+    """What the work gets: log, progress, cancel. Every method is safe to call from any thread."""
+
+    job_id: int
+    job: Job
+    started_at: datetime
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _progress: dict[str, int] = field(default_factory=dict, repr=False)
+    _progress_written_at: float = field(default=float("-inf"), repr=False)
+    _cancel_checked_at: float = field(default=float("-inf"), repr=False)
+    _cancelled: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._progress = {
+            "items_done": 0,
+            "items_total": self.job.items_total,
+            "bytes_done": 0,
+            "bytes_total": self.job.bytes_total,
+        }
+
+    def log_stdout(self, text: str) -> None:
+        with self._lock:
+            job_log(job_id=self.job_id, text=text, stream=JobLogLine.Stream.STDOUT)
+
+    def log_stderr(self, text: str) -> None:
+        with self._lock:
+            job_log(job_id=self.job_id, text=text, stream=JobLogLine.Stream.STDERR)
+
+    def progress(
+        self,
+        *,
+        items_done: int | None = None,
+        items_total: int | None = None,
+        bytes_done: int | None = None,
+        bytes_total: int | None = None,
+    ) -> None:
+        values = {"items_done": items_done, "items_total": items_total}
+        values |= {"bytes_done": bytes_done, "bytes_total": bytes_total}
+        with self._lock:
+            self._progress |= {name: value for name, value in values.items() if value is not None}
+            self._save_progress(force=False)
+
+    def add_bytes(self, n: int) -> None:
+        with self._lock:
+            self._progress["bytes_done"] += n
+            self._save_progress(force=False)
+
+    def flush_progress(self) -> None:
+        with self._lock:
+            self._save_progress(force=True)
+
+    def should_cancel(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            if not self._cancelled and now - self._cancel_checked_at >= CANCEL_CHECK_INTERVAL:
+                self._cancel_checked_at = now
+                self._cancelled = job_is_cancelled(job_id=self.job_id, started_at=self.started_at)
+            return self._cancelled
+
+    def _save_progress(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if force or now - self._progress_written_at >= PROGRESS_WRITE_INTERVAL:
+            self._progress_written_at = now
+            job_progress_save(job_id=self.job_id, started_at=self.started_at, progress=dict(self._progress))
+
+
+class _Heartbeat:
+    """Proves the run is alive every JOB_HEARTBEAT_SECONDS, on its own thread and db connection."""
+
+    def __init__(self, job_id: int, started_at: datetime) -> None:
+        self._job_id = job_id
+        self._started_at = started_at
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"job-{job_id}-heartbeat", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(settings.JOB_HEARTBEAT_SECONDS):
+                self._beat()
+        finally:
+            connection.close()  # this thread's own connection
+
+    def _beat(self) -> None:
+        try:
+            job_heartbeat(job_id=self._job_id, started_at=self._started_at)
+        except Exception:
+            logger.warning("heartbeat of job %s failed", self._job_id, exc_info=True)
+
+
+Work = Callable[[JobContext], None]
+
+
+def run_job(*, job_id: int, operation: str, work: Work) -> str | None:
+    """Claim the job and run the work; returns the final state, None when this message did nothing."""
+    claim, started_at = job_claim(job_id=job_id, operation=operation)
+    if claim is Claim.BLOCKED:
+        job_wait_for_overlay(job_id=job_id)
+        return None
+    if claim is Claim.SKIPPED or started_at is None:
+        return None
+    job = Job.objects.select_related("overlay", "user").get(pk=job_id)
+    ctx = JobContext(job_id=job_id, job=job, started_at=started_at)
+    with _Heartbeat(job_id, started_at):
+        state, error = _run_work(work, ctx)
+        ctx.flush_progress()
+    return job_finish(job_id=job_id, started_at=started_at, state=state, error=error)
+
+
+def _run_work(work: Work, ctx: JobContext) -> tuple[str, str]:
+    try:
+        work(ctx)
+    except JobCancelled:
+        ctx.log_stdout("cancelled")
+        return Job.State.CANCELLED, ""
+    except JobFailed as exc:
+        error = str(exc)
+    except Exception as exc:
+        logger.exception("job %s (%s) failed", ctx.job_id, ctx.job.operation)
+        error = f"{type(exc).__name__}: {exc}"
+    else:
+        return Job.State.SUCCEEDED, ""
+    ctx.log_stderr(error)
+    return Job.State.FAILED, error
+
+
+def job_task(operation: str, **celery_options: Any) -> Callable[[Work], Any]:
+    """Register `work` as the Celery task f"jobs.{operation}" taking (job_id), run by run_job."""
+
+    def decorator(work: Work) -> Any:
+        def run(job_id: int) -> str | None:
+            return run_job(job_id=job_id, operation=operation, work=work)
+
+        run.__name__, run.__qualname__, run.__doc__ = work.__name__, work.__qualname__, work.__doc__
+        run.__module__ = work.__module__
+        options = {
+            "name": f"jobs.{operation}",
+            "acks_late": True,
+            "reject_on_worker_lost": True,
+            "ignore_result": True,
+            "queue": job_queue(operation),
+            **celery_options,
+        }
+        return app.task(**options)(run)
+
+    return decorator
+
+
+def sleep_with_cancel(
+    seconds: float, should_cancel: Callable[[], bool], *, poll_interval: float = 0.1
+) -> bool:
+    """Sleep up to `seconds`; True as soon as `should_cancel()` says so, False after a full sleep."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if should_cancel():
+            return True
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(poll_interval, remaining))

@@ -1,0 +1,51 @@
+"""Job tasks used only by the test suite (registered when settings.LEFT4ME_TEST_TASKS is on).
+
+The work reads its parameter from the job row: `items_total` is the number of ticks.
+"""
+
+from __future__ import annotations
+
+from jobs.runner import JobCancelled, JobContext, JobFailed, job_task, sleep_with_cancel
+from jobs.services import job_cancel
+
+TICK_SECONDS = 0.1
+DEFAULT_TICKS = 20
+
+
+@job_task("test_sleep")
+def test_sleep(ctx: JobContext) -> None:
+    """Log and advance progress once per tick, stopping when cancelled."""
+    ticks = ctx.job.items_total or DEFAULT_TICKS
+    for tick in range(1, ticks + 1):
+        ctx.log_stdout(f"tick {tick}/{ticks}")
+        ctx.progress(items_done=tick, items_total=ticks, bytes_done=tick * 1024, bytes_total=ticks * 1024)
+        if sleep_with_cancel(TICK_SECONDS, ctx.should_cancel):
+            raise JobCancelled()
+    ctx.log_stdout("done")
+
+
+@job_task("test_raise")
+def test_raise(ctx: JobContext) -> None:
+    ctx.log_stdout("about to fail")
+    raise ValueError("boom from the test")
+
+
+@job_task("test_job_failed")
+def test_job_failed(ctx: JobContext) -> None:
+    raise JobFailed("could not do it: disk full")
+
+
+@job_task("test_backoff")
+def test_backoff(ctx: JobContext) -> None:
+    """One long backoff sleep, as a download retry does."""
+    ctx.log_stdout("backing off")
+    if sleep_with_cancel(60, ctx.should_cancel):
+        ctx.log_stdout("woke up: cancelled")
+        raise JobCancelled()
+
+
+@job_task("test_ignore_cancel")
+def test_ignore_cancel(ctx: JobContext) -> None:
+    """Gets cancelled while it runs but never checks: it ends cancelled all the same."""
+    job_cancel(job=ctx.job)
+    ctx.log_stdout("finished without looking")
