@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from jobs.models import Job
+from overlays.tests.fixtures import item_from_steam
+
+pytestmark = pytest.mark.django_db
+
+
+def _action(client, url, action, pks):
+    return client.post(url, {"action": action, "_selected_action": [str(pk) for pk in pks]}, follow=True)
+
+
+def test_overlay_actions_refresh_and_rebuild(client, staff, overlay, steam):
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    steam.add_item("101", size=1)
+    item = item_from_steam(steam, "101", overlay=overlay)
+
+    _action(client, "/admin/overlays/overlay/", "refresh_from_steam", [overlay.pk])
+    _action(client, "/admin/overlays/overlay/", "rebuild", [overlay.pk])
+    assert sorted(Job.objects.values_list("operation", flat=True)) == ["build_overlay", "refresh_overlay"]
+
+    Job.objects.all().delete()
+    response = _action(client, "/admin/workshop/workshopitem/", "refresh", [item.pk])
+    assert response.status_code == 200
+    assert list(Job.objects.values_list("operation", "overlay")) == [("refresh_overlay", overlay.pk)]
