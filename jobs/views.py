@@ -1,13 +1,109 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
 
 from jobs.models import Job
+from jobs.services import job_cancel
+
+JOBS_PER_PAGE = 25
+# One status answer carries at most this many lines; the page asks again for the rest.
+STATUS_MAX_LINES = 500
+
+
+def _job_for_user(request: HttpRequest, pk: int) -> Job | HttpResponse:
+    """The job, or 403 when it belongs to another user (staff see every job)."""
+    job = get_object_or_404(Job.objects.select_related("overlay", "user"), pk=pk)
+    if not request.user.is_staff and job.user_id != request.user.pk:
+        return HttpResponse("This job belongs to another user.", status=403, content_type="text/plain")
+    return job
 
 
 @login_required
+@require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = Job.objects.all() if request.user.is_staff else Job.objects.filter(user=request.user)
-    return render(request, "jobs/list.html", {"jobs": jobs[:50]})
+    jobs = Job.objects.select_related("overlay", "user")
+    if not request.user.is_staff:
+        jobs = jobs.filter(user=request.user)
+    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(request, "jobs/list.html", {"page": page, "show_owner": request.user.is_staff})
+
+
+@login_required
+@require_GET
+def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job_for_user(request, pk)
+    if isinstance(job, HttpResponse):
+        return job
+    lines = list(job.lines.order_by("seq"))
+    context = {"job": job, "lines": lines, "last_seq": lines[-1].seq if lines else 0}
+    context |= {"percent": _percent(job), "final": job.state in Job.FINAL_STATES}
+    return render(request, "jobs/detail.html", context)
+
+
+@never_cache
+@login_required
+@require_GET
+def job_status(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job_for_user(request, pk)
+    if isinstance(job, HttpResponse):
+        return job
+    after = _parse_after(request.GET.get("after", "0"))
+    if after is None:
+        return HttpResponseBadRequest("after must be a whole number >= 0", content_type="text/plain")
+    lines = job.lines.filter(seq__gt=after).order_by("seq").values("seq", "stream", "text")
+    return JsonResponse(_status(job, list(lines[:STATUS_MAX_LINES])))
+
+
+@login_required
+@require_POST
+def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    job = _job_for_user(request, pk)
+    if isinstance(job, HttpResponse):
+        return job
+    if job.state in Job.FINAL_STATES:
+        messages.info(request, f"This job already ended ({job.get_state_display().lower()}).")
+    elif job_cancel(job=job).state == Job.State.CANCELLED:
+        messages.success(request, "Job cancelled.")
+    else:
+        messages.success(request, "Cancel requested: the job stops at its next check.")
+    return redirect("jobs:detail", pk=job.pk)
+
+
+def _parse_after(raw: str) -> int | None:
+    try:
+        after = int(raw)
+    except ValueError:
+        return None
+    return after if after >= 0 else None
+
+
+def _status(job: Job, lines: list[dict[str, object]]) -> dict[str, object]:
+    progress = {
+        "items_done": job.items_done,
+        "items_total": job.items_total,
+        "bytes_done": job.bytes_done,
+        "bytes_total": job.bytes_total,
+    }
+    return {
+        "id": job.pk,
+        "operation": job.operation,
+        "state": job.state,
+        "progress": progress,
+        "error": job.error,
+        "lines": lines,
+    }
+
+
+def _percent(job: Job) -> int:
+    """Progress by items when the work counts items, else by bytes."""
+    if job.items_total:
+        return min(100, job.items_done * 100 // job.items_total)
+    if job.bytes_total:
+        return min(100, job.bytes_done * 100 // job.bytes_total)
+    return 100 if job.state == Job.State.SUCCEEDED else 0

@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
+
+from jobs.models import Job, JobLogLine
+from jobs.services import job_log
+from jobs.tests.conftest import make_job
+from overlays.models import Overlay
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alice(client: Client, user: User) -> Client:
+    client.force_login(user)
+    return client
+
+
+def _job_with_lines(user: User, n: int, **fields: object) -> Job:
+    job = make_job(user=user, **fields)
+    for i in range(1, n + 1):
+        job_log(job_id=job.pk, text=f"line {i}", stream="stderr" if i % 2 == 0 else "stdout")
+    return job
+
+
+# --- list --------------------------------------------------------------------------------
+
+
+def test_list_shows_own_jobs_newest_first_paginated(alice: Client, user: User, other_user: User) -> None:
+    mine = [make_job(Job.Operation.REFRESH_WORKSHOP_ITEMS, user=user) for _ in range(30)]
+    theirs = make_job(user=other_user)
+
+    first = alice.get(reverse("jobs:list"))
+    second = alice.get(reverse("jobs:list"), {"page": 2})
+
+    assert first.status_code == 200
+    assert [j.pk for j in first.context["page"].object_list] == [j.pk for j in reversed(mine)][:25]
+    assert [j.pk for j in second.context["page"].object_list] == [j.pk for j in reversed(mine)][25:]
+    assert theirs.pk not in [j.pk for j in first.context["page"].paginator.object_list]
+    assert b"Page 1 of 2" in first.content
+    assert b"Owner" not in first.content
+
+
+def test_staff_see_every_job_with_its_owner(
+    client: Client, staff: User, user: User, other_user: User
+) -> None:
+    make_job(user=user)
+    make_job(user=other_user)
+    client.force_login(staff)
+    response = client.get(reverse("jobs:list"))
+    assert response.context["page"].paginator.count == 2
+    assert b"<th>Owner</th>" in response.content
+    assert b"bob" in response.content and b"alice" in response.content
+
+
+def test_pages_need_a_login(client: Client, user: User) -> None:
+    job = make_job(user=user)
+    for url in [
+        reverse("jobs:list"),
+        reverse("jobs:detail", args=[job.pk]),
+        reverse("jobs:status", args=[job.pk]),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
+
+
+# --- detail ------------------------------------------------------------------------------
+
+
+def test_job_page_renders_for_its_owner(alice: Client, user: User, overlay: Overlay) -> None:
+    job = _job_with_lines(
+        user, 2, operation=Job.Operation.BUILD_OVERLAY, overlay=overlay, state=Job.State.RUNNING,
+        items_done=1, items_total=4, bytes_done=1536, bytes_total=3 * 1024 * 1024,
+    )  # fmt: skip
+
+    response = alice.get(reverse("jobs:detail", args=[job.pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Build overlay" in html
+    assert f'href="/overlays/{overlay.pk}/"' in html
+    assert 'class="badge running"' in html
+    assert 'style="width: 25%"' in html
+    assert "1 of 4 items" in html and "1.5\xa0KB of 3.0\xa0MB" in html
+    assert '<span class="stdout" data-seq="1">line 1' in html
+    assert '<span class="stderr" data-seq="2">line 2' in html
+    assert reverse("jobs:cancel", args=[job.pk]) in html
+    assert "jobs/job.js" in html
+    assert 'data-last-seq="2"' in html
+
+
+def test_a_finished_job_page_has_no_cancel_and_no_polling(alice: Client, user: User) -> None:
+    job = make_job(user=user, state=Job.State.FAILED, error="ValueError: nope")
+    html = alice.get(reverse("jobs:detail", args=[job.pk])).content.decode()
+    assert "ValueError: nope" in html
+    assert reverse("jobs:cancel", args=[job.pk]) not in html
+    assert "jobs/job.js" not in html
+
+
+def test_job_page_renders_for_staff_and_is_403_for_another_user(
+    client: Client, staff: User, user: User, other_user: User
+) -> None:
+    job = make_job(user=user)
+    client.force_login(other_user)
+    assert client.get(reverse("jobs:detail", args=[job.pk])).status_code == 403
+    client.force_login(staff)
+    assert client.get(reverse("jobs:detail", args=[job.pk])).status_code == 200
+    assert client.get(reverse("jobs:detail", args=[job.pk + 999])).status_code == 404
+
+
+def test_the_job_script_is_served(client: Client) -> None:
+    response = client.get("/static/jobs/job.js")
+    assert response.status_code == 200
+    assert b"?after=" in b"".join(response.streaming_content)
+
+
+# --- status ------------------------------------------------------------------------------
+
+
+def test_status_returns_only_lines_after_the_given_seq(alice: Client, user: User) -> None:
+    job = _job_with_lines(user, 5, state=Job.State.RUNNING, items_done=2, items_total=5, bytes_total=100)
+
+    data = alice.get(reverse("jobs:status", args=[job.pk]), {"after": 3}).json()
+
+    assert data == {
+        "id": job.pk,
+        "operation": "test_sleep",
+        "state": "running",
+        "progress": {"items_done": 2, "items_total": 5, "bytes_done": 0, "bytes_total": 100},
+        "error": "",
+        "lines": [
+            {"seq": 4, "stream": "stderr", "text": "line 4"},
+            {"seq": 5, "stream": "stdout", "text": "line 5"},
+        ],
+    }
+    assert len(alice.get(reverse("jobs:status", args=[job.pk])).json()["lines"]) == 5
+    assert alice.get(reverse("jobs:status", args=[job.pk]), {"after": 5}).json()["lines"] == []
+
+
+@pytest.mark.parametrize("after", ["x", "-1", "1.5", ""])
+def test_status_rejects_a_bad_after(alice: Client, user: User, after: str) -> None:
+    job = make_job(user=user)
+    assert alice.get(reverse("jobs:status", args=[job.pk]), {"after": after}).status_code == 400
+
+
+def test_status_of_another_users_job_is_403(client: Client, user: User, other_user: User) -> None:
+    job = _job_with_lines(user, 1)
+    client.force_login(other_user)
+    response = client.get(reverse("jobs:status", args=[job.pk]))
+    assert response.status_code == 403
+    assert b"line 1" not in response.content
+
+
+# --- cancel ------------------------------------------------------------------------------
+
+
+def test_cancel_a_queued_job(
+    alice: Client, user: User, revoked: list[str], django_capture_on_commit_callbacks
+) -> None:
+    job = make_job(user=user, celery_task_id="t-9")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
+
+    job.refresh_from_db()
+    assert response.redirect_chain == [(reverse("jobs:detail", args=[job.pk]), 302)]
+    assert job.state == Job.State.CANCELLED
+    assert revoked == ["t-9"]
+    assert b"Job cancelled." in response.content
+
+
+def test_cancel_a_running_job_asks_it_to_stop(alice: Client, user: User) -> None:
+    job = make_job(user=user, state=Job.State.RUNNING)
+    response = alice.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
+    job.refresh_from_db()
+    assert job.state == Job.State.CANCELLING
+    assert b"Cancel requested" in response.content
+
+
+def test_cancel_a_finished_job_says_it_already_ended(alice: Client, user: User) -> None:
+    job = make_job(user=user, state=Job.State.SUCCEEDED)
+    response = alice.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
+    job.refresh_from_db()
+    assert job.state == Job.State.SUCCEEDED
+    assert b"already ended" in response.content
+    assert not JobLogLine.objects.filter(job=job).exists()
+
+
+def test_cancel_is_post_only_and_403_for_another_user(client: Client, user: User, other_user: User) -> None:
+    job = make_job(user=user)
+    client.force_login(user)
+    assert client.get(reverse("jobs:cancel", args=[job.pk])).status_code == 405
+    client.force_login(other_user)
+    assert client.post(reverse("jobs:cancel", args=[job.pk])).status_code == 403
+    job.refresh_from_db()
+    assert job.state == Job.State.QUEUED
