@@ -379,7 +379,8 @@ def download_with_retry(
     """Put the item in the cache; True if this call downloaded it, False if it was cached.
 
     Waits while another thread or process downloads the same item, then uses its file.
-    Every failed attempt logs ``workshop <id> attempt k/N failed: <why>``. Raises
+    Every failed attempt logs ``workshop <id> attempt k/N failed: <why>``; attempts resume
+    the previous one's partial file, which is removed when the download gives up. Raises
     DownloadFailed(why) when attempts run out or the failure is permanent (403/404/410, size
     mismatch, disk full: no retry), DownloadCancelled on cancel (also during a backoff).
     """
@@ -389,14 +390,20 @@ def download_with_retry(
     with item_lock(root, meta.steam_id, should_cancel=should_cancel):
         if is_cached(meta, root):
             return False
-        _attempt_until_done(
-            meta,
-            root,
-            attempts or settings.WORKSHOP_DOWNLOAD_ATTEMPTS,
-            should_cancel,
-            on_progress,
-            log_stderr,
-        )
+        try:
+            _attempt_until_done(
+                meta,
+                root,
+                attempts or settings.WORKSHOP_DOWNLOAD_ATTEMPTS,
+                should_cancel,
+                on_progress,
+                log_stderr,
+            )
+        except (DownloadFailed, DownloadCancelled):
+            # Attempts resume each other's partial; one that gives up leaves nothing behind.
+            # Only a killed process leaves a partial, and the next download resumes it.
+            discard_partial(root, meta.steam_id)
+            raise
     return True
 
 
