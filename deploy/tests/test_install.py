@@ -1,0 +1,177 @@
+"""deploy/install.sh into a temporary prefix, without systemd: a real venv, env file and database.
+
+The first install (a fresh venv and pip install) takes about half a minute; the other tests
+reuse it and run the script again, as an operator would.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from deploy.tests.units import UNIT_NAMES
+
+BASE_DIR = Path(settings.BASE_DIR)
+INSTALL_SH = BASE_DIR / "deploy" / "install.sh"
+# The only deploy check an operator decides on: asking browsers to preload the host.
+ACCEPTED_DEPLOY_WARNINGS = {"security.W021"}
+
+
+def _clean_env() -> dict[str, str]:
+    """What a root shell has: no test settings leak into the installed app."""
+    keep = {"PATH", "HOME", "LANG", "LC_ALL", "http_proxy", "https_proxy", "no_proxy"}
+    env = {key: value for key, value in os.environ.items() if key in keep or key.startswith("PIP_")}
+    venv_bin = str(BASE_DIR / ".venv" / "bin")
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p != venv_bin
+    )
+    return env
+
+
+def run_install(prefix: Path, *args: str, timeout: float = 170) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["bash", str(INSTALL_SH), *args, "--prefix", str(prefix)],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def run_manage(prefix: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(prefix / "opt/left4me/deploy/manage.sh"), *args],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def read_env_file(prefix: Path) -> dict[str, str]:
+    lines = (prefix / "etc/left4me/env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def snapshot(prefix: Path) -> dict[str, tuple[int, int]]:
+    """Every file under the prefix with its mtime and size (bytecode caches aside)."""
+    found = {}
+    for folder, dirs, names in os.walk(prefix):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in names:
+            st = os.lstat(os.path.join(folder, name))
+            found[os.path.join(folder, name)] = (st.st_mtime_ns, st.st_size)
+    return found
+
+
+@pytest.fixture(scope="module")
+def prefix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("install") / "root"
+    run_install(root, "--no-systemd")
+    yield root
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_install_creates_the_venv_the_data_folder_and_an_env_file_with_a_secret(prefix: Path) -> None:
+    venv_bin = prefix / "opt/left4me/.venv/bin"
+    for program in ("python", "gunicorn", "celery"):
+        assert os.access(venv_bin / program, os.X_OK), program
+    assert (prefix / "opt/left4me/manage.py").is_file()
+    assert not (prefix / "opt/left4me/.git").exists() and not (prefix / "opt/left4me/var").exists()
+
+    env_file = prefix / "etc/left4me/env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    env = read_env_file(prefix)
+    assert len(env["SECRET_KEY"]) >= 50
+    data = prefix / "var/lib/left4me"
+    assert env["LEFT4ME_ROOT"] == str(data)
+    assert env["STATIC_ROOT"] == str(data / "static")
+    assert env["DATABASE_URL"] == f"sqlite:///{data}/left4me.sqlite3"
+    assert env["SECURE_COOKIES"] == "true" and env["DEBUG"] == "false"
+    assert (data / "left4me.sqlite3").is_file()
+    assert (data / "static/admin/css/base.css").is_file()
+
+
+def test_manage_check_deploy_passes_with_the_installed_env(prefix: Path) -> None:
+    result = run_manage(prefix, "check", "--deploy")
+    assert result.returncode == 0, result.stderr
+    found = set(re.findall(r"\((\w+\.[WE]\d+)\)", result.stdout + result.stderr))
+    assert found <= ACCEPTED_DEPLOY_WARNINGS, result.stdout + result.stderr
+
+
+def test_migrate_set_up_the_periodic_tasks(prefix: Path) -> None:
+    code = "from django_celery_beat.models import PeriodicTask; print(PeriodicTask.objects.filter(enabled=True).count())"
+    result = run_manage(prefix, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) >= 1
+
+
+def test_a_second_run_changes_nothing_and_keeps_the_secret(prefix: Path) -> None:
+    env_bytes = (prefix / "etc/left4me/env").read_bytes()
+    before = snapshot(prefix)
+    result = run_install(prefix, "--no-systemd")
+    assert (prefix / "etc/left4me/env").read_bytes() == env_bytes
+    assert "keeping" in result.stdout
+    assert "installing requirements" not in result.stdout
+    assert snapshot(prefix) == before
+
+
+def test_first_admin_instructions_are_printed(prefix: Path) -> None:
+    result = run_install(prefix, "--no-systemd")
+    assert f"{prefix}/opt/left4me/deploy/manage.sh ensure_admin" in result.stdout
+    assert "createsuperuser" in result.stdout
+    created = run_manage(prefix, "ensure_admin")
+    assert created.returncode == 0 and "created admin account" in created.stdout
+
+
+def test_upgrade_brings_source_changes_and_keeps_the_env_file(prefix: Path, tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    shutil.copytree(
+        BASE_DIR, source, ignore=shutil.ignore_patterns(".venv", "var", ".git", "__pycache__", "*_cache")
+    )
+    (source / "deploy" / "NEW_FILE").write_text("new\n")
+    env_bytes = (prefix / "etc/left4me/env").read_bytes()
+
+    run_install(prefix, "upgrade", "--no-systemd", "--source", str(source))
+    assert (prefix / "opt/left4me/deploy/NEW_FILE").read_text() == "new\n"
+    (source / "deploy" / "NEW_FILE").unlink()
+    run_install(prefix, "upgrade", "--no-systemd", "--source", str(source))
+    assert not (prefix / "opt/left4me/deploy/NEW_FILE").exists()
+    assert (prefix / "etc/left4me/env").read_bytes() == env_bytes
+
+
+def test_with_systemd_the_units_are_installed_for_the_prefix(prefix: Path) -> None:
+    # Not root on / here, so the units are written but systemctl is not called.
+    result = run_install(prefix)
+    assert "skipping systemctl" in result.stdout
+    for name in UNIT_NAMES:
+        text = (prefix / f"etc/systemd/system/{name}.service").read_text()
+        assert f"EnvironmentFile={prefix}/etc/left4me/env" in text
+        assert f"ReadWritePaths={prefix}/var/lib/left4me" in text
+        program = re.search(r"^ExecStart=(\S+)", text, re.M).group(1)
+        assert program.startswith(f"{prefix}/opt/left4me/.venv/bin/") and os.access(program, os.X_OK)
+    if shutil.which("systemd-analyze"):
+        units = [str(prefix / f"etc/systemd/system/{name}.service") for name in UNIT_NAMES]
+        verify = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", *units], capture_output=True, text=True
+        )
+        assert verify.returncode == 0 and "left4me-" not in verify.stdout + verify.stderr, verify.stderr
+
+
+def test_unknown_arguments_are_refused() -> None:
+    result = subprocess.run(
+        ["bash", str(INSTALL_SH), "--frobnicate"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2
+    assert "unknown argument: --frobnicate" in result.stderr
+    assert "--prefix DIR" in result.stderr + result.stdout
