@@ -15,14 +15,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_private_redis(data_dir: Path) -> tuple[subprocess.Popen, str]:
-    """Start redis-server with its files in `data_dir`; return the process and its URL."""
+def start_private_redis(data_dir: Path, *, port: int | None = None) -> tuple[subprocess.Popen, str]:
+    """Start redis-server with its files in `data_dir` (on a free port unless given); return the
+    process and its URL."""
     server = shutil.which("redis-server")
     if server is None:
         raise RuntimeError(
             "redis-server is not installed: run `make setup` (or apt-get install redis-server)"
         )
-    port = free_port()
+    port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     cmd = [server, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir)]
     proc = subprocess.Popen([*cmd, "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)

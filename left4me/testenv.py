@@ -33,6 +33,16 @@ else:
 os.environ.pop("CELERY_RESULT_BACKEND", None)
 
 
+def restart_private_redis() -> None:
+    """Stop the session's Redis and start it again on the same port (its queues start empty)."""
+    global _redis_proc
+    if _redis_proc is None:
+        raise RuntimeError("the suite runs against LEFT4ME_TEST_BROKER_URL, not a private Redis")
+    port = int(os.environ["CELERY_BROKER_URL"].rsplit(":", 1)[1].split("/")[0])
+    stop_private_redis(_redis_proc)
+    _redis_proc, _ = start_private_redis(_ROOT / "redis", port=port)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _redis_proc is not None:
         stop_private_redis(_redis_proc)
