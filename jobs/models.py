@@ -1,7 +1,16 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import models
+
+
+class JobQuerySet(models.QuerySet):
+    def visible_to(self, user: AbstractBaseUser) -> JobQuerySet:
+        """Staff see every job; others the jobs they started and the jobs of their overlays."""
+        if user.is_staff:
+            return self
+        return self.filter(models.Q(user=user) | models.Q(overlay__owner=user))
 
 
 class Job(models.Model):
@@ -44,6 +53,8 @@ class Job(models.Model):
     bytes_done = models.BigIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
+
+    objects = JobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -17,9 +17,9 @@ STATUS_MAX_LINES = 500
 
 
 def _job_for_user(request: HttpRequest, pk: int) -> Job | HttpResponse:
-    """The job, or 403 when it belongs to another user (staff see every job)."""
+    """The job, or 403 when it is neither the user's nor one of their overlays' (staff see all)."""
     job = get_object_or_404(Job.objects.select_related("overlay", "user"), pk=pk)
-    if not request.user.is_staff and job.user_id != request.user.pk:
+    if not Job.objects.visible_to(request.user).filter(pk=pk).exists():
         return HttpResponse("This job belongs to another user.", status=403, content_type="text/plain")
     return job
 
@@ -27,9 +27,7 @@ def _job_for_user(request: HttpRequest, pk: int) -> Job | HttpResponse:
 @login_required
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = Job.objects.select_related("overlay", "user")
-    if not request.user.is_staff:
-        jobs = jobs.filter(user=request.user)
+    jobs = Job.objects.visible_to(request.user).select_related("overlay", "user")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "jobs/list.html", {"page": page, "show_owner": request.user.is_staff})
 

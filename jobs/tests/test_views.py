@@ -112,6 +112,19 @@ def test_job_page_renders_for_staff_and_is_403_for_another_user(
     assert client.get(reverse("jobs:detail", args=[job.pk + 999])).status_code == 404
 
 
+def test_overlay_owner_sees_the_scheduled_jobs_of_their_overlay(
+    alice: Client, user: User, other_user: User, overlay: Overlay
+) -> None:
+    scheduled = make_job(user=None, overlay=overlay)
+    foreign = make_job(user=None, overlay=Overlay.objects.create(owner=other_user, name="theirs"))
+    assert alice.get(reverse("jobs:detail", args=[scheduled.pk])).status_code == 200
+    assert alice.get(reverse("jobs:status", args=[scheduled.pk])).status_code == 200
+    assert alice.get(reverse("jobs:detail", args=[foreign.pk])).status_code == 403
+    listed = alice.get(reverse("jobs:list")).content.decode()
+    assert reverse("jobs:detail", args=[scheduled.pk]) in listed
+    assert reverse("jobs:detail", args=[foreign.pk]) not in listed
+
+
 def test_the_job_script_is_served(client: Client) -> None:
     response = client.get("/static/jobs/job.js")
     assert response.status_code == 200
