@@ -281,10 +281,12 @@ start_services() {
   if broker_is_local && systemctl cat redis-server.service >/dev/null 2>&1; then
     systemctl enable --now --quiet redis-server.service
   fi
-  systemctl enable --now --quiet "${UNITS[@]/%/.service}"
+  systemctl enable --quiet "${UNITS[@]/%/.service}"
   if [ "$COMMAND" = upgrade ] || [ "$APP_CHANGED" = 1 ] || [ "$UNITS_CHANGED" = 1 ]; then
     say "restarting ${UNITS[*]}"
     systemctl restart "${UNITS[@]/%/.service}"
+  else
+    systemctl start "${UNITS[@]/%/.service}"
   fi
   systemctl --no-pager --lines=0 status "${UNITS[@]/%/.service}" || true
 }

@@ -6,18 +6,24 @@ reuse it and run the script again, as an operator would.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import signal
+import socket
 import stat
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
-from deploy.tests.units import UNIT_NAMES
+from deploy.tests.units import UNIT_NAMES, default_environment, exec_start
+from left4me.testing import wait_for
 
 BASE_DIR = Path(settings.BASE_DIR)
 INSTALL_SH = BASE_DIR / "deploy" / "install.sh"
@@ -175,3 +181,97 @@ def test_unknown_arguments_are_refused() -> None:
     assert result.returncode == 2
     assert "unknown argument: --frobnicate" in result.stderr
     assert "--prefix DIR" in result.stderr + result.stdout
+
+
+def _unit_argv(name: str, prefix: Path, env: dict[str, str]) -> list[str]:
+    """The unit's ExecStart for an app under `prefix`, with ${VAR} expanded as systemd does."""
+    argv = [arg.replace("/opt/left4me", f"{prefix}/opt/left4me") for arg in exec_start(name)]
+    return [re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], arg) for arg in argv]
+
+
+def _service_env(name: str, prefix: Path, **overrides: str) -> dict[str, str]:
+    # Environment= first, then the EnvironmentFile wins, as under systemd.
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"} | default_environment(name) | read_env_file(prefix)
+    return env | overrides
+
+
+def _get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", headers={"Host": "localhost", **headers}
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def _start(argv: list[str], env: dict[str, str], prefix: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        argv,
+        env=env,
+        cwd=prefix / "opt/left4me",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.integration
+def test_the_units_commands_serve_the_installed_app(prefix: Path) -> None:
+    """Web and worker started exactly as their units say, from the installed venv and env file."""
+    port = _free_port()
+    overrides = {"CELERY_BROKER_URL": settings.CELERY_BROKER_URL, "LEFT4ME_BIND": f"127.0.0.1:{port}"}
+    overrides["LEFT4ME_WORKER_QUEUE"] = "install-test"
+    web_env = _service_env("left4me-web", prefix, **overrides)
+    worker_env = _service_env("left4me-worker", prefix, **overrides)
+    web = _start(_unit_argv("left4me-web", prefix, web_env), web_env, prefix)
+    worker = None
+    try:
+        wait_for(lambda: _port_open(port), timeout=30)
+        status, _, body = _get(port, "/healthz")
+        assert status == 200, body
+        assert json.loads(body) == {"database": "ok", "broker": "ok", "worker": "none seen"}
+        # Plain http goes to https; behind the proxy the app sees https and sets secure cookies.
+        status, headers, _ = _get(port, "/accounts/login/")
+        assert status == 301 and headers["Location"].startswith("https://")
+        status, headers, _ = _get(port, "/accounts/login/", **{"X-Forwarded-Proto": "https"})
+        assert status == 200 and "Strict-Transport-Security" in headers
+        assert "secure" in headers["Set-Cookie"].lower()
+
+        worker = _start(_unit_argv("left4me-worker", prefix, worker_env), worker_env, prefix)
+        wait_for(lambda: json.loads(_get(port, "/healthz")[2])["worker"] == "ok", timeout=90, interval=1)
+    finally:
+        if worker is not None:
+            _stop(worker)
+        _stop(web)
+
+
+def _port_open(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
