@@ -72,6 +72,9 @@ set_paths() {
   UNIT_DIR="$root/etc/systemd/system"
   VENV="$APP_DIR/.venv"
   [ -f "$SOURCE/manage.py" ] || die "$SOURCE is not a left4me tree (no manage.py)"
+  if [ "$PREFIX" = / ] && ! is_root; then
+    die "installing into / needs root (or give --prefix DIR)"
+  fi
 }
 
 is_root() { [ "$(id -u)" = 0 ]; }
