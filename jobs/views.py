@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,11 +17,11 @@ JOBS_PER_PAGE = 25
 STATUS_MAX_LINES = 500
 
 
-def _job_for_user(request: HttpRequest, pk: int) -> Job | HttpResponse:
-    """The job, or 403 when it is neither the user's nor one of their overlays' (staff see all)."""
+def _job_for_user(request: HttpRequest, pk: int) -> Job:
+    """The job, if it is the user's or one of their overlays' (staff see all); 403 otherwise."""
     job = get_object_or_404(Job.objects.select_related("overlay", "user"), pk=pk)
     if not Job.objects.visible_to(request.user).filter(pk=pk).exists():
-        return HttpResponse("This job belongs to another user.", status=403, content_type="text/plain")
+        raise PermissionDenied("This job belongs to another user.")
     return job
 
 
@@ -36,8 +37,6 @@ def job_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_for_user(request, pk)
-    if isinstance(job, HttpResponse):
-        return job
     lines = list(job.lines.order_by("seq"))
     context = {"job": job, "lines": lines, "last_seq": lines[-1].seq if lines else 0}
     context |= {"percent": _percent(job), "final": job.state in Job.FINAL_STATES}
@@ -49,8 +48,6 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def job_status(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_for_user(request, pk)
-    if isinstance(job, HttpResponse):
-        return job
     after = _parse_after(request.GET.get("after", "0"))
     if after is None:
         return HttpResponseBadRequest("after must be a whole number >= 0", content_type="text/plain")
@@ -62,8 +59,6 @@ def job_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
     job = _job_for_user(request, pk)
-    if isinstance(job, HttpResponse):
-        return job
     if job.state in Job.FINAL_STATES:
         messages.info(request, f"This job already ended ({job.get_state_display().lower()}).")
     elif job_cancel(job=job).state == Job.State.CANCELLED:

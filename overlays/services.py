@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,6 +214,7 @@ def _run_downloads(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str]
         should_cancel=ctx.should_cancel,
         on_progress=ctx.add_bytes,
         log_stderr=ctx.log_stderr,
+        on_item_done=_item_counter(ctx),
     )
     done = {
         sid for sid, o in outcomes.items() if o.status in (DownloadOutcome.DOWNLOADED, DownloadOutcome.CACHED)
@@ -222,6 +224,20 @@ def _run_downloads(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str]
         ctx.log_stderr(f"workshop {steam_id} download failed: {why}")
     ctx.progress(items_done=len(done) + len(failed))
     return done, failed
+
+
+def _item_counter(ctx: JobContext) -> Callable[[str, DownloadOutcome], None]:
+    """Counts items as the download threads finish them, so the job's progress moves live."""
+    lock, ended = threading.Lock(), [0]
+
+    def item_done(steam_id: str, outcome: DownloadOutcome) -> None:
+        with lock:
+            ended[0] += 1
+            ctx.progress(items_done=ended[0])
+        if outcome.status == DownloadOutcome.DOWNLOADED:
+            ctx.log_stdout(f"workshop {steam_id} downloaded")
+
+    return item_done
 
 
 @transaction.atomic

@@ -437,21 +437,27 @@ def download_many(
     should_cancel: Callable[[], bool] = _never,
     on_progress: Callable[[int], None] = _ignore,
     log_stderr: Callable[[str], None] = _ignore,
+    on_item_done: Callable[[str, DownloadOutcome], None] = lambda steam_id, outcome: None,
     concurrency: int | None = None,
 ) -> dict[str, DownloadOutcome]:
     """Download every item, WORKSHOP_DOWNLOAD_CONCURRENCY at a time; an outcome per steam_id.
 
     Items without a file_url are SKIPPED (no request). The callbacks are called from the
-    download threads, so they must be thread-safe.
+    download threads, so they must be thread-safe; on_item_done as each item ends.
     """
     unique: dict[str, Downloadable] = {}
     for meta in metas:
         unique.setdefault(meta.steam_id, meta)
     workers = max(1, concurrency or settings.WORKSHOP_DOWNLOAD_CONCURRENCY)
     callbacks = {"should_cancel": should_cancel, "on_progress": on_progress, "log_stderr": log_stderr}
+
+    def one(meta: Downloadable) -> DownloadOutcome:
+        outcome = _outcome(meta, Path(cache_root), callbacks)
+        on_item_done(meta.steam_id, outcome)
+        return outcome
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workshop-download") as pool:
-        outcomes = pool.map(lambda meta: _outcome(meta, Path(cache_root), callbacks), unique.values())
-        return dict(zip(unique, outcomes, strict=True))
+        return dict(zip(unique, pool.map(one, unique.values()), strict=True))
 
 
 def _outcome(meta: Downloadable, root: Path, callbacks: dict[str, Any]) -> DownloadOutcome:

@@ -23,13 +23,13 @@ from workshop.parsing import WorkshopInputError, parse_workshop_input
 from workshop.steam import (
     SteamAPIError,
     WorkshopMetadata,
+    batches,
     fetch_collection_children,
     fetch_metadata_batch,
     require_game_items,
 )
 
 T = TypeVar("T")
-STEAM_BATCH = 100
 INPUT_MODES = ("items", "collection")
 METADATA_FIELDS = ("title", "filename", "file_url", "file_size", "time_updated", "preview_url")
 STORED_FIELDS = (*METADATA_FIELDS, "consumer_app_id", "steam_result", "last_checked_at", "last_error")
@@ -65,7 +65,7 @@ def _expand_collections(collection_ids: list[str]) -> list[str]:
 
 
 def _fetch_for_add(ids: list[str]) -> list[WorkshopMetadata]:
-    metas = _steam(metadata_fetch, ids)
+    metas = _steam(fetch_metadata_batch, ids)
     unknown = [m.steam_id for m in metas if not m.found or m.result == 9]
     if unknown:
         raise WorkshopInputError(f"no such workshop item: {', '.join(unknown)}")
@@ -73,11 +73,14 @@ def _fetch_for_add(ids: list[str]) -> list[WorkshopMetadata]:
     return metas
 
 
-def _steam(call: Callable[[Sequence[str]], T], ids: Sequence[str]) -> T:
+def _steam(
+    call: Callable[[Sequence[str]], T], ids: Sequence[str], *, error: type[Exception] = WorkshopInputError
+) -> T:
+    """Call Steam; its failure becomes `error` ("steam api error: …"): bad input on add, a failed job on refresh."""
     try:
         return call(ids)
     except SteamAPIError as exc:
-        raise WorkshopInputError(f"steam api error: {exc}") from exc
+        raise error(f"steam api error: {exc}") from exc
 
 
 @transaction.atomic
@@ -113,14 +116,6 @@ def overlay_link_items(*, overlay: Overlay, items: Iterable[WorkshopItem]) -> No
 
 
 # --- metadata ---------------------------------------------------------------------------
-
-
-def metadata_fetch(ids: Sequence[str]) -> list[WorkshopMetadata]:
-    """Metadata for `ids`, one Steam request per batch of at most 100 ids."""
-    metas: list[WorkshopMetadata] = []
-    for start in range(0, len(ids), STEAM_BATCH):
-        metas.extend(fetch_metadata_batch(list(ids[start : start + STEAM_BATCH])))
-    return metas
 
 
 def items_store_metadata(metas: Iterable[WorkshopMetadata]) -> dict[str, WorkshopItem]:
@@ -226,25 +221,20 @@ def _new_collection_items(overlay_ids: list[int] | None, linked: dict[int, set[s
         by_overlay[overlay_id].append(steam_id)
     new: dict[int, set[str]] = {}
     for overlay_id, collection_ids in by_overlay.items():
-        children = set(_steam_or_fail(fetch_collection_children, collection_ids))
+        children = set(_steam(fetch_collection_children, collection_ids, error=JobFailed))
         new[overlay_id] = children - linked.get(overlay_id, set())
     return new
-
-
-def _steam_or_fail(call: Callable[[Sequence[str]], T], ids: Sequence[str]) -> T:
-    try:
-        return call(ids)
-    except SteamAPIError as exc:
-        raise JobFailed(f"steam api error: {exc}") from exc
 
 
 def _fetch_for_refresh(ids: list[str], ctx: JobContext) -> list[WorkshopMetadata]:
     ctx.progress(items_done=0, items_total=len(ids))
     metas: list[WorkshopMetadata] = []
-    for start in range(0, len(ids), STEAM_BATCH):
-        metas.extend(_steam_or_fail(fetch_metadata_batch, ids[start : start + STEAM_BATCH]))
+    requests = 0
+    for batch in batches(ids):  # batch by batch, so the job's progress moves
+        metas.extend(_steam(fetch_metadata_batch, batch, error=JobFailed))
+        requests += 1
         ctx.progress(items_done=len(metas))
-    ctx.log_stdout(f"fetched metadata for {len(metas)} items in {-(-len(ids) // STEAM_BATCH)} request(s)")
+    ctx.log_stdout(f"fetched metadata for {len(metas)} items in {requests} request(s)")
     return metas
 
 

@@ -46,7 +46,7 @@ class WorkshopMetadata:
 def fetch_metadata_batch(ids: Sequence[str]) -> list[WorkshopMetadata]:
     """One record per id, in the order given; one POST per 100 ids."""
     details: dict[str, dict[str, Any]] = {}
-    for batch in _batches(list(dict.fromkeys(ids))):
+    for batch in batches(list(dict.fromkeys(ids))):
         for entry in _post_ids(ITEM_DETAILS, "itemcount", batch).get("publishedfiledetails") or []:
             if isinstance(entry, dict):
                 details[str(entry.get("publishedfileid", ""))] = entry
@@ -108,7 +108,7 @@ def _collection_tree(ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
     while pending:
         asked.update(pending)
         level: dict[str, list[tuple[str, int]]] = {}
-        for batch in _batches(pending):
+        for batch in batches(pending):
             level.update(_fetch_children(batch))
         tree.update(level)
         nested = (c for kids in level.values() for c, ftype in kids if ftype == FILETYPE_COLLECTION)
@@ -156,7 +156,8 @@ def _int(value: Any) -> int:
         return 0
 
 
-def _batches(ids: list[str]) -> Iterator[list[str]]:
+def batches(ids: list[str]) -> Iterator[list[str]]:
+    """`ids` in runs of at most BATCH_SIZE, the most Steam takes in one request."""
     for start in range(0, len(ids), BATCH_SIZE):
         yield ids[start : start + BATCH_SIZE]
 

@@ -41,7 +41,8 @@ def test_downloads_uncached_items_and_stamps_them(overlay, steam, ctx):
     )
     assert ctx.bytes_added == 300_000
     assert {"items_done": 0, "items_total": 1, "bytes_done": 0, "bytes_total": 300_000} in ctx.progress_calls
-    assert ctx.progress_calls[-1] == {"items_done": 1}
+    assert ctx.progress_calls[-2:] == [{"items_done": 1}, {"items_done": 1}]  # as it ended, then the total
+    assert "workshop 2001 downloaded" in ctx.stdout
 
 
 def test_skips_items_already_cached(overlay, steam, ctx):

@@ -421,11 +421,18 @@ def test_download_many_reports_every_outcome(steam: FakeSteam, cache: Path, fast
     metas = [meta_of(steam, i) for i in ("131", "132", "133", "134", "135", "131")] + [no_url]
     lines: list[str] = []
     progress: list[int] = []
+    ended: list[tuple[str, str]] = []
 
     started = time.monotonic()
-    outcomes = download_many(metas, cache, log_stderr=lines.append, on_progress=progress.append)
+    outcomes = download_many(
+        metas,
+        cache,
+        log_stderr=lines.append,
+        on_progress=progress.append,
+        on_item_done=lambda sid, outcome: ended.append((sid, outcome.status)),
+    )
 
-    assert time.monotonic() - started < 1.2  # three 0.5 s downloads ran side by side
+    assert time.monotonic() - started < 1.45  # one after another they take at least 1.5 s
     assert outcomes == {
         "131": DownloadOutcome("downloaded"),
         "132": DownloadOutcome("downloaded"),
@@ -436,6 +443,7 @@ def test_download_many_reports_every_outcome(steam: FakeSteam, cache: Path, fast
     }
     assert lines == ["workshop 135 attempt 1/3 failed: HTTP 404"]
     assert sum(progress) == 6 * MiB
+    assert sorted(ended) == sorted((sid, o.status) for sid, o in outcomes.items())
     assert steam.get_count("131") == 1
 
 
