@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from jobs.runner import JobCancelled, JobContext, JobFailed
 from overlays.models import Overlay
-from workshop.downloads import DownloadOutcome, download_many
+from workshop.downloads import DownloadOutcome, cache_path, download_many
 from workshop.models import WorkshopItem
 
 
@@ -53,7 +53,7 @@ def overlay_delete(*, overlay: Overlay) -> None:
 
 
 def cache_file(steam_id: str) -> Path:
-    return Path(settings.WORKSHOP_CACHE_ROOT) / f"{steam_id}.vpk"
+    return cache_path(settings.WORKSHOP_CACHE_ROOT, steam_id)
 
 
 def overlay_reconcile_links(*, overlay: Overlay, steam_ids: Iterable[str]) -> LinkResult:

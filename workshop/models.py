@@ -7,6 +7,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import models
 
+from workshop.downloads import cache_path
+
 
 class WorkshopItem(models.Model):
     """One Steam Workshop item: one row and one cache file, shared by every overlay using it."""
@@ -40,7 +42,7 @@ class WorkshopItem(models.Model):
 
     @property
     def cache_path(self) -> Path:
-        return settings.WORKSHOP_CACHE_ROOT / f"{self.steam_id}.vpk"
+        return cache_path(settings.WORKSHOP_CACHE_ROOT, self.steam_id)
 
     def cache_state(self) -> str:
         """cached / stale / missing / no file, as shown on the overlay page."""
