@@ -94,9 +94,9 @@ def _status(job: Job, lines: list[dict[str, object]]) -> dict[str, object]:
 
 
 def _percent(job: Job) -> int:
-    """Progress by items when the work counts items, else by bytes."""
-    if job.items_total:
-        return min(100, job.items_done * 100 // job.items_total)
+    """Progress by bytes when the work moves bytes (smooth during downloads), else by items."""
     if job.bytes_total:
         return min(100, job.bytes_done * 100 // job.bytes_total)
+    if job.items_total:
+        return min(100, job.items_done * 100 // job.items_total)
     return 100 if job.state == Job.State.SUCCEEDED else 0

@@ -74,7 +74,7 @@ def test_pages_need_a_login(client: Client, user: User) -> None:
 def test_job_page_renders_for_its_owner(alice: Client, user: User, overlay: Overlay) -> None:
     job = _job_with_lines(
         user, 2, operation=Job.Operation.BUILD_OVERLAY, overlay=overlay, state=Job.State.RUNNING,
-        items_done=1, items_total=4, bytes_done=1536, bytes_total=3 * 1024 * 1024,
+        items_done=1, items_total=4, bytes_done=768 * 1024, bytes_total=3 * 1024 * 1024,
     )  # fmt: skip
 
     response = alice.get(reverse("jobs:detail", args=[job.pk]))
@@ -84,13 +84,26 @@ def test_job_page_renders_for_its_owner(alice: Client, user: User, overlay: Over
     assert "Build overlay" in html
     assert f'href="/overlays/{overlay.pk}/"' in html
     assert 'class="badge running"' in html
-    assert 'style="width: 25%"' in html
-    assert "1 of 4 items" in html and "1.5\xa0KB of 3.0\xa0MB" in html
+    assert 'style="width: 25%"' in html  # by bytes: 768 KB of 3 MB
+    assert "1 of 4 items" in html and "768.0\xa0KB of 3.0\xa0MB" in html
     assert '<span class="stdout" data-seq="1">line 1' in html
     assert '<span class="stderr" data-seq="2">line 2' in html
     assert reverse("jobs:cancel", args=[job.pk]) in html
     assert "jobs/job.js" in html
     assert 'data-last-seq="2"' in html
+
+
+@pytest.mark.parametrize(
+    ("progress", "width"),
+    [
+        ({"items_done": 0, "items_total": 2, "bytes_done": 25, "bytes_total": 60}, 41),
+        ({"items_done": 3, "items_total": 4}, 75),
+        ({}, 0),
+    ],
+)
+def test_progress_bar_follows_bytes_then_items(alice: Client, user: User, progress: dict, width: int) -> None:
+    job = make_job(user=user, state=Job.State.RUNNING, **progress)
+    assert f'style="width: {width}%"' in alice.get(reverse("jobs:detail", args=[job.pk])).content.decode()
 
 
 def test_a_finished_job_page_has_no_cancel_and_no_polling(alice: Client, user: User) -> None:

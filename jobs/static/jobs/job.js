@@ -1,5 +1,5 @@
 // Live job page: polls the status endpoint, appends new log lines, updates state and progress,
-// and stops once the job has ended. Without JavaScript a reload shows the same.
+// and reloads once the job has ended. Without JavaScript a reload shows the same.
 (function () {
   "use strict";
   var root = document.getElementById("job");
@@ -35,8 +35,9 @@
   }
 
   function showProgress(p, state) {
-    var total = p.items_total || p.bytes_total;
-    var done = p.items_total ? p.items_done : p.bytes_done;
+    // Bytes move smoothly during downloads; items count for work without bytes.
+    var total = p.bytes_total || p.items_total;
+    var done = p.bytes_total ? p.bytes_done : p.items_done;
     var percent = total ? Math.min(100, Math.floor(done * 100 / total)) : (state === "succeeded" ? 100 : 0);
     document.getElementById("job-progress-bar").style.width = percent + "%";
     document.getElementById("job-progress-bar").parentNode.setAttribute("aria-valuenow", percent);
@@ -67,9 +68,10 @@
         showState(data);
         var ended = FINAL.indexOf(data.state) !== -1;
         if (!ended) { setTimeout(poll, POLL_MS); return; }
-        // More lines than one answer carries: fetch the rest right away.
+        // More lines than one answer carries: fetch the rest right away; then show the page
+        // as the server renders an ended job (timestamps, no Cancel).
         if (data.lines.length) setTimeout(poll, 0);
-        else document.getElementById("job-finished").textContent = "just now";
+        else window.location.reload();
       })
       .catch(function () { setTimeout(poll, POLL_MS * 5); });
   }
