@@ -7,7 +7,6 @@ from overlays.tests.fixtures import (  # noqa: F401 - fixtures
     owner_client,
     private_roots,
     staff,
-    steam,
     stranger,
 )
 

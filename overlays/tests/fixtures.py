@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,13 +61,6 @@ def private_roots(request: pytest.FixtureRequest, settings: Any, tmp_path: Path)
 @pytest.fixture
 def ctx() -> FakeContext:
     return FakeContext()
-
-
-@pytest.fixture
-def steam(settings: Any) -> Iterator[FakeSteam]:
-    with FakeSteam() as fake:
-        settings.STEAM_API_BASE_URL = fake.base_url
-        yield fake
 
 
 @pytest.fixture

@@ -1,20 +1,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-
-from left4me.fakesteam import FakeSteam
-
-
-@pytest.fixture
-def steam(settings) -> Iterator[FakeSteam]:
-    with FakeSteam() as fake:
-        settings.STEAM_API_BASE_URL = fake.base_url
-        yield fake
 
 
 @pytest.fixture

@@ -5,6 +5,5 @@ from overlays.tests.fixtures import (  # noqa: F401 - fixtures
     owner_client,
     private_roots,
     staff,
-    steam,
     stranger,
 )
