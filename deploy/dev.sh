@@ -56,7 +56,7 @@ cmd_setup() {
 
 cmd_run() {
   cmd_setup
-  local procs="web worker beat"
+  local procs=(web worker beat)
   if broker_reachable; then
     say "using the Redis at ${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
   elif [ -n "${CELERY_BROKER_URL:-}" ]; then
@@ -65,13 +65,13 @@ cmd_run() {
   else
     say "starting Redis on 127.0.0.1:6379 with data in $LEFT4ME_ROOT/redis"
     mkdir -p "$LEFT4ME_ROOT/redis"
-    procs="redis $procs"
+    procs=(redis "${procs[@]}")
   fi
   "$VENV/bin/python" manage.py migrate --noinput
   "$VENV/bin/python" manage.py collectstatic --noinput -v0
   "$VENV/bin/python" manage.py ensure_admin
   say "left4me at http://${LEFT4ME_BIND:-127.0.0.1:8000}/  (Ctrl-C stops everything)"
-  exec "$VENV/bin/honcho" start $procs
+  exec "$VENV/bin/honcho" start "${procs[@]}"
 }
 
 cmd_test() {
