@@ -10,7 +10,12 @@ import pytest
 from django.conf import settings
 
 DEPLOY_DIR = Path(settings.BASE_DIR) / "deploy"
-SCRIPTS = [DEPLOY_DIR / "install.sh", DEPLOY_DIR / "manage.sh"]
+SCRIPTS = [
+    DEPLOY_DIR / "install.sh",
+    DEPLOY_DIR / "manage.sh",
+    DEPLOY_DIR / "dev.sh",
+    DEPLOY_DIR.parent / ".ci" / "run",
+]
 
 
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
