@@ -119,20 +119,34 @@ def overlay_link_items(*, overlay: Overlay, items: Iterable[WorkshopItem]) -> No
 
 
 def items_store_metadata(metas: Iterable[WorkshopMetadata]) -> dict[str, WorkshopItem]:
-    """Create or update one row per item in bulk; returns steam_id -> row."""
+    """Create or update one row per item in bulk; returns steam_id -> row.
+
+    Only rows Steam changed go through bulk_update (one CASE per field and row: slow, and it
+    holds SQLite's write lock); the others just get last_checked_at, one plain UPDATE per batch.
+    """
     metas = list(metas)
     rows = WorkshopItem.objects.in_bulk([m.steam_id for m in metas], field_name="steam_id")
     now = timezone.now()
-    new = []
+    new, changed, checked = [], [], []
     for meta in metas:
         row = rows.get(meta.steam_id)
         if row is None:
             row = rows[meta.steam_id] = WorkshopItem(steam_id=meta.steam_id)
             new.append(row)
+        before = _stored_values(row)
         item_apply_metadata(row, meta, now)
-    WorkshopItem.objects.bulk_update([r for r in rows.values() if r.pk], STORED_FIELDS, batch_size=500)
+        if row.pk:
+            (checked if _stored_values(row) == before else changed).append(row)
+    WorkshopItem.objects.bulk_update(changed, STORED_FIELDS, batch_size=500)
+    for start in range(0, len(checked), 500):
+        pks = [row.pk for row in checked[start : start + 500]]
+        WorkshopItem.objects.filter(pk__in=pks).update(last_checked_at=now)
     WorkshopItem.objects.bulk_create(new, batch_size=500)
     return WorkshopItem.objects.in_bulk(list(rows), field_name="steam_id")
+
+
+def _stored_values(item: WorkshopItem) -> tuple[object, ...]:
+    return tuple(getattr(item, name) for name in STORED_FIELDS if name != "last_checked_at")
 
 
 def item_apply_metadata(item: WorkshopItem, meta: WorkshopMetadata, now: datetime) -> None:
