@@ -12,3 +12,6 @@ setup:
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+
+bench:
+	@bench/run_all.sh

@@ -8,6 +8,7 @@ import os
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,10 +21,16 @@ sys.path.insert(0, str(REPO))
 ROOT = Path(tempfile.mkdtemp(prefix="left4me-bench-", dir=os.environ.get("BENCH_TMPDIR")))
 
 
-def setup(*, redis: bool = True) -> None:
+def setup(*, redis: bool = True, database_dir: str | None = None) -> None:
+    """`database_dir`: put the SQLite file in a fresh folder under it (e.g. /dev/shm, so disk
+    write counters see only what the code under test writes) instead of in ROOT."""
     os.environ["LEFT4ME_ROOT"] = str(ROOT)
     os.environ["DJANGO_SETTINGS_MODULE"] = "left4me.settings"
     os.environ.pop("DATABASE_URL", None)
+    if database_dir is not None:
+        folder = tempfile.mkdtemp(prefix="left4me-bench-db-", dir=database_dir)
+        atexit.register(shutil.rmtree, folder, True)
+        os.environ["DATABASE_URL"] = f"sqlite:///{folder}/left4me.sqlite3"
     os.environ.setdefault("SECRET_KEY", "benchmark-only")
     atexit.register(shutil.rmtree, ROOT, True)
     if redis:
@@ -66,3 +73,93 @@ def report(title: str, rows: list[tuple[str, str, str]]) -> None:
     for name, value, target in rows:
         suffix = f"   (target {target})" if target else ""
         print(f"  {name.ljust(width)}  {value}{suffix}")
+
+
+# --- shared by the benchmarks that use the fake Steam and real workers ---------------------------
+
+MiB = 2**20
+
+
+def start_steam(**kwargs: object) -> object:
+    """A FakeSteam on loopback whose URL the settings (and every worker) use; call before setup()."""
+    from left4me.fakesteam import FakeSteam
+
+    steam = FakeSteam(**kwargs).start()  # type: ignore[arg-type]
+    atexit.register(steam.stop)
+    os.environ["STEAM_API_BASE_URL"] = steam.base_url
+    return steam
+
+
+def start_quiet_worker(**kwargs: object) -> subprocess.Popen:
+    """left4me.testing.start_worker with the worker's output in ROOT/worker-N.log, not on the terminal."""
+    from left4me.testing import start_worker
+
+    log = open(ROOT / f"worker-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 (the worker keeps it)
+    saved = os.dup(1), os.dup(2)
+    sys.stdout.flush(), sys.stderr.flush()
+    try:
+        os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
+        return start_worker(**kwargs)  # type: ignore[arg-type]
+    finally:
+        os.dup2(saved[0], 1), os.dup2(saved[1], 2)
+        os.close(saved[0]), os.close(saved[1])
+        log.close()
+
+
+def worker_children(pid: int) -> list[int]:
+    """The pool processes of a Celery worker: the children of its main process."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def proc_status_kib(pid: int, field: str) -> int:
+    """A `VmRSS`/`VmHWM`-style field of /proc/<pid>/status, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise KeyError(field)
+
+
+def wait_job(job_id: int, *, timeout: float = 600.0) -> object:
+    """The Job row once it reached a final state."""
+    from jobs.models import Job
+    from left4me.testing import wait_for
+
+    return wait_for(
+        lambda: Job.objects.filter(pk=job_id, state__in=Job.FINAL_STATES).first(),
+        timeout=timeout,
+        interval=0.05,
+    )
+
+
+def machine() -> list[tuple[str, str, str]]:
+    """Rows describing where the figures were taken."""
+    import platform
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
+    mem_kib = int(
+        next(
+            line.split()[1]
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
+    )
+    fs = subprocess.run(
+        ["df", "--output=source,fstype,target", str(ROOT)], capture_output=True, text=True
+    ).stdout.split("\n")[1:2]
+    return [
+        ("cpus", f"{os.cpu_count()} x {cpu}", ""),
+        ("ram", f"{mem_kib / 2**20:.1f} GiB", ""),
+        ("python", platform.python_version(), ""),
+        ("temp dir", f"{ROOT} on {' '.join(fs[0].split()) if fs else '?'} (source fstype mount)", ""),
+    ]
