@@ -86,6 +86,18 @@ def test_detail_shows_items_with_cache_state(owner_client, overlay):
     assert "steam result 9" in body
     assert "Refresh from Steam" in body
     assert f'action="/overlays/{overlay.pk}/refresh/"' in body
+    # Every Remove button posts through the one CSRF-protected form, to its own item's URL.
+    assert body.count('<form method="post" id="remove-items">') == 1
+    for steam_id in ("101", "102", "103", "104"):
+        assert f'form="remove-items" formaction="/overlays/{overlay.pk}/items/{steam_id}/delete/"' in body
+
+
+def test_remove_button_unlinks_the_item(owner_client, overlay):
+    item = WorkshopItem.objects.create(steam_id="105", title="Leaving", file_url="http://x/5")
+    OverlayWorkshopItem.objects.create(overlay=overlay, item=item)
+    response = owner_client.post(f"/overlays/{overlay.pk}/items/105/delete/")
+    assert response.status_code == 302 and response["Location"].startswith("/jobs/")
+    assert not OverlayWorkshopItem.objects.filter(overlay=overlay).exists()
 
 
 def test_detail_hides_add_and_refresh_while_a_build_is_active(owner_client, overlay):
