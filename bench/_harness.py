@@ -21,6 +21,10 @@ sys.path.insert(0, str(REPO))
 ROOT = Path(tempfile.mkdtemp(prefix="left4me-bench-", dir=os.environ.get("BENCH_TMPDIR")))
 
 
+CACHED_FILE_SIZE = 1000
+CACHED_TIME_UPDATED = 1_700_000_000
+
+
 def setup(*, redis: bool = True, database_dir: str | None = None) -> None:
     """`database_dir`: put the SQLite file in a fresh folder under it (e.g. /dev/shm, so disk
     write counters see only what the code under test writes) instead of in ROOT."""
@@ -163,3 +167,41 @@ def machine() -> list[tuple[str, str, str]]:
         ("python", platform.python_version(), ""),
         ("temp dir", f"{ROOT} on {' '.join(fs[0].split()) if fs else '?'} (source fstype mount)", ""),
     ]
+
+
+def seed_cached_items(overlay: object, first_id: int, count: int, *, title: str = "Item {sid}") -> list:
+    """`count` items linked to `overlay`, each with a cache file of the right size and mtime (a
+    sparse 1,000-byte file), as if a build had downloaded them; their file_url is never fetched."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from workshop.models import OverlayWorkshopItem, WorkshopItem
+
+    now = timezone.now()
+    settings.WORKSHOP_CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    items = []
+    for n in range(count):
+        sid = str(first_id + n)
+        items.append(
+            WorkshopItem(
+                steam_id=sid,
+                title=title.format(sid=sid, n=n),
+                filename=f"myl4d2addons/item_{sid}.vpk",
+                file_url=f"http://127.0.0.1:9/files/{sid}",
+                file_size=CACHED_FILE_SIZE,
+                time_updated=CACHED_TIME_UPDATED,
+                consumer_app_id=550,
+                steam_result=1,
+                last_checked_at=now,
+                last_downloaded_at=now,
+            )
+        )
+        path = settings.WORKSHOP_CACHE_ROOT / f"{sid}.vpk"
+        with open(path, "wb") as fh:
+            fh.truncate(CACHED_FILE_SIZE)
+        os.utime(path, (CACHED_TIME_UPDATED, CACHED_TIME_UPDATED))
+    WorkshopItem.objects.bulk_create(items, batch_size=1000)
+    OverlayWorkshopItem.objects.bulk_create(
+        [OverlayWorkshopItem(overlay=overlay, item=item) for item in items], batch_size=1000
+    )
+    return items

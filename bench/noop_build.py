@@ -20,8 +20,6 @@ import _harness as h
 
 ITEMS = int(os.environ.get("BENCH_NOOP_ITEMS", "2000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
-FILE_SIZE = 1000
-TIME_UPDATED = 1_700_000_000
 
 
 def snapshot(*folders: Path) -> dict[str, tuple[int, int, int, int]]:
@@ -63,40 +61,6 @@ def build(overlay: object) -> tuple[float, str]:
     return took["seconds"], job.lines.order_by("seq").last().text
 
 
-def add_items(overlay: object) -> None:
-    from django.conf import settings
-    from django.utils import timezone
-
-    from workshop.models import OverlayWorkshopItem, WorkshopItem
-
-    now = timezone.now()
-    settings.WORKSHOP_CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    items = []
-    for n in range(ITEMS):
-        sid = str(9_000_000_001 + n)
-        items.append(
-            WorkshopItem(
-                steam_id=sid,
-                title=f"Item {sid}",
-                file_url=f"http://127.0.0.1:9/files/{sid}",  # never fetched: every item is cached
-                file_size=FILE_SIZE,
-                time_updated=TIME_UPDATED,
-                consumer_app_id=550,
-                steam_result=1,
-                last_checked_at=now,
-                last_downloaded_at=now,
-            )
-        )
-        path = settings.WORKSHOP_CACHE_ROOT / f"{sid}.vpk"
-        with open(path, "wb") as fh:
-            fh.truncate(FILE_SIZE)
-        os.utime(path, (TIME_UPDATED, TIME_UPDATED))
-    WorkshopItem.objects.bulk_create(items, batch_size=1000)
-    OverlayWorkshopItem.objects.bulk_create(
-        [OverlayWorkshopItem(overlay=overlay, item=item) for item in items], batch_size=1000
-    )
-
-
 def main() -> None:
     on_tmpfs = Path("/dev/shm").is_dir()
     if on_tmpfs:  # SQLite's temporary files (big sorts) too, else they land in /var/tmp
@@ -109,7 +73,7 @@ def main() -> None:
 
     owner = User.objects.create_user("bench", password="bench-pw-1")
     overlay = overlay_create(owner=owner, name="noop")
-    add_items(overlay)
+    h.seed_cached_items(overlay, 9_000_000_001, ITEMS)
     first_seconds, first_summary = build(overlay)
     os.sync()
 

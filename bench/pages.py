@@ -21,45 +21,18 @@ import _harness as h
 ITEMS = int(os.environ.get("BENCH_PAGES_ITEMS", "2000"))
 REQUESTS = int(os.environ.get("BENCH_PAGES_REQUESTS", "200"))
 LOG_LINES = 40
-FILE_SIZE = 1000
-TIME_UPDATED = 1_700_000_000
 
 
 def make_overlay(owner: object) -> tuple[object, object]:
     """An overlay of ITEMS cached items and a finished build job with LOG_LINES log lines."""
-    from django.conf import settings
     from django.utils import timezone
 
     from jobs.models import Job, JobLogLine
     from overlays.services import overlay_create
-    from workshop.models import OverlayWorkshopItem, WorkshopItem
 
     overlay = overlay_create(owner=owner, name="pages")
+    h.seed_cached_items(overlay, 9_500_000_001, ITEMS, title="Campaign map {n:04d}")
     now = timezone.now()
-    settings.WORKSHOP_CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    items = []
-    for n in range(ITEMS):
-        sid = str(9_500_000_001 + n)
-        items.append(
-            WorkshopItem(
-                steam_id=sid,
-                title=f"Campaign map {n:04d}",
-                filename=f"myl4d2addons/item_{sid}.vpk",
-                file_url=f"http://127.0.0.1:9/files/{sid}",
-                file_size=FILE_SIZE,
-                time_updated=TIME_UPDATED,
-                consumer_app_id=550,
-                steam_result=1,
-                last_checked_at=now,
-                last_downloaded_at=now,
-            )
-        )
-        path = settings.WORKSHOP_CACHE_ROOT / f"{sid}.vpk"
-        with open(path, "wb") as fh:
-            fh.truncate(FILE_SIZE)
-        os.utime(path, (TIME_UPDATED, TIME_UPDATED))
-    WorkshopItem.objects.bulk_create(items, batch_size=1000)
-    OverlayWorkshopItem.objects.bulk_create([OverlayWorkshopItem(overlay=overlay, item=i) for i in items])
     job = Job.objects.create(
         operation=Job.Operation.BUILD_OVERLAY,
         overlay=overlay,
