@@ -24,6 +24,7 @@ from workshop.steam import (
     SteamAPIError,
     WorkshopMetadata,
     batches,
+    expand_collections,
     fetch_collection_children,
     fetch_metadata_batch,
     require_game_items,
@@ -226,18 +227,22 @@ def _linked_ids(overlay_ids: list[int] | None) -> dict[int, set[str]]:
 
 
 def _new_collection_items(overlay_ids: list[int] | None, linked: dict[int, set[str]]) -> dict[int, set[str]]:
-    """Items added to a remembered collection since the overlay last saw it."""
+    """Items added to a remembered collection since the overlay last saw it.
+
+    Every remembered collection is expanded in one go (one request per nesting level), however
+    many overlays share it.
+    """
     collections = OverlayWorkshopCollection.objects.all()
     if overlay_ids is not None:
         collections = collections.filter(overlay_id__in=overlay_ids)
-    by_overlay: dict[int, list[str]] = defaultdict(list)
-    for overlay_id, steam_id in collections.values_list("overlay_id", "steam_id"):
-        by_overlay[overlay_id].append(steam_id)
-    new: dict[int, set[str]] = {}
-    for overlay_id, collection_ids in by_overlay.items():
-        children = set(_steam(fetch_collection_children, collection_ids, error=JobFailed))
-        new[overlay_id] = children - linked.get(overlay_id, set())
-    return new
+    pairs = list(collections.values_list("overlay_id", "steam_id"))
+    if not pairs:
+        return {}
+    children = _steam(expand_collections, sorted({sid for _, sid in pairs}), error=JobFailed)
+    new: dict[int, set[str]] = defaultdict(set)
+    for overlay_id, collection_id in pairs:
+        new[overlay_id] |= set(children.get(collection_id, ()))
+    return {oid: ids - linked.get(oid, set()) for oid, ids in new.items()}
 
 
 def _fetch_for_refresh(ids: list[str], ctx: JobContext) -> list[WorkshopMetadata]:

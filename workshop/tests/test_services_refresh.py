@@ -131,6 +131,28 @@ def test_global_refresh_batches_and_builds_only_affected_overlays(
     assert steam.get_count("7") == 0  # the builds download, not the refresh
 
 
+def test_global_refresh_expands_a_shared_collection_once_and_links_new_items(owner, steam, ctx):
+    first, second = overlay_create(owner=owner, name="first"), overlay_create(owner=owner, name="second")
+    item = _cached_item(steam, "301", first)
+    OverlayWorkshopItem.objects.create(overlay=second, item=item)
+    for overlay in (first, second):
+        OverlayWorkshopCollection.objects.create(overlay=overlay, steam_id="950")
+    steam.add_item("302", size=5)
+    steam.add_collection("950", ["301", "302"])  # 302 joined the collection since
+    steam.reset_counters()
+
+    result = items_refresh_all(ctx=ctx)
+
+    assert steam.api_posts["GetCollectionDetails"] == 1
+    for overlay in (first, second):
+        assert set(overlay.workshop_links.values_list("item__steam_id", flat=True)) == {"301", "302"}
+    assert result.overlays == {first.pk, second.pk}
+    assert set(Job.objects.filter(operation="build_overlay").values_list("overlay_id", flat=True)) == {
+        first.pk,
+        second.pk,
+    }
+
+
 def test_global_refresh_steam_error_fails_and_changes_no_row(overlay, steam, ctx):
     _cached_item(steam, "101", overlay)
     steam.add_item("101", size=99, time_updated=T0 + 5)
