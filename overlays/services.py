@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import threading
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +33,18 @@ class LinkResult:
     unchanged: int = 0
 
 
+NAME_MAX = Overlay._meta.get_field("name").max_length
+
+
 @transaction.atomic
 def overlay_create(*, owner: AbstractBaseUser, name: str) -> Overlay:
     name = name.strip()
     if not name:
         raise OverlayError("name is required")
+    if len(name) > NAME_MAX:
+        raise OverlayError(f"name is too long: {len(name)} characters (at most {NAME_MAX})")
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
+        raise OverlayError("name must not contain control characters")
     if Overlay.objects.filter(owner=owner, name=name).exists():
         raise OverlayError(f"you already have an overlay named {name!r}")
     overlay = Overlay.objects.create(owner=owner, name=name, kind=Overlay.Kind.WORKSHOP)

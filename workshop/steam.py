@@ -16,6 +16,7 @@ from django.conf import settings
 from workshop.parsing import WorkshopInputError
 
 BATCH_SIZE = 100  # Steam refuses more ids in one request
+TEXT_MAX = 255  # WorkshopItem.title and .filename
 ITEM_DETAILS = "GetPublishedFileDetails"
 COLLECTION_DETAILS = "GetCollectionDetails"
 FILETYPE_COLLECTION = 2
@@ -128,6 +129,11 @@ def _fetch_children(batch: list[str]) -> dict[str, list[tuple[str, int]]]:
     return found
 
 
+def _text(value: Any, limit: int | None = None) -> str:
+    """Steam's text as the database can keep it: no NUL characters, cut to the column's size."""
+    return str(value or "").replace("\x00", "")[:limit]
+
+
 def _sortorder(child: dict[str, Any]) -> int:
     return _int(child.get("sortorder"))
 
@@ -137,12 +143,12 @@ def _metadata(steam_id: str, entry: dict[str, Any] | None) -> WorkshopMetadata:
         return WorkshopMetadata(steam_id=steam_id, result=0, found=False)
     return WorkshopMetadata(
         steam_id=steam_id,
-        title=str(entry.get("title") or ""),
-        filename=str(entry.get("filename") or ""),
-        file_url=str(entry.get("file_url") or ""),
+        title=_text(entry.get("title"), TEXT_MAX),
+        filename=_text(entry.get("filename"), TEXT_MAX),
+        file_url=_text(entry.get("file_url")),
         file_size=_int(entry.get("file_size")),
         time_updated=_int(entry.get("time_updated")),
-        preview_url=str(entry.get("preview_url") or ""),
+        preview_url=_text(entry.get("preview_url")),
         consumer_app_id=_int(entry.get("consumer_app_id")),
         result=_int(entry.get("result")),
     )

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,24 @@ def test_create_refuses_an_empty_name(owner, name):
     with pytest.raises(OverlayError, match="name is required"):
         overlay_create(owner=owner, name=name)
     assert not Overlay.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("x" * 101, "name is too long: 101 characters (at most 100)"),
+        ("nul\x00byte", "name must not contain control characters"),
+        ("new\nline", "name must not contain control characters"),
+    ],
+)
+def test_create_refuses_names_the_database_cannot_keep_or_a_page_cannot_show(owner, name, message):
+    with pytest.raises(OverlayError, match=re.escape(message)):
+        overlay_create(owner=owner, name=name)
+    assert not Overlay.objects.exists()
+
+
+def test_create_keeps_unicode_names(owner):
+    assert overlay_create(owner=owner, name="Kampagnen für Ärzte 🧟").name == "Kampagnen für Ärzte 🧟"
 
 
 def test_create_refuses_a_duplicate_name_of_the_same_owner(owner, stranger, overlay):

@@ -104,6 +104,17 @@ def test_record_fields_and_file_size_as_string_or_int() -> None:
 
 
 @responses.activate
+def test_text_is_made_storable_nul_removed_and_cut_to_the_column() -> None:
+    entries = [item("1", title="Bad\x00Title" + "x" * 400, filename=None, preview_url=17)]
+    responses.add(responses.POST, DETAILS_URL, json=details_answer(entries))
+
+    (meta,) = fetch_metadata_batch(["1"])
+
+    assert meta.title == ("BadTitle" + "x" * 400)[:255]
+    assert (meta.filename, meta.preview_url) == ("", "17")
+
+
+@responses.activate
 def test_missing_ids_and_result_9_are_marked_not_dropped() -> None:
     entries = [item("1"), {"publishedfileid": "9", "result": 9}]
     responses.add(responses.POST, DETAILS_URL, json=details_answer(entries))
