@@ -64,13 +64,11 @@ def queries_per_request(client: object, url: str) -> int:
 
 
 def start_gunicorn() -> tuple[subprocess.Popen, str]:
-    from django.db import connection
-
     from left4me.redisproc import free_port
-    from left4me.testing import wait_for
+    from left4me.testing import database_url, wait_for
 
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{connection.settings_dict['NAME']}")
+    env = dict(os.environ, DATABASE_URL=database_url())
     log = open(h.ROOT / "gunicorn.log", "wb")  # noqa: SIM115 (gunicorn keeps it)
     cmd = [
         os.path.join(os.path.dirname(sys.executable), "gunicorn"),

@@ -17,7 +17,10 @@ from left4me.redisproc import start_private_redis, stop_private_redis
 
 _ROOT = Path(tempfile.mkdtemp(prefix="left4me-test-"))
 os.environ["LEFT4ME_ROOT"] = str(_ROOT)
+# SQLite under the private root, unless LEFT4ME_TEST_DATABASE_URL names a server (PostgreSQL).
 os.environ.pop("DATABASE_URL", None)
+if os.environ.get("LEFT4ME_TEST_DATABASE_URL"):
+    os.environ["DATABASE_URL"] = os.environ["LEFT4ME_TEST_DATABASE_URL"]
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 # Registers the job tasks that only tests use (jobs/testtasks.py), in this process and in workers.
 os.environ["LEFT4ME_TEST_TASKS"] = "1"

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection
@@ -20,12 +21,21 @@ BASE_DIR = Path(settings.BASE_DIR)
 def worker_env(**extra: str) -> dict[str, str]:
     """The environment of a worker process that shares this test's database and broker."""
     env = dict(os.environ)
-    env["DATABASE_URL"] = f"sqlite:///{connection.settings_dict['NAME']}"
+    env["DATABASE_URL"] = database_url()
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     env["LEFT4ME_ROOT"] = str(settings.LEFT4ME_ROOT)
     env["STEAM_API_BASE_URL"] = settings.STEAM_API_BASE_URL
     env.update(extra)
     return env
+
+
+def database_url() -> str:
+    """A URL for the database this process uses now (the test database, under pytest)."""
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    auth = f"{quote(db['USER'])}:{quote(db['PASSWORD'])}@" if db["USER"] else ""
+    return f"postgres://{auth}{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def start_worker(*, concurrency: int = 2, queues: str = "celery", **env: str) -> subprocess.Popen:
