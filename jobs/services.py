@@ -10,7 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -40,6 +40,8 @@ WAITING_TEXT = "waiting for the running job of this overlay to end"
 # How long a blocked build waits before it tries to claim again.
 BLOCKED_RETRY_SECONDS = 5.0
 LOG_LINE_ATTEMPTS = 5
+# PostgreSQL advisory lock key for enqueueing jobs of no overlay (the global refresh).
+GLOBAL_JOBS_LOCK = 0x1E4_4E
 
 
 class Claim(enum.Enum):
@@ -79,11 +81,15 @@ def _coalescable_job(operation: str, overlay: Overlay | None) -> Job | None:
 
 
 def _lock_overlay(overlay_id: int | None) -> None:
-    """Serialise enqueue and claim per overlay on PostgreSQL; SQLite already runs one writer at a time."""
+    """Serialise enqueue and claim per overlay (jobs of no overlay share one lock) on PostgreSQL;
+    SQLite already runs one writer at a time."""
     if overlay_id is not None:
         from overlays.models import Overlay
 
         list(Overlay.objects.select_for_update().filter(pk=overlay_id).values_list("pk"))
+    elif connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [GLOBAL_JOBS_LOCK])
 
 
 def job_queue(operation: str) -> str:

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from django.contrib.auth.models import User
+from django.db import connection
 
+from jobs import services
 from jobs.models import Job, JobLogLine
 from jobs.services import job_cancel, job_enqueue, job_enqueue_ex, job_log
 from jobs.tests.conftest import SentMessages, make_job
@@ -72,6 +77,37 @@ def test_one_global_refresh_queued_or_running(sent: SentMessages) -> None:
     Job.objects.filter(pk=first.pk).update(state=Job.State.SUCCEEDED)
     again, created = job_enqueue_ex(operation=REFRESH_ITEMS)
     assert created and again.pk != first.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_global_refresh_requests_make_one_job(
+    monkeypatch: pytest.MonkeyPatch, sent: SentMessages
+) -> None:
+    look = services._coalescable_job
+
+    def slow_look(operation: str, overlay: Overlay | None) -> Job | None:
+        found = look(operation, overlay)
+        time.sleep(0.3)  # every request looks before any creates, unless enqueue is serialised
+        return found
+
+    monkeypatch.setattr(services, "_coalescable_job", slow_look)
+    barrier, created = threading.Barrier(4), []
+
+    def request() -> None:
+        barrier.wait()
+        try:
+            created.append(job_enqueue_ex(operation=REFRESH_ITEMS)[1])
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(created) == [False, False, False, True]
+    assert Job.objects.filter(operation=REFRESH_ITEMS).count() == 1
 
 
 def test_a_failed_send_leaves_the_job_queued_for_the_reaper(
