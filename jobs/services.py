@@ -263,17 +263,20 @@ def job_reap_stale(*, stale_after_seconds: float | None = None) -> dict[str, int
     return counts
 
 
+def _last_seen_before(cutoff: datetime) -> QuerySet[Job]:
+    """Jobs whose last sign of life (heartbeat, else start, else creation) is older than cutoff."""
+    last_seen = Coalesce("heartbeat_at", "started_at", "created_at")
+    return Job.objects.annotate(last_seen=last_seen).filter(last_seen__lt=cutoff)
+
+
 def _stale_jobs(cutoff: datetime) -> list[Job]:
     running = (Job.State.RUNNING, Job.State.CANCELLING)
-    jobs = Job.objects.annotate(last_seen=Coalesce("heartbeat_at", "started_at", "created_at"))
-    return list(jobs.filter(state__in=running, last_seen__lt=cutoff).order_by("id"))
+    return list(_last_seen_before(cutoff).filter(state__in=running).order_by("id"))
 
 
 @transaction.atomic
 def _reap_one(job: Job, cutoff: datetime) -> str | None:
-    still_stale = Job.objects.annotate(last_seen=Coalesce("heartbeat_at", "started_at", "created_at")).filter(
-        pk=job.pk, state=job.state, last_seen__lt=cutoff
-    )
+    still_stale = _last_seen_before(cutoff).filter(pk=job.pk, state=job.state)
     if job.state == Job.State.CANCELLING:
         return _settle(still_stale, job, Job.State.CANCELLED, "", "worker lost while cancelling; cancelled")
     if job.requeues >= settings.JOB_MAX_REQUEUES:

@@ -8,13 +8,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from jobs.models import Job
+from jobs.services import OVERLAY_OPERATIONS
 from overlays.models import Overlay
 from overlays.services import OverlayError, overlay_create, overlay_delete
 from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError
 from workshop.services import item_remove, items_add, overlay_refresh_enqueue
-
-BUILD_OPERATIONS = (Job.Operation.BUILD_OVERLAY, Job.Operation.REFRESH_OVERLAY)
 
 
 def _overlay_for_user(request: HttpRequest, pk: int) -> Overlay:
@@ -33,7 +32,7 @@ def _visible_overlays(request: HttpRequest) -> QuerySet[Overlay]:
     overlays = Overlay.objects.select_related("owner")
     if not request.user.is_staff:
         overlays = overlays.filter(owner=request.user)
-    latest = Job.objects.filter(overlay=OuterRef("pk"), operation__in=BUILD_OPERATIONS).order_by("-id")
+    latest = Job.objects.filter(overlay=OuterRef("pk"), operation__in=OVERLAY_OPERATIONS).order_by("-id")
     return overlays.annotate(
         item_count=Count("workshop_links"),
         total_size=Sum("workshop_links__item__file_size"),
@@ -67,7 +66,7 @@ def _render_detail(
     request: HttpRequest, overlay: Overlay, *, error: str = "", status: int = 200
 ) -> HttpResponse:
     items = list(WorkshopItem.objects.filter(overlay_links__overlay=overlay).order_by("title", "steam_id"))
-    latest = Job.objects.filter(overlay=overlay, operation__in=BUILD_OPERATIONS).order_by("-id").first()
+    latest = Job.objects.filter(overlay=overlay, operation__in=OVERLAY_OPERATIONS).order_by("-id").first()
     context = {
         "overlay": overlay,
         "rows": [(item, item.cache_state()) for item in items],
