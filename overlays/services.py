@@ -163,26 +163,18 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
 def _build_plan(items: list[WorkshopItem], ctx: JobContext) -> BuildPlan:
     plan = BuildPlan()
     for item in items:
-        on_disk = _cache_stat(item)
-        if on_disk is not None:
+        state = item.cache_state()  # one stat of the cache file
+        on_disk = state in ("cached", "stale")
+        if on_disk:
             plan.on_disk.add(item.steam_id)
         if not item.file_url:
-            _skip(item, on_disk is not None, ctx)
+            _skip(item, on_disk, ctx)
             plan.skipped += 1
-        elif item.last_downloaded_at is None or on_disk != (item.time_updated, item.file_size):
+        elif item.last_downloaded_at is None or state != "cached":
             plan.to_download.append(item)
         else:
             plan.cached += 1
     return plan
-
-
-def _cache_stat(item: WorkshopItem) -> tuple[int, int] | None:
-    """(mtime, size) of the item's cache file, or None when there is none."""
-    try:
-        st = os.stat(cache_file(item.steam_id))
-    except FileNotFoundError:
-        return None
-    return int(st.st_mtime), st.st_size
 
 
 def _skip(item: WorkshopItem, keep_cached: bool, ctx: JobContext) -> None:

@@ -103,6 +103,11 @@ def is_cached(meta: Downloadable, cache_root: Path) -> bool:
         stat = cache_path(cache_root, meta.steam_id).stat()
     except OSError:
         return False
+    return holds_upload(stat, meta)
+
+
+def holds_upload(stat: os.stat_result, meta: Downloadable) -> bool:
+    """A file with this stat is the upload Steam describes (Steam gives no checksum)."""
     return int(stat.st_mtime) == meta.time_updated and stat.st_size == meta.file_size
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import models
 
-from workshop.downloads import cache_path
+from workshop.downloads import cache_path, holds_upload
 
 
 class WorkshopItem(models.Model):
@@ -52,9 +52,7 @@ class WorkshopItem(models.Model):
             return "missing" if self.file_url else "no file"
         if not self.file_url:
             return "cached"
-        if int(st.st_mtime) == self.time_updated and st.st_size == self.file_size:
-            return "cached"
-        return "stale"
+        return "cached" if holds_upload(st, self) else "stale"
 
 
 class OverlayWorkshopItem(models.Model):
