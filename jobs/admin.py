@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from jobs.models import Job, JobLogLine
-from jobs.services import job_cancel, job_enqueue_ex
+from jobs.services import job_cancel, job_enqueue
 
 
 class JobLogLineInline(admin.TabularInline):
@@ -21,11 +21,22 @@ class JobLogLineInline(admin.TabularInline):
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ("id", "operation", "state", "overlay", "user", "requeues", "created_at", "finished_at")
-    list_filter = ("state", "operation")
-    list_select_related = ("overlay", "user")
-    search_fields = ("id", "overlay__name", "user__username", "error")
+    list_display = (
+        "id",
+        "operation",
+        "state",
+        "subject",
+        "owner",
+        "user",
+        "requeues",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("state", "operation", "subject_type")
+    list_select_related = ("owner", "user", "subject_type")
+    search_fields = ("id", "subject_id", "owner__username", "user__username", "error")
     readonly_fields = (
+        "queue",
         "celery_task_id",
         "created_at",
         "started_at",
@@ -45,7 +56,7 @@ class JobAdmin(admin.ModelAdmin):
     def rerun_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         created = 0
         for job in queryset:
-            _, new = job_enqueue_ex(operation=job.operation, user=job.user, overlay=job.overlay)
+            _, new = job_enqueue(operation=job.operation, subject=job.subject, owner=job.owner, user=job.user)
             created += new
         coalesced = queryset.count() - created
         self.message_user(request, f"Queued {created} new job(s); {coalesced} joined a job already queued.")

@@ -2,24 +2,31 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
 from django.db import models
+
+from jobs import registry
 
 
 class JobQuerySet(models.QuerySet):
     def visible_to(self, user: AbstractBaseUser) -> JobQuerySet:
-        """Staff see every job; others the jobs they started and the jobs of their overlays."""
-        if user.is_staff:
+        """Staff see every job; others the jobs they started and the jobs of what they own."""
+        if getattr(user, "is_staff", False):
             return self
-        return self.filter(models.Q(user=user) | models.Q(overlay__owner=user))
+        return self.filter(models.Q(user=user) | models.Q(owner=user))
+
+    def of(self, subject: models.Model) -> JobQuerySet:
+        """The jobs working on `subject`."""
+        return self.filter(subject_type=ContentType.objects.get_for_model(subject), subject_id=subject.pk)
 
 
 class Job(models.Model):
-    """The record of one piece of slow work; Celery only executes it."""
+    """The record of one piece of slow work; Celery only executes it.
 
-    class Operation(models.TextChoices):
-        BUILD_OVERLAY = "build_overlay", "Build overlay"
-        REFRESH_OVERLAY = "refresh_overlay", "Refresh overlay"
-        REFRESH_WORKSHOP_ITEMS = "refresh_workshop_items", "Refresh workshop items"
+    `operation` names an entry of jobs.registry; `subject` is the row the job works on (if
+    any) and `owner` whoever owns that row, so they see the job too.
+    """
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -32,14 +39,18 @@ class Job(models.Model):
     ACTIVE_STATES = (State.QUEUED, State.RUNNING, State.CANCELLING)
     FINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
 
-    operation = models.CharField(max_length=40, choices=Operation.choices)
+    operation = models.CharField(max_length=40)
     state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
-    overlay = models.ForeignKey(
-        "overlays.Overlay", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_jobs"
     )
+    subject_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL)
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    subject = GenericForeignKey("subject_type", "subject_id")
+    queue = models.CharField(max_length=100, blank=True, help_text="the Celery queue its messages go to")
     celery_task_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
@@ -60,12 +71,16 @@ class Job(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["operation", "state"]),
-            models.Index(fields=["overlay", "operation", "state"]),
+            models.Index(fields=["subject_type", "subject_id", "operation", "state"]),
             models.Index(fields=["state", "heartbeat_at"]),
         ]
 
     def __str__(self) -> str:
         return f"{self.operation} #{self.pk} ({self.state})"
+
+    @property
+    def operation_label(self) -> str:
+        return registry.label(self.operation)
 
     @property
     def is_active(self) -> bool:

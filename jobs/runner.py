@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
+from jobs import registry
 from jobs.models import Job, JobLogLine
 from jobs.services import (
     Claim,
@@ -22,8 +23,7 @@ from jobs.services import (
     job_is_cancelled,
     job_log,
     job_progress_save,
-    job_queue,
-    job_wait_for_overlay,
+    job_wait_for_subject,
 )
 from left4me.celery import app
 
@@ -147,11 +147,11 @@ def run_job(*, job_id: int, operation: str, work: Work) -> str | None:
     """Claim the job and run the work; returns the final state, None when this message did nothing."""
     claim, started_at = job_claim(job_id=job_id, operation=operation)
     if claim is Claim.BLOCKED:
-        job_wait_for_overlay(job_id=job_id)
+        job_wait_for_subject(job_id=job_id)
         return None
     if claim is Claim.SKIPPED or started_at is None:
         return None
-    job = Job.objects.select_related("overlay", "user").get(pk=job_id)
+    job = Job.objects.select_related("user", "owner", "subject_type").get(pk=job_id)
     ctx = JobContext(job_id=job_id, job=job, started_at=started_at)
     with _Heartbeat(job_id, started_at):
         state, error = _run_work(work, ctx)
@@ -176,21 +176,38 @@ def _run_work(work: Work, ctx: JobContext) -> tuple[str, str]:
     return Job.State.FAILED, error
 
 
-def job_task(operation: str, **celery_options: Any) -> Callable[[Work], Any]:
-    """Register `work` as the Celery task f"jobs.{operation}" taking (job_id), run by run_job."""
+def job_task(
+    name: str,
+    *,
+    label: str | None = None,
+    coalesce: registry.Coalesce | None = None,
+    exclusive_per: str | None = None,
+    queue: registry.QueueFor = registry.default_queue,
+    **celery_options: Any,
+) -> Callable[[Work], Any]:
+    """Declare the job operation `name` with its policy (see jobs.registry.Operation) and register
+    `work` as its Celery task f"jobs.{name}", taking (job_id) and run by run_job."""
+    operation = registry.declare(
+        registry.Operation(
+            name=name,
+            label=label or name.replace("_", " ").capitalize(),
+            coalesce=coalesce,
+            exclusive_per=exclusive_per,
+            queue=queue,
+        )
+    )
 
     def decorator(work: Work) -> Any:
         def run(job_id: int) -> str | None:
-            return run_job(job_id=job_id, operation=operation, work=work)
+            return run_job(job_id=job_id, operation=name, work=work)
 
         run.__name__, run.__qualname__, run.__doc__ = work.__name__, work.__qualname__, work.__doc__
         run.__module__ = work.__module__
         options = {
-            "name": f"jobs.{operation}",
+            "name": operation.task_name,
             "acks_late": True,
             "reject_on_worker_lost": True,
             "ignore_result": True,
-            "queue": job_queue(operation),
             **celery_options,
         }
         return app.task(**options)(run)

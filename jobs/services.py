@@ -10,92 +10,88 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from jobs import registry
 from jobs.models import Job, JobLogLine
 from left4me.celery import app
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import User
-
-    from overlays.models import Overlay
+    from django.contrib.auth.models import AbstractBaseUser
 
 logger = logging.getLogger(__name__)
 
-# Work that writes an overlay's files: one at a time per overlay, on the queue of the host holding them.
-OVERLAY_OPERATIONS = frozenset({Job.Operation.BUILD_OVERLAY, Job.Operation.REFRESH_OVERLAY})
-
-# A new request for these returns the existing job in one of the listed states.
-COALESCE_STATES: dict[str, tuple[str, ...]] = {
-    Job.Operation.BUILD_OVERLAY: (Job.State.QUEUED,),
-    Job.Operation.REFRESH_OVERLAY: (Job.State.QUEUED,),
-    Job.Operation.REFRESH_WORKSHOP_ITEMS: (Job.State.QUEUED, Job.State.RUNNING),
-}
-
 WORKER_LOST = "worker lost"
-WAITING_TEXT = "waiting for the running job of this overlay to end"
-# How long a blocked build waits before it tries to claim again.
+# How long a blocked job waits before it tries to claim again.
 BLOCKED_RETRY_SECONDS = 5.0
 LOG_LINE_ATTEMPTS = 5
-# PostgreSQL advisory lock key for enqueueing jobs of no overlay (the global refresh).
+# PostgreSQL advisory lock key for enqueueing jobs of no subject (the global refresh).
 GLOBAL_JOBS_LOCK = 0x1E4_4E
 
 
 class Claim(enum.Enum):
     CLAIMED = "claimed"
-    BLOCKED = "blocked"  # another job of the same overlay is running: try again later
+    BLOCKED = "blocked"  # an exclusive job of the same subject is running: try again later
     SKIPPED = "skipped"  # not queued any more (redelivered, cancelled, gone): do nothing
 
 
 # --- enqueue and dispatch ---------------------------------------------------------------
 
 
-def job_enqueue(*, operation: str, user: User | None = None, overlay: Overlay | None = None) -> Job:
-    """A queued job for this work; `job._created` tells a new job from a coalesced one."""
-    job, created = job_enqueue_ex(operation=operation, user=user, overlay=overlay)
-    job._created = created
-    return job
-
-
 @transaction.atomic
-def job_enqueue_ex(
-    *, operation: str, user: User | None = None, overlay: Overlay | None = None
+def job_enqueue(
+    *,
+    operation: str,
+    subject: models.Model | None = None,
+    owner: AbstractBaseUser | None = None,
+    user: AbstractBaseUser | None = None,
 ) -> tuple[Job, bool]:
-    _lock_overlay(overlay.pk if overlay else None)
-    existing = _coalescable_job(operation, overlay)
+    """A queued job for this work, and whether it is new (False: it joined a live one)."""
+    op = registry.get(operation)
+    subject_type = ContentType.objects.get_for_model(subject) if subject is not None else None
+    subject_id = subject.pk if subject is not None else None
+    _lock_subject(subject_type, subject_id)
+    existing = _coalescable_job(op, subject_type, subject_id)
     if existing is not None:
         return existing, False
-    job = Job.objects.create(operation=operation, user=user, overlay=overlay)
+    job = Job.objects.create(
+        operation=op.name,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        owner=owner,
+        user=user,
+        queue=op.queue(subject),
+    )
     job_dispatch(job=job)
     return job, True
 
 
-def _coalescable_job(operation: str, overlay: Overlay | None) -> Job | None:
-    states = COALESCE_STATES.get(operation)
-    if not states:
+def _coalescable_job(
+    op: registry.Operation, subject_type: ContentType | None, subject_id: int | None
+) -> Job | None:
+    if op.coalesce is None:
         return None
-    return Job.objects.filter(operation=operation, overlay=overlay, state__in=states).order_by("id").first()
+    states = (Job.State.QUEUED,) if op.coalesce == "queued" else (Job.State.QUEUED, Job.State.RUNNING)
+    same = Job.objects.filter(operation=op.name, subject_type=subject_type, subject_id=subject_id)
+    return same.filter(state__in=states).order_by("id").first()
 
 
-def _lock_overlay(overlay_id: int | None) -> None:
-    """Serialise enqueue and claim per overlay (jobs of no overlay share one lock) on PostgreSQL;
+def _lock_subject(subject_type: ContentType | None, subject_id: int | None) -> None:
+    """Serialise enqueue and claim per subject (jobs of no subject share one lock) on PostgreSQL;
     SQLite already runs one writer at a time."""
-    if overlay_id is not None:
-        from overlays.models import Overlay
-
-        list(Overlay.objects.select_for_update().filter(pk=overlay_id).values_list("pk"))
-    elif connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        if subject_type is None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [GLOBAL_JOBS_LOCK])
-
-
-def job_queue(operation: str) -> str:
-    if operation in OVERLAY_OPERATIONS:
-        return settings.LEFT4ME_WORKER_QUEUE
-    return settings.CELERY_TASK_DEFAULT_QUEUE
+        else:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", [f"job:{subject_type.pk}:{subject_id}"]
+            )
 
 
 def job_dispatch(*, job: Job, countdown: float | None = None) -> None:
@@ -103,16 +99,16 @@ def job_dispatch(*, job: Job, countdown: float | None = None) -> None:
     task_id = str(uuid.uuid4())
     Job.objects.filter(pk=job.pk).update(celery_task_id=task_id, dispatched_at=timezone.now())
     job.celery_task_id = task_id
-    transaction.on_commit(partial(_send, job.pk, job.operation, task_id, countdown))
+    transaction.on_commit(partial(_send, job.pk, job.operation, job.queue, task_id, countdown))
 
 
-def _send(job_id: int, operation: str, task_id: str, countdown: float | None) -> None:
+def _send(job_id: int, operation: str, queue: str, task_id: str, countdown: float | None) -> None:
     try:
         app.send_task(
-            f"jobs.{operation}",
+            registry.get(operation).task_name,
             args=[job_id],
             task_id=task_id,
-            queue=job_queue(operation),
+            queue=queue or settings.CELERY_TASK_DEFAULT_QUEUE,
             countdown=countdown,
         )
     except Exception:
@@ -172,13 +168,13 @@ def job_log(*, job_id: int, text: str, stream: str = JobLogLine.Stream.STDOUT) -
 @transaction.atomic
 def job_claim(*, job_id: int, operation: str | None = None) -> tuple[Claim, datetime | None]:
     """Compare-and-set queued -> running; the start time it returns identifies this run."""
-    job = Job.objects.filter(pk=job_id).only("state", "operation", "overlay_id").first()
+    job = Job.objects.filter(pk=job_id).only("state", "operation", "subject_type", "subject_id").first()
     if job is None or job.state != Job.State.QUEUED:
         return Claim.SKIPPED, None
     if operation is not None and job.operation != operation:
         logger.warning("job %s is %s, not %s: message ignored", job_id, job.operation, operation)
         return Claim.SKIPPED, None
-    if _overlay_busy(job):
+    if _subject_busy(job):
         return Claim.BLOCKED, None
     now = timezone.now()
     claimed = Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(
@@ -192,24 +188,35 @@ def job_claim(*, job_id: int, operation: str | None = None) -> tuple[Claim, date
     return (Claim.CLAIMED, now) if claimed else (Claim.SKIPPED, None)
 
 
-def _overlay_busy(job: Job) -> bool:
-    if job.operation not in OVERLAY_OPERATIONS or job.overlay_id is None:
+def _subject_busy(job: Job) -> bool:
+    """Another job of the same exclusive group runs on this job's subject."""
+    op = registry.get(job.operation)
+    if op.exclusive_per is None or job.subject_id is None:
         return False
-    _lock_overlay(job.overlay_id)
+    _lock_subject(job.subject_type, job.subject_id)
     running = (Job.State.RUNNING, Job.State.CANCELLING)
     return Job.objects.filter(
-        overlay_id=job.overlay_id, operation__in=OVERLAY_OPERATIONS, state__in=running
+        subject_type_id=job.subject_type_id,
+        subject_id=job.subject_id,
+        operation__in=registry.exclusive_group(op),
+        state__in=running,
     ).exists()
 
 
+def waiting_text(job: Job) -> str:
+    noun = job.subject_type.name if job.subject_type else "subject"
+    return f"waiting for the running job of this {noun} to end"
+
+
 @transaction.atomic
-def job_wait_for_overlay(*, job_id: int, countdown: float | None = None) -> None:
-    """A blocked build stays queued and tries again later; it never runs beside another one."""
-    job = Job.objects.filter(pk=job_id, state=Job.State.QUEUED).first()
+def job_wait_for_subject(*, job_id: int, countdown: float | None = None) -> None:
+    """A blocked job stays queued and tries again later; it never runs beside an exclusive one."""
+    job = Job.objects.select_related("subject_type").filter(pk=job_id, state=Job.State.QUEUED).first()
     if job is None:
         return
-    if not job.lines.filter(text=WAITING_TEXT).exists():
-        job_log(job_id=job_id, text=WAITING_TEXT)
+    text = waiting_text(job)
+    if not job.lines.filter(text=text).exists():
+        job_log(job_id=job_id, text=text)
     job_dispatch(job=job, countdown=BLOCKED_RETRY_SECONDS if countdown is None else countdown)
 
 

@@ -18,8 +18,8 @@ STATUS_MAX_LINES = 500
 
 
 def _job_for_user(request: HttpRequest, pk: int) -> Job:
-    """The job, if it is the user's or one of their overlays' (staff see all); 403 otherwise."""
-    job = get_object_or_404(Job.objects.select_related("overlay", "user"), pk=pk)
+    """The job, if the user started it or owns its subject (staff see all); 403 otherwise."""
+    job = get_object_or_404(Job.objects.select_related("user", "subject_type"), pk=pk)
     if not Job.objects.visible_to(request.user).filter(pk=pk).exists():
         raise PermissionDenied("This job belongs to another user.")
     return job
@@ -28,7 +28,7 @@ def _job_for_user(request: HttpRequest, pk: int) -> Job:
 @login_required
 @require_GET
 def job_list(request: HttpRequest) -> HttpResponse:
-    jobs = Job.objects.visible_to(request.user).select_related("overlay", "user")
+    jobs = Job.objects.visible_to(request.user).select_related("user").prefetch_related("subject")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "jobs/list.html", {"page": page, "show_owner": request.user.is_staff})
 

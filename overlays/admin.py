@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
 
-from overlays.models import Overlay
-from overlays.services import OverlayError
-from workshop.services import build_enqueue, overlay_refresh_enqueue
+from left4me.http import AuthenticatedHttpRequest
+from overlays.models import Overlay, OverlayWorkshopCollection, OverlayWorkshopItem
+from overlays.services import OverlayError, build_enqueue, overlay_refresh_enqueue
+from workshop.admin import WorkshopItemAdmin
+from workshop.models import WorkshopItem
 
 
 @admin.register(Overlay)
@@ -17,7 +18,7 @@ class OverlayAdmin(admin.ModelAdmin):
     actions = ("refresh_from_steam", "rebuild")
 
     @admin.action(description="Refresh from Steam")
-    def refresh_from_steam(self, request: HttpRequest, queryset: QuerySet[Overlay]) -> None:
+    def refresh_from_steam(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Overlay]) -> None:
         for overlay in queryset:
             try:
                 job, _created = overlay_refresh_enqueue(overlay=overlay, user=request.user)
@@ -27,7 +28,40 @@ class OverlayAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{overlay}: refresh_overlay job {job.pk}")
 
     @admin.action(description="Rebuild")
-    def rebuild(self, request: HttpRequest, queryset: QuerySet[Overlay]) -> None:
+    def rebuild(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Overlay]) -> None:
         for overlay in queryset:
             job = build_enqueue(overlay=overlay, user=request.user)
             self.message_user(request, f"{overlay}: build_overlay job {job.pk}")
+
+
+@admin.register(OverlayWorkshopItem)
+class OverlayWorkshopItemAdmin(admin.ModelAdmin):
+    list_display = ("overlay", "item", "added_at")
+    list_select_related = ("overlay", "item")
+    search_fields = ("overlay__name", "item__steam_id", "item__title")
+
+
+@admin.register(OverlayWorkshopCollection)
+class OverlayWorkshopCollectionAdmin(admin.ModelAdmin):
+    list_display = ("overlay", "steam_id", "added_at")
+    search_fields = ("overlay__name", "steam_id")
+
+
+class WorkshopItemRefreshAdmin(WorkshopItemAdmin):
+    """The item admin of workshop, with the action that needs overlays: refresh those using them."""
+
+    actions = ("refresh",)
+
+    @admin.action(description="Refresh")
+    def refresh(self, request: AuthenticatedHttpRequest, queryset: QuerySet[WorkshopItem]) -> None:
+        """Refresh (and rebuild) every overlay that uses one of the selected items."""
+        overlays = Overlay.objects.filter(workshop_links__item__in=queryset).distinct()
+        for overlay in overlays:
+            job, _created = overlay_refresh_enqueue(overlay=overlay, user=request.user)
+            self.message_user(request, f"{overlay}: refresh_overlay job {job.pk}")
+        if not overlays:
+            self.message_user(request, "no overlay uses these items", messages.WARNING)
+
+
+admin.site.unregister(WorkshopItem)
+admin.site.register(WorkshopItem, WorkshopItemRefreshAdmin)

@@ -4,6 +4,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
+
+from workshop.models import WorkshopItem
+from workshop.steam import item_url
 
 
 class Overlay(models.Model):
@@ -27,6 +31,9 @@ class Overlay(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("overlays:detail", args=[self.pk])
+
     @property
     def path(self) -> Path:
         return settings.OVERLAYS_ROOT / str(self.pk)
@@ -34,3 +41,37 @@ class Overlay(models.Model):
     @property
     def addons_path(self) -> Path:
         return self.path / "left4dead2" / "addons"
+
+
+class OverlayWorkshopItem(models.Model):
+    overlay = models.ForeignKey(Overlay, on_delete=models.CASCADE, related_name="workshop_links")
+    item = models.ForeignKey(WorkshopItem, on_delete=models.CASCADE, related_name="overlay_links")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["overlay", "item"], name="overlay_item_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.overlay} ← {self.item.steam_id}"
+
+
+class OverlayWorkshopCollection(models.Model):
+    """A collection an owner added: a refresh expands it again and picks up new children."""
+
+    overlay = models.ForeignKey(Overlay, on_delete=models.CASCADE, related_name="workshop_collections")
+    steam_id = models.CharField(max_length=20)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["overlay", "steam_id"], name="overlay_collection_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.overlay} ← collection {self.steam_id}"
+
+    @property
+    def workshop_url(self) -> str:
+        return item_url(self.steam_id)

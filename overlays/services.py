@@ -1,43 +1,52 @@
-"""Overlays: creation, removal and the addons/ symlink reconciler."""
+"""Overlays: create and delete them, add and remove their workshop items, queue their jobs."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import threading
 import unicodedata
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
-from django.utils import timezone
 
-from jobs.runner import JobCancelled, JobContext, JobFailed
-from overlays.models import Overlay
-from workshop.downloads import DownloadOutcome, cache_path, download_many
+from jobs.models import Job
+from jobs.services import job_enqueue
+from overlays.models import Overlay, OverlayWorkshopCollection, OverlayWorkshopItem
 from workshop.models import WorkshopItem
+from workshop.parsing import WorkshopInputError, parse_workshop_input
+from workshop.services import items_store_metadata
+from workshop.steam import (
+    SteamAPIError,
+    WorkshopMetadata,
+    fetch_collection_children,
+    fetch_metadata_batch,
+    require_game_items,
+)
+
+T = TypeVar("T")
+
+# The job operations of overlays (declared with their policy in overlays.tasks).
+BUILD_OVERLAY = "build_overlay"
+REFRESH_OVERLAY = "refresh_overlay"
+REFRESH_WORKSHOP_ITEMS = "refresh_workshop_items"
+# Work that writes an overlay's files: one at a time per overlay.
+FILE_OPERATIONS = (BUILD_OVERLAY, REFRESH_OVERLAY)
+
+INPUT_MODES = ("items", "collection")
+NAME_MAX = Overlay._meta.get_field("name").max_length or 100
 
 
 class OverlayError(ValueError):
     """A user-facing reason why an overlay action was refused."""
 
 
-@dataclass(frozen=True)
-class LinkResult:
-    created: int = 0
-    removed: int = 0
-    unchanged: int = 0
-
-
-NAME_MAX = Overlay._meta.get_field("name").max_length
+# --- overlays ---------------------------------------------------------------------------
 
 
 @transaction.atomic
-def overlay_create(*, owner: AbstractBaseUser, name: str) -> Overlay:
+def overlay_create(*, owner: User, name: str) -> Overlay:
     name = name.strip()
     if not name:
         raise OverlayError("name is required")
@@ -60,203 +69,104 @@ def overlay_delete(*, overlay: Overlay) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def cache_file(steam_id: str) -> Path:
-    return cache_path(settings.WORKSHOP_CACHE_ROOT, steam_id)
+# --- jobs -------------------------------------------------------------------------------
 
 
-def overlay_reconcile_links(*, overlay: Overlay, steam_ids: Iterable[str]) -> LinkResult:
-    """Make addons/ hold exactly one `<steam_id>.vpk` link into the cache per wanted item.
+def files_queue(overlay: object) -> str:
+    """Builds touch overlay files, so they run on the worker of the host that holds them."""
+    return str(settings.LEFT4ME_WORKER_QUEUE)
 
-    Links into the cache whose item is not wanted are removed; regular files and links that
-    point anywhere else are never touched.
+
+def build_enqueue(*, overlay: Overlay, user: User | None) -> Job:
+    job, _created = job_enqueue(operation=BUILD_OVERLAY, subject=overlay, owner=overlay.owner, user=user)
+    return job
+
+
+def overlay_refresh_enqueue(*, overlay: Overlay, user: User | None) -> tuple[Job, bool]:
+    if not overlay.workshop_links.exists():
+        raise OverlayError("overlay has no items")
+    return job_enqueue(operation=REFRESH_OVERLAY, subject=overlay, owner=overlay.owner, user=user)
+
+
+def global_refresh_enqueue() -> tuple[Job, bool]:
+    """The one entry point of the CLI, celery-beat and the admin: coalesces with a live one."""
+    return job_enqueue(operation=REFRESH_WORKSHOP_ITEMS)
+
+
+def latest_file_job(overlay: Overlay) -> Job | None:
+    return Job.objects.of(overlay).filter(operation__in=FILE_OPERATIONS).order_by("-id").first()
+
+
+# --- add and remove items ---------------------------------------------------------------
+
+
+def items_add(*, overlay: Overlay, text: str, input_mode: str, user: User | None) -> Job:
+    """Add items (or a collection's items) to `overlay` and enqueue its build.
+
+    Raises WorkshopInputError (bad entry, another game's item, Steam API failure, too many
+    entries) before anything is written.
     """
-    addons = overlay.addons_path
-    addons.mkdir(parents=True, exist_ok=True)
-    wanted = {f"{sid}.vpk": str(cache_file(sid)) for sid in steam_ids}
-    existing = _links_in(addons)
-    removed = _remove_unwanted(addons, existing, wanted)
-    created, unchanged = _link_wanted(addons, existing, wanted)
-    return LinkResult(created=created, removed=removed, unchanged=unchanged)
+    if input_mode not in INPUT_MODES:
+        raise WorkshopInputError(f"unknown input mode: {input_mode!r}")
+    ids = parse_workshop_input(text)
+    collections = ids if input_mode == "collection" else []
+    item_ids = _expand_collections(ids) if collections else ids
+    metas = _fetch_for_add(item_ids)
+    return _store_added(overlay=overlay, metas=metas, collections=collections, user=user)
 
 
-def _links_in(addons: Path) -> dict[str, str | None]:
-    """Every entry of addons/: name -> absolute link target, or None for anything not a link."""
-    entries: dict[str, str | None] = {}
-    with os.scandir(addons) as it:
-        for entry in it:
-            entries[entry.name] = _link_target(addons, entry) if entry.is_symlink() else None
-    return entries
+def _expand_collections(collection_ids: list[str]) -> list[str]:
+    children = steam_call(fetch_collection_children, collection_ids)
+    if not children:
+        raise WorkshopInputError(f"no workshop items in collection {', '.join(collection_ids)}")
+    limit = settings.WORKSHOP_MAX_ENTRIES
+    if len(children) > limit:
+        raise WorkshopInputError(f"too many workshop items: {len(children)} (at most {limit} at once)")
+    return children
 
 
-def _link_target(addons: Path, entry: os.DirEntry) -> str | None:
+def _fetch_for_add(ids: list[str]) -> list[WorkshopMetadata]:
+    metas = steam_call(fetch_metadata_batch, ids)
+    unknown = [m.steam_id for m in metas if not m.found or m.result == 9]
+    if unknown:
+        raise WorkshopInputError(f"no such workshop item: {', '.join(unknown)}")
+    require_game_items(metas)
+    return metas
+
+
+def steam_call(
+    call: Callable[[Sequence[str]], T], ids: Sequence[str], *, error: type[Exception] = WorkshopInputError
+) -> T:
+    """Call Steam; its failure becomes `error` ("steam api error: …"): bad input on add, a failed job on refresh."""
     try:
-        return os.path.normpath(os.path.join(addons, os.readlink(entry.path)))
-    except OSError:
-        return None
-
-
-def _points_into_cache(target: str | None) -> bool:
-    return target is not None and os.path.dirname(target) == str(settings.WORKSHOP_CACHE_ROOT)
-
-
-def _remove_unwanted(addons: Path, existing: dict[str, str | None], wanted: dict[str, str]) -> int:
-    removed = 0
-    for name, target in existing.items():
-        if name not in wanted and _points_into_cache(target):
-            _unlink_quietly(addons / name)
-            removed += 1
-    return removed
-
-
-def _link_wanted(addons: Path, existing: dict[str, str | None], wanted: dict[str, str]) -> tuple[int, int]:
-    created = unchanged = 0
-    for name, target in wanted.items():
-        if name in existing and existing[name] == target:
-            unchanged += 1
-        elif name in existing and not (addons / name).is_symlink():
-            continue  # a real file under our name: the operator's, leave it
-        else:
-            _symlink_atomic(target, addons / name)
-            created += 1
-    return created, unchanged
-
-
-def _symlink_atomic(target: str, link: Path) -> None:
-    """Create or retarget `link` in one step, so the server never sees it missing."""
-    tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
-    _unlink_quietly(tmp)
-    os.symlink(target, tmp)
-    os.replace(tmp, link)
-
-
-def _unlink_quietly(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-# --- build ------------------------------------------------------------------------------
-
-
-@dataclass
-class BuildPlan:
-    """What a build has to do, decided from the rows and one stat of each cache file."""
-
-    to_download: list[WorkshopItem] = field(default_factory=list)
-    on_disk: set[str] = field(default_factory=set)
-    cached: int = 0
-    skipped: int = 0
-
-
-def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
-    """Download what is missing or stale, then reconcile addons/; see README "Workshop overlays"."""
-    items = list(WorkshopItem.objects.filter(overlay_links__overlay=overlay).order_by("steam_id"))
-    plan = _build_plan(items, ctx)
-    done, failed = _download_items(plan.to_download, ctx)
-    if ctx.should_cancel():
-        raise JobCancelled("cancelled before linking")
-    links = overlay_reconcile_links(overlay=overlay, steam_ids=sorted(plan.on_disk | done))
-    ctx.log_stdout(_summary(overlay, plan, len(done), failed, links))
-    if failed:
-        raise JobFailed(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
-
-
-def _build_plan(items: list[WorkshopItem], ctx: JobContext) -> BuildPlan:
-    plan = BuildPlan()
-    for item in items:
-        state = item.cache_state()  # one stat of the cache file
-        on_disk = state in ("cached", "stale")
-        if on_disk:
-            plan.on_disk.add(item.steam_id)
-        if not item.file_url:
-            _skip(item, on_disk, ctx)
-            plan.skipped += 1
-        elif item.last_downloaded_at is None or state != "cached":
-            plan.to_download.append(item)
-        else:
-            plan.cached += 1
-    return plan
-
-
-def _skip(item: WorkshopItem, keep_cached: bool, ctx: JobContext) -> None:
-    result = item.steam_result or "unknown"
-    ctx.log_stderr(f"workshop item {item.steam_id} skipped: no file_url (steam result: {result})")
-    if keep_cached:
-        ctx.log_stderr(
-            f"warning: workshop item {item.steam_id} is no longer served by Steam; "
-            "keeping its cached file linked until it is removed from the overlay"
-        )
-
-
-def _download_items(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str], dict[str, str]]:
-    """Download `items` concurrently and stamp the rows; return (downloaded ids, failed id -> why)."""
-    ctx.progress(items_done=0, items_total=len(items), bytes_done=0, bytes_total=_bytes(items))
-    if not items:
-        return set(), {}
-    for item in items:
-        ctx.log_stdout(f"workshop {item.steam_id} downloading ({item.file_size} bytes)")
-    done, failed = _run_downloads(items, ctx)
-    _stamp_downloads(items, done, failed)
-    if set(done) | set(failed) != {item.steam_id for item in items}:
-        raise JobCancelled("cancelled while downloading")
-    return done, failed
-
-
-def _bytes(items: list[WorkshopItem]) -> int:
-    return sum(item.file_size for item in items)
-
-
-def _run_downloads(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str], dict[str, str]]:
-    """(ids now in the cache, failed id -> why); ids in neither were cancelled."""
-    outcomes = download_many(
-        items,
-        Path(settings.WORKSHOP_CACHE_ROOT),
-        concurrency=settings.WORKSHOP_DOWNLOAD_CONCURRENCY,
-        should_cancel=ctx.should_cancel,
-        on_progress=ctx.add_bytes,
-        log_stderr=ctx.log_stderr,
-        on_item_done=_item_counter(ctx),
-    )
-    done = {
-        sid for sid, o in outcomes.items() if o.status in (DownloadOutcome.DOWNLOADED, DownloadOutcome.CACHED)
-    }
-    failed = {sid: o.error for sid, o in outcomes.items() if o.status == DownloadOutcome.FAILED}
-    for steam_id, why in sorted(failed.items()):
-        ctx.log_stderr(f"workshop {steam_id} download failed: {why}")
-    ctx.progress(items_done=len(done) + len(failed))
-    return done, failed
-
-
-def _item_counter(ctx: JobContext) -> Callable[[str, DownloadOutcome], None]:
-    """Counts items as the download threads finish them, so the job's progress moves live."""
-    lock, ended = threading.Lock(), [0]
-
-    def item_done(steam_id: str, outcome: DownloadOutcome) -> None:
-        with lock:
-            ended[0] += 1
-            ctx.progress(items_done=ended[0])
-        if outcome.status == DownloadOutcome.DOWNLOADED:
-            ctx.log_stdout(f"workshop {steam_id} downloaded")
-
-    return item_done
+        return call(ids)
+    except SteamAPIError as exc:
+        raise error(f"steam api error: {exc}") from exc
 
 
 @transaction.atomic
-def _stamp_downloads(items: list[WorkshopItem], done: set[str], failed: dict[str, str]) -> None:
-    now = timezone.now()
-    changed = []
-    for item in items:
-        if item.steam_id in done:
-            item.last_downloaded_at, item.last_error = now, ""
-            changed.append(item)
-        elif item.steam_id in failed:
-            item.last_error = f"download failed: {failed[item.steam_id]}"
-            changed.append(item)
-    WorkshopItem.objects.bulk_update(changed, ["last_downloaded_at", "last_error"])
+def _store_added(
+    *, overlay: Overlay, metas: list[WorkshopMetadata], collections: list[str], user: User | None
+) -> Job:
+    items = items_store_metadata(metas)
+    overlay_link_items(overlay=overlay, items=items.values())
+    OverlayWorkshopCollection.objects.bulk_create(
+        [OverlayWorkshopCollection(overlay=overlay, steam_id=sid) for sid in collections],
+        ignore_conflicts=True,
+    )
+    return build_enqueue(overlay=overlay, user=user)
 
 
-def _summary(overlay: Overlay, plan: BuildPlan, downloaded: int, failed: dict, links: LinkResult) -> str:
-    return (
-        f"workshop overlay '{overlay.name}': downloaded={downloaded} cached={plan.cached} "
-        f"skipped={plan.skipped} failed={len(failed)} created={links.created} "
-        f"removed={links.removed} unchanged={links.unchanged}"
+@transaction.atomic
+def item_remove(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
+    """Unlink the item; the build that follows removes its symlink (the cache file stays)."""
+    deleted, _ = OverlayWorkshopItem.objects.filter(overlay=overlay, item__steam_id=steam_id).delete()
+    if not deleted:
+        raise OverlayError(f"workshop item {steam_id} is not in this overlay")
+    return build_enqueue(overlay=overlay, user=user)
+
+
+def overlay_link_items(*, overlay: Overlay, items: Iterable[WorkshopItem]) -> None:
+    OverlayWorkshopItem.objects.bulk_create(
+        [OverlayWorkshopItem(overlay=overlay, item=item) for item in items], ignore_conflicts=True
     )

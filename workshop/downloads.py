@@ -1,11 +1,11 @@
 """Downloading workshop ``.vpk`` files into the shared cache: streaming, resumable, never corrupt.
 
-The cache holds ``<steam_id>.vpk`` with mtime == Steam's ``time_updated`` and size == ``file_size``;
-that pair is the only check Steam allows (there is no checksum). A download streams into the
-hidden ``.<steam_id>.vpk.part`` next to it (its ``.part.json`` sidecar records which upload it
-belongs to, so a later attempt can resume it with ``Range``), then is fsynced and renamed into
-place: a file under the final name is always complete. Items are duck-typed: anything with
-``steam_id``, ``file_url``, ``file_size`` and ``time_updated`` (WorkshopMetadata or WorkshopItem).
+A download streams into the item's partial file (its sidecar records which upload it belongs
+to, so a later attempt can resume it with ``Range``), then is fsynced and renamed into place: a
+file under the final name is always complete (layout in workshop.cache). Items are anything
+with ``steam_id``, ``file_url``, ``file_size`` and ``time_updated`` (WorkshopMetadata or
+WorkshopItem). The caller watches and steers through one DownloadHooks object (a running job's
+context is one).
 
 The retry policy runs inside the build job rather than as Celery task retries, because the
 build needs the attempt lines in its own log, a cancel that ends a backoff at once, and the
@@ -14,6 +14,7 @@ items that did download even when another failed. The schedule is Celery's own f
 
 from __future__ import annotations
 
+import enum
 import errno
 import fcntl
 import json
@@ -26,12 +27,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import BinaryIO, Protocol
 
 import requests
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import connections
+
+from jobs.runner import sleep_with_cancel
+from workshop.cache import Upload, cache_path, is_cached, lock_path, partial_path
+from workshop.steam import request_timeout
 
 CHUNK_SIZE = 2**20
 # Written bytes are handed to the disk every this many, so the fsync before the rename waits
@@ -43,11 +48,30 @@ PERMANENT_STATUSES = {403, 404, 410}
 RETRY_AFTER_STATUSES = {429, 503}
 
 
-class Downloadable(Protocol):
-    steam_id: str
-    file_url: str
-    file_size: int
-    time_updated: int
+class DownloadHooks(Protocol):
+    """How a download is watched and steered; called from download threads, so thread-safe."""
+
+    def should_cancel(self) -> bool: ...
+
+    def add_bytes(self, n: int) -> None: ...
+
+    def log_stderr(self, text: str) -> None: ...
+
+
+class NoHooks:
+    """Nobody watching: never cancelled, progress and log dropped."""
+
+    def should_cancel(self) -> bool:
+        return False
+
+    def add_bytes(self, n: int) -> None:
+        return None
+
+    def log_stderr(self, text: str) -> None:
+        return None
+
+
+NO_HOOKS = NoHooks()
 
 
 class DownloadCancelled(Exception):
@@ -66,11 +90,7 @@ class DownloadRetryable(DownloadFailed):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class DownloadOutcome:
-    status: str  # one of the constants below
-    error: str = ""  # the why, for FAILED and SKIPPED
-
+class DownloadStatus(enum.StrEnum):
     DOWNLOADED = "downloaded"
     CACHED = "cached"
     FAILED = "failed"
@@ -78,37 +98,17 @@ class DownloadOutcome:
     SKIPPED = "skipped"
 
 
-def _never() -> bool:
-    return False
+@dataclass(frozen=True)
+class DownloadOutcome:
+    status: DownloadStatus
+    error: str = ""  # the why, for FAILED and SKIPPED
+
+    @property
+    def in_cache(self) -> bool:
+        return self.status in (DownloadStatus.DOWNLOADED, DownloadStatus.CACHED)
 
 
-def _ignore(*args: Any) -> None:
-    return None
-
-
-# --- the cache ---------------------------------------------------------------------------------
-
-
-def cache_path(cache_root: Path, steam_id: str) -> Path:
-    return Path(cache_root) / f"{steam_id}.vpk"
-
-
-def partial_path(cache_root: Path, steam_id: str) -> Path:
-    return Path(cache_root) / f".{steam_id}.vpk.part"
-
-
-def is_cached(meta: Downloadable, cache_root: Path) -> bool:
-    """The cache file is this upload: mtime == time_updated and size == file_size."""
-    try:
-        stat = cache_path(cache_root, meta.steam_id).stat()
-    except OSError:
-        return False
-    return holds_upload(stat, meta)
-
-
-def holds_upload(stat: os.stat_result, meta: Downloadable) -> bool:
-    """A file with this stat is the upload Steam describes (Steam gives no checksum)."""
-    return int(stat.st_mtime) == meta.time_updated and stat.st_size == meta.file_size
+# --- the partial file ------------------------------------------------------------------------
 
 
 def discard_partial(cache_root: Path, steam_id: str) -> None:
@@ -121,24 +121,18 @@ def _stamp_path(part: Path) -> Path:
     return part.with_name(part.name + ".json")
 
 
-def _stamp(meta: Downloadable) -> dict[str, int]:
+def _stamp(meta: Upload) -> dict[str, int]:
     return {"time_updated": int(meta.time_updated), "file_size": int(meta.file_size)}
 
 
 # --- one attempt -------------------------------------------------------------------------------
 
 
-def download_to_cache(
-    meta: Downloadable,
-    cache_root: Path,
-    *,
-    should_cancel: Callable[[], bool] = _never,
-    on_progress: Callable[[int], None] = _ignore,
-) -> Path:
+def download_to_cache(meta: Upload, cache_root: Path, hooks: DownloadHooks = NO_HOOKS) -> Path:
     """One attempt to put this upload of the item in the cache; its path.
 
-    Does nothing when it is cached already. ``on_progress(n)`` gets the number of new bytes
-    after each chunk. Raises DownloadRetryable (keeps a clean partial to resume),
+    Does nothing when it is cached already. ``hooks.add_bytes(n)`` gets the number of new
+    bytes after each chunk. Raises DownloadRetryable (keeps a clean partial to resume),
     DownloadFailed (partial removed) or DownloadCancelled (partial kept). Callers that may
     race for one item hold :func:`item_lock` (download_with_retry does).
     """
@@ -146,13 +140,13 @@ def download_to_cache(
     final = cache_path(root, meta.steam_id)
     if is_cached(meta, root):
         return final
-    if should_cancel():
+    if hooks.should_cancel():
         raise DownloadCancelled()
     if not meta.file_url:
         raise DownloadFailed("no file_url")
     root.mkdir(parents=True, exist_ok=True)
     try:
-        _fetch_into_partial(meta, root, should_cancel, on_progress)
+        _fetch_into_partial(meta, root, hooks)
         _install(partial_path(root, meta.steam_id), final)
     except DownloadRetryable:
         raise
@@ -165,16 +159,14 @@ def download_to_cache(
     return final
 
 
-def _fetch_into_partial(
-    meta: Downloadable, root: Path, should_cancel: Callable[[], bool], on_progress: Callable[[int], None]
-) -> None:
+def _fetch_into_partial(meta: Upload, root: Path, hooks: DownloadHooks) -> None:
     offset = _resume_offset(meta, root)
     with _get(meta, offset) as response:
         offset = _accepted_offset(response, meta, root, offset)
-        _stream(response, partial_path(root, meta.steam_id), meta, offset, should_cancel, on_progress)
+        _stream(response, partial_path(root, meta.steam_id), meta, offset, hooks)
 
 
-def _resume_offset(meta: Downloadable, root: Path) -> int:
+def _resume_offset(meta: Upload, root: Path) -> int:
     """Bytes of a partial of this very upload to resume from; else a fresh, stamped partial: 0."""
     part = partial_path(root, meta.steam_id)
     try:
@@ -189,18 +181,17 @@ def _resume_offset(meta: Downloadable, root: Path) -> int:
     return 0
 
 
-def _get(meta: Downloadable, offset: int) -> requests.Response:
+def _get(meta: Upload, offset: int) -> requests.Response:
     headers = {"Accept-Encoding": "identity"}  # sizes are checked on the bytes as stored
     if offset:
         headers["Range"] = f"bytes={offset}-"
-    timeout = (settings.WORKSHOP_CONNECT_TIMEOUT, settings.WORKSHOP_READ_TIMEOUT)
     try:
-        return requests.get(meta.file_url, headers=headers, stream=True, timeout=timeout)
+        return requests.get(meta.file_url, headers=headers, stream=True, timeout=request_timeout())
     except requests.RequestException as exc:
         raise DownloadRetryable(_network_why(exc)) from exc
 
 
-def _accepted_offset(response: requests.Response, meta: Downloadable, root: Path, offset: int) -> int:
+def _accepted_offset(response: requests.Response, meta: Upload, root: Path, offset: int) -> int:
     """Where the body starts: ``offset`` for a matching 206, 0 for a 200; else why not."""
     status = response.status_code
     if status == 200:
@@ -233,19 +224,12 @@ def _status_error(response: requests.Response) -> DownloadFailed:
     return DownloadFailed(why)
 
 
-def _stream(
-    response: requests.Response,
-    part: Path,
-    meta: Downloadable,
-    offset: int,
-    should_cancel: Callable[[], bool],
-    on_progress: Callable[[int], None],
-) -> None:
+def _stream(response: requests.Response, part: Path, meta: Upload, offset: int, hooks: DownloadHooks) -> None:
     got = flushed = offset
     with open(part, "ab" if offset else "wb") as out:
         try:
             for chunk in response.iter_content(CHUNK_SIZE):
-                if should_cancel():
+                if hooks.should_cancel():
                     raise DownloadCancelled()
                 got += len(chunk)
                 if got > meta.file_size:
@@ -254,7 +238,7 @@ def _stream(
                 if got - flushed >= WRITEBACK_BYTES:
                     _start_writeback(out, flushed, got)
                     flushed = got
-                on_progress(len(chunk))
+                hooks.add_bytes(len(chunk))
         except requests.RequestException as exc:
             raise DownloadRetryable(_body_why(exc, got, meta.file_size)) from exc
         if got < meta.file_size:
@@ -264,11 +248,11 @@ def _stream(
         os.fsync(out.fileno())
 
 
-def _write(out: Any, chunk: bytes) -> None:
+def _write(out: BinaryIO, chunk: bytes) -> None:
     out.write(chunk)
 
 
-def _start_writeback(out: Any, start: int, end: int) -> None:
+def _start_writeback(out: BinaryIO, start: int, end: int) -> None:
     """Start writing bytes [start, end) to disk without waiting (Linux: fadvise DONTNEED writes
     dirty pages back, then drops the clean ones from the page cache)."""
     out.flush()
@@ -343,35 +327,15 @@ def retry_delay(attempt: int, retry_after: float | None = None) -> float:
     return get_exponential_backoff_interval(factor_ms, attempt - 1, int(cap * 1000), full_jitter=True) / 1000
 
 
-def _sleep_with_cancel(seconds: float, should_cancel: Callable[[], bool]) -> bool:
-    try:
-        from jobs.runner import sleep_with_cancel
-    except ImportError:  # keeps this module usable without the jobs app
-        sleep_with_cancel = _local_sleep_with_cancel
-    return sleep_with_cancel(seconds, should_cancel)
-
-
-def _local_sleep_with_cancel(seconds: float, should_cancel: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + seconds
-    while not should_cancel():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        time.sleep(min(0.1, remaining))
-    return True
-
-
 @contextmanager
-def item_lock(
-    cache_root: Path, steam_id: str, *, should_cancel: Callable[[], bool] = _never
-) -> Iterator[None]:
-    """Hold ``<cache>/.locks/<steam_id>.lock``: one download of an item at a time, across threads and processes."""
-    locks = Path(cache_root) / ".locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    fd = os.open(locks / f"{steam_id}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+def item_lock(cache_root: Path, steam_id: str, hooks: DownloadHooks = NO_HOOKS) -> Iterator[None]:
+    """Hold the item's lock file: one download of an item at a time, across threads and processes."""
+    path = lock_path(cache_root, steam_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         while not _try_lock(fd):
-            if should_cancel():
+            if hooks.should_cancel():
                 raise DownloadCancelled()
             time.sleep(LOCK_POLL_SECONDS)
         yield
@@ -388,13 +352,7 @@ def _try_lock(fd: int) -> bool:
 
 
 def download_with_retry(
-    meta: Downloadable,
-    cache_root: Path,
-    *,
-    should_cancel: Callable[[], bool] = _never,
-    on_progress: Callable[[int], None] = _ignore,
-    log_stderr: Callable[[str], None] = _ignore,
-    attempts: int | None = None,
+    meta: Upload, cache_root: Path, hooks: DownloadHooks = NO_HOOKS, *, attempts: int | None = None
 ) -> bool:
     """Put the item in the cache; True if this call downloaded it, False if it was cached.
 
@@ -407,18 +365,11 @@ def download_with_retry(
     root = Path(cache_root)
     if is_cached(meta, root):
         return False
-    with item_lock(root, meta.steam_id, should_cancel=should_cancel):
+    with item_lock(root, meta.steam_id, hooks):
         if is_cached(meta, root):
             return False
         try:
-            _attempt_until_done(
-                meta,
-                root,
-                attempts or settings.WORKSHOP_DOWNLOAD_ATTEMPTS,
-                should_cancel,
-                on_progress,
-                log_stderr,
-            )
+            _attempt_until_done(meta, root, attempts or settings.WORKSHOP_DOWNLOAD_ATTEMPTS, hooks)
         except (DownloadFailed, DownloadCancelled):
             # Attempts resume each other's partial; one that gives up leaves nothing behind.
             # Only a killed process leaves a partial, and the next download resumes it.
@@ -427,23 +378,16 @@ def download_with_retry(
     return True
 
 
-def _attempt_until_done(
-    meta: Downloadable,
-    root: Path,
-    total: int,
-    should_cancel: Callable[[], bool],
-    on_progress: Callable[[int], None],
-    log_stderr: Callable[[str], None],
-) -> None:
+def _attempt_until_done(meta: Upload, root: Path, total: int, hooks: DownloadHooks) -> None:
     for attempt in range(1, total + 1):
         try:
-            download_to_cache(meta, root, should_cancel=should_cancel, on_progress=on_progress)
+            download_to_cache(meta, root, hooks)
             return
         except DownloadFailed as exc:
-            log_stderr(f"workshop {meta.steam_id} attempt {attempt}/{total} failed: {exc}")
+            hooks.log_stderr(f"workshop {meta.steam_id} attempt {attempt}/{total} failed: {exc}")
             if not isinstance(exc, DownloadRetryable) or attempt == total:
                 raise DownloadFailed(str(exc)) from exc
-            if _sleep_with_cancel(retry_delay(attempt, exc.retry_after), should_cancel):
+            if sleep_with_cancel(retry_delay(attempt, exc.retry_after), hooks.should_cancel):
                 raise DownloadCancelled() from exc
 
 
@@ -451,46 +395,44 @@ def _attempt_until_done(
 
 
 def download_many(
-    metas: Iterable[Downloadable],
+    metas: Iterable[Upload],
     cache_root: Path,
+    hooks: DownloadHooks = NO_HOOKS,
     *,
-    should_cancel: Callable[[], bool] = _never,
-    on_progress: Callable[[int], None] = _ignore,
-    log_stderr: Callable[[str], None] = _ignore,
-    on_item_done: Callable[[str, DownloadOutcome], None] = lambda steam_id, outcome: None,
+    on_item_done: Callable[[str, DownloadOutcome], None] | None = None,
     concurrency: int | None = None,
 ) -> dict[str, DownloadOutcome]:
     """Download every item, WORKSHOP_DOWNLOAD_CONCURRENCY at a time; an outcome per steam_id.
 
-    Items without a file_url are SKIPPED (no request). The callbacks are called from the
-    download threads, so they must be thread-safe; on_item_done as each item ends.
+    Items without a file_url are SKIPPED (no request). ``on_item_done`` is called from the
+    download threads as each item ends, so, like the hooks, it must be thread-safe.
     """
-    unique: dict[str, Downloadable] = {}
+    unique: dict[str, Upload] = {}
     for meta in metas:
         unique.setdefault(meta.steam_id, meta)
     workers = max(1, concurrency or settings.WORKSHOP_DOWNLOAD_CONCURRENCY)
-    callbacks = {"should_cancel": should_cancel, "on_progress": on_progress, "log_stderr": log_stderr}
 
-    def one(meta: Downloadable) -> DownloadOutcome:
-        outcome = _outcome(meta, Path(cache_root), callbacks)
-        on_item_done(meta.steam_id, outcome)
+    def one(meta: Upload) -> DownloadOutcome:
+        outcome = _outcome(meta, Path(cache_root), hooks)
+        if on_item_done is not None:
+            on_item_done(meta.steam_id, outcome)
         return outcome
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workshop-download") as pool:
         return dict(zip(unique, pool.map(one, unique.values()), strict=True))
 
 
-def _outcome(meta: Downloadable, root: Path, callbacks: dict[str, Any]) -> DownloadOutcome:
+def _outcome(meta: Upload, root: Path, hooks: DownloadHooks) -> DownloadOutcome:
     try:
         if not meta.file_url:
-            return DownloadOutcome(DownloadOutcome.SKIPPED, "no file_url")
-        if callbacks["should_cancel"]():
-            return DownloadOutcome(DownloadOutcome.CANCELLED)
-        downloaded = download_with_retry(meta, root, **callbacks)
+            return DownloadOutcome(DownloadStatus.SKIPPED, "no file_url")
+        if hooks.should_cancel():
+            return DownloadOutcome(DownloadStatus.CANCELLED)
+        downloaded = download_with_retry(meta, root, hooks)
     except DownloadCancelled:
-        return DownloadOutcome(DownloadOutcome.CANCELLED)
+        return DownloadOutcome(DownloadStatus.CANCELLED)
     except DownloadFailed as exc:
-        return DownloadOutcome(DownloadOutcome.FAILED, str(exc))
+        return DownloadOutcome(DownloadStatus.FAILED, str(exc))
     finally:
-        connections.close_all()  # only this thread's: callbacks may have touched the database
-    return DownloadOutcome(DownloadOutcome.DOWNLOADED if downloaded else DownloadOutcome.CACHED)
+        connections.close_all()  # only this thread's: the hooks may have touched the database
+    return DownloadOutcome(DownloadStatus.DOWNLOADED if downloaded else DownloadStatus.CACHED)

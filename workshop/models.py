@@ -1,17 +1,17 @@
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.db import models
 
-from workshop.downloads import cache_path, holds_upload
+from workshop.cache import CacheState, cache_path, cache_state
+from workshop.steam import item_url
 
 
 class WorkshopItem(models.Model):
-    """One Steam Workshop item: one row and one cache file, shared by every overlay using it."""
+    """One Steam Workshop item: one row and one cache file, shared by everything that uses it."""
 
     steam_id = models.CharField(max_length=20, unique=True)
     title = models.CharField(max_length=255, blank=True)
@@ -34,7 +34,7 @@ class WorkshopItem(models.Model):
 
     @property
     def workshop_url(self) -> str:
-        return f"https://steamcommunity.com/sharedfiles/filedetails/?id={self.steam_id}"
+        return item_url(self.steam_id)
 
     @property
     def steam_updated_at(self) -> datetime | None:
@@ -44,44 +44,6 @@ class WorkshopItem(models.Model):
     def cache_path(self) -> Path:
         return cache_path(settings.WORKSHOP_CACHE_ROOT, self.steam_id)
 
-    def cache_state(self) -> str:
-        """cached / stale / missing / no file, as shown on the overlay page."""
-        try:
-            st = os.stat(self.cache_path)
-        except FileNotFoundError:
-            return "missing" if self.file_url else "no file"
-        if not self.file_url:
-            return "cached"
-        return "cached" if holds_upload(st, self) else "stale"
-
-
-class OverlayWorkshopItem(models.Model):
-    overlay = models.ForeignKey("overlays.Overlay", on_delete=models.CASCADE, related_name="workshop_links")
-    item = models.ForeignKey(WorkshopItem, on_delete=models.CASCADE, related_name="overlay_links")
-    added_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["added_at", "id"]
-        constraints = [models.UniqueConstraint(fields=["overlay", "item"], name="overlay_item_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.overlay} ← {self.item.steam_id}"
-
-
-class OverlayWorkshopCollection(models.Model):
-    """A collection an owner added: a refresh expands it again and picks up new children."""
-
-    overlay = models.ForeignKey(
-        "overlays.Overlay", on_delete=models.CASCADE, related_name="workshop_collections"
-    )
-    steam_id = models.CharField(max_length=20)
-    added_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["added_at", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["overlay", "steam_id"], name="overlay_collection_unique")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.overlay} ← collection {self.steam_id}"
+    def cache_state(self) -> CacheState:
+        """cached / stale / missing / no file, as shown on the overlay page (one stat)."""
+        return cache_state(self, settings.WORKSHOP_CACHE_ROOT)

@@ -20,6 +20,7 @@ TEXT_MAX = 255  # WorkshopItem.title and .filename
 ITEM_DETAILS = "GetPublishedFileDetails"
 COLLECTION_DETAILS = "GetCollectionDetails"
 FILETYPE_COLLECTION = 2
+ITEM_PAGE = "https://steamcommunity.com/sharedfiles/filedetails/?id={}"
 
 
 class SteamAPIError(Exception):
@@ -42,6 +43,16 @@ class WorkshopMetadata:
     @property
     def ok(self) -> bool:
         return self.found and self.result == 1
+
+
+def item_url(steam_id: str) -> str:
+    """The item's (or collection's) page on the Steam Community."""
+    return ITEM_PAGE.format(steam_id)
+
+
+def request_timeout() -> tuple[float, float]:
+    """(connect, read) seconds for every request to Steam: the API and the file hosts."""
+    return (settings.WORKSHOP_CONNECT_TIMEOUT, settings.WORKSHOP_READ_TIMEOUT)
 
 
 def fetch_metadata_batch(ids: Sequence[str]) -> list[WorkshopMetadata]:
@@ -177,9 +188,8 @@ def _post_ids(method: str, count_field: str, ids: list[str]) -> dict[str, Any]:
 def _post(method: str, form: dict[str, str]) -> dict[str, Any]:
     """The ``response`` object of one API call, or SteamAPIError saying what went wrong."""
     url = f"{settings.STEAM_API_BASE_URL}/ISteamRemoteStorage/{method}/v1/"
-    timeout = (settings.WORKSHOP_CONNECT_TIMEOUT, settings.WORKSHOP_READ_TIMEOUT)
     try:
-        reply = requests.post(url, data=form, timeout=timeout)
+        reply = requests.post(url, data=form, timeout=request_timeout())
     except requests.Timeout as exc:
         raise SteamAPIError(f"{method}: timed out ({exc.__class__.__name__})") from exc
     except requests.RequestException as exc:

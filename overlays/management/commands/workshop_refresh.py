@@ -7,8 +7,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from jobs.models import Job, JobLogLine
 from overlays.models import Overlay
-from overlays.services import OverlayError
-from workshop.services import global_refresh_enqueue, overlay_refresh_enqueue
+from overlays.services import OverlayError, global_refresh_enqueue, overlay_refresh_enqueue
 
 POLL_SECONDS = 0.5
 

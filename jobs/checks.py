@@ -1,0 +1,27 @@
+"""System check: every declared job operation has its Celery task, so no job waits for nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.core.checks import CheckMessage, Error
+
+from jobs import registry
+from left4me.celery import app
+
+
+def check_operations_have_tasks(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    tasks = app.tasks  # finalizes the Celery app: every autodiscovered task is registered
+    return [
+        Error(
+            f"job operation {op.name!r} has no Celery task {op.task_name!r}",
+            hint="declare it with @jobs.runner.job_task in a tasks module of an installed app",
+            id="jobs.E001",
+        )
+        for op in registry.operations()
+        if op.task_name not in tasks
+    ]

@@ -1,0 +1,212 @@
+"""The build of an overlay: download what is missing or stale, then reconcile addons/ links."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from jobs.runner import JobCancelled, JobContext, JobFailed
+from overlays.models import Overlay
+from workshop.cache import CacheState, cache_path
+from workshop.downloads import DownloadOutcome, DownloadStatus, download_many
+from workshop.models import WorkshopItem
+from workshop.services import items_stamp_downloads
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    created: int = 0
+    removed: int = 0
+    unchanged: int = 0
+
+
+def cache_file(steam_id: str) -> Path:
+    return cache_path(settings.WORKSHOP_CACHE_ROOT, steam_id)
+
+
+def overlay_reconcile_links(*, overlay: Overlay, steam_ids: Iterable[str]) -> LinkResult:
+    """Make addons/ hold exactly one `<steam_id>.vpk` link into the cache per wanted item.
+
+    Links into the cache whose item is not wanted are removed; regular files and links that
+    point anywhere else are never touched.
+    """
+    addons = overlay.addons_path
+    addons.mkdir(parents=True, exist_ok=True)
+    wanted = {f"{sid}.vpk": str(cache_file(sid)) for sid in steam_ids}
+    existing = _links_in(addons)
+    removed = _remove_unwanted(addons, existing, wanted)
+    created, unchanged = _link_wanted(addons, existing, wanted)
+    return LinkResult(created=created, removed=removed, unchanged=unchanged)
+
+
+def _links_in(addons: Path) -> dict[str, str | None]:
+    """Every entry of addons/: name -> absolute link target, or None for anything not a link."""
+    entries: dict[str, str | None] = {}
+    with os.scandir(addons) as it:
+        for entry in it:
+            entries[entry.name] = _link_target(addons, entry) if entry.is_symlink() else None
+    return entries
+
+
+def _link_target(addons: Path, entry: os.DirEntry[str]) -> str | None:
+    try:
+        return os.path.normpath(os.path.join(addons, os.readlink(entry.path)))
+    except OSError:
+        return None
+
+
+def _points_into_cache(target: str | None) -> bool:
+    return target is not None and os.path.dirname(target) == str(settings.WORKSHOP_CACHE_ROOT)
+
+
+def _remove_unwanted(addons: Path, existing: dict[str, str | None], wanted: dict[str, str]) -> int:
+    removed = 0
+    for name, target in existing.items():
+        if name not in wanted and _points_into_cache(target):
+            _unlink_quietly(addons / name)
+            removed += 1
+    return removed
+
+
+def _link_wanted(addons: Path, existing: dict[str, str | None], wanted: dict[str, str]) -> tuple[int, int]:
+    created = unchanged = 0
+    for name, target in wanted.items():
+        if name in existing and existing[name] == target:
+            unchanged += 1
+        elif name in existing and not (addons / name).is_symlink():
+            continue  # a real file under our name: the operator's, leave it
+        else:
+            _symlink_atomic(target, addons / name)
+            created += 1
+    return created, unchanged
+
+
+def _symlink_atomic(target: str, link: Path) -> None:
+    """Create or retarget `link` in one step, so the server never sees it missing."""
+    tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+    _unlink_quietly(tmp)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+# --- build ------------------------------------------------------------------------------
+
+
+@dataclass
+class BuildPlan:
+    """What a build has to do, decided from the rows and one stat of each cache file."""
+
+    to_download: list[WorkshopItem] = field(default_factory=list)
+    on_disk: set[str] = field(default_factory=set)
+    cached: int = 0
+    skipped: int = 0
+
+
+def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
+    """Download what is missing or stale, then reconcile addons/; see README "Workshop overlays"."""
+    items = list(WorkshopItem.objects.filter(overlay_links__overlay=overlay).order_by("steam_id"))
+    plan = _build_plan(items, ctx)
+    done, failed = _download_items(plan.to_download, ctx)
+    if ctx.should_cancel():
+        raise JobCancelled("cancelled before linking")
+    links = overlay_reconcile_links(overlay=overlay, steam_ids=sorted(plan.on_disk | done))
+    ctx.log_stdout(_summary(overlay, plan, len(done), failed, links))
+    if failed:
+        raise JobFailed(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
+
+
+def _build_plan(items: list[WorkshopItem], ctx: JobContext) -> BuildPlan:
+    plan = BuildPlan()
+    for item in items:
+        state = item.cache_state()  # one stat of the cache file
+        on_disk = state.on_disk
+        if on_disk:
+            plan.on_disk.add(item.steam_id)
+        if not item.file_url:
+            _skip(item, on_disk, ctx)
+            plan.skipped += 1
+        elif item.last_downloaded_at is None or state != CacheState.CACHED:
+            plan.to_download.append(item)
+        else:
+            plan.cached += 1
+    return plan
+
+
+def _skip(item: WorkshopItem, keep_cached: bool, ctx: JobContext) -> None:
+    result = item.steam_result or "unknown"
+    ctx.log_stderr(f"workshop item {item.steam_id} skipped: no file_url (steam result: {result})")
+    if keep_cached:
+        ctx.log_stderr(
+            f"warning: workshop item {item.steam_id} is no longer served by Steam; "
+            "keeping its cached file linked until it is removed from the overlay"
+        )
+
+
+def _download_items(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str], dict[str, str]]:
+    """Download `items` concurrently and stamp the rows; return (downloaded ids, failed id -> why)."""
+    ctx.progress(items_done=0, items_total=len(items), bytes_done=0, bytes_total=_bytes(items))
+    if not items:
+        return set(), {}
+    for item in items:
+        ctx.log_stdout(f"workshop {item.steam_id} downloading ({item.file_size} bytes)")
+    done, failed = _run_downloads(items, ctx)
+    items_stamp_downloads(items, done, failed)
+    if set(done) | set(failed) != {item.steam_id for item in items}:
+        raise JobCancelled("cancelled while downloading")
+    return done, failed
+
+
+def _bytes(items: list[WorkshopItem]) -> int:
+    return sum(item.file_size for item in items)
+
+
+def _run_downloads(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str], dict[str, str]]:
+    """(ids now in the cache, failed id -> why); ids in neither were cancelled."""
+    outcomes = download_many(
+        items,
+        Path(settings.WORKSHOP_CACHE_ROOT),
+        ctx,
+        on_item_done=_item_counter(ctx),
+        concurrency=settings.WORKSHOP_DOWNLOAD_CONCURRENCY,
+    )
+    done = {sid for sid, o in outcomes.items() if o.in_cache}
+    failed = {sid: o.error for sid, o in outcomes.items() if o.status == DownloadStatus.FAILED}
+    for steam_id, why in sorted(failed.items()):
+        ctx.log_stderr(f"workshop {steam_id} download failed: {why}")
+    ctx.progress(items_done=len(done) + len(failed))
+    return done, failed
+
+
+def _item_counter(ctx: JobContext) -> Callable[[str, DownloadOutcome], None]:
+    """Counts items as the download threads finish them, so the job's progress moves live."""
+    lock, ended = threading.Lock(), [0]
+
+    def item_done(steam_id: str, outcome: DownloadOutcome) -> None:
+        with lock:
+            ended[0] += 1
+            ctx.progress(items_done=ended[0])
+        if outcome.status == DownloadStatus.DOWNLOADED:
+            ctx.log_stdout(f"workshop {steam_id} downloaded")
+
+    return item_done
+
+
+def _summary(
+    overlay: Overlay, plan: BuildPlan, downloaded: int, failed: dict[str, str], links: LinkResult
+) -> str:
+    return (
+        f"workshop overlay '{overlay.name}': downloaded={downloaded} cached={plan.cached} "
+        f"skipped={plan.skipped} failed={len(failed)} created={links.created} "
+        f"removed={links.removed} unchanged={links.unchanged}"
+    )

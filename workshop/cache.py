@@ -1,0 +1,72 @@
+"""The workshop cache on disk: where an item's file, its partial download and its lock live, and
+whether a file is the upload Steam describes.
+
+The cache holds ``<steam_id>.vpk`` with mtime == Steam's ``time_updated`` and size ==
+``file_size``; that pair is the only check Steam allows (there is no checksum). A download
+streams into the hidden ``.<steam_id>.vpk.part`` next to it, whose ``.part.json`` sidecar
+records which upload it belongs to.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from pathlib import Path
+from typing import Protocol
+
+
+class Upload(Protocol):
+    """What Steam says of an item's file (WorkshopMetadata and WorkshopItem both are one)."""
+
+    steam_id: str
+    file_url: str
+    file_size: int
+    time_updated: int
+
+
+class CacheState(enum.StrEnum):
+    CACHED = "cached"  # the file is Steam's current upload (or Steam no longer serves one)
+    STALE = "stale"  # a file is there, but not the upload Steam describes now
+    MISSING = "missing"  # Steam serves a file; none is in the cache
+    NO_FILE = "no file"  # Steam serves no file and none is in the cache
+
+    @property
+    def on_disk(self) -> bool:
+        return self in (CacheState.CACHED, CacheState.STALE)
+
+
+def cache_path(root: Path, steam_id: str) -> Path:
+    return Path(root) / f"{steam_id}.vpk"
+
+
+def partial_path(root: Path, steam_id: str) -> Path:
+    return Path(root) / f".{steam_id}.vpk.part"
+
+
+def lock_path(root: Path, steam_id: str) -> Path:
+    return Path(root) / ".locks" / f"{steam_id}.lock"
+
+
+def holds_upload(stat: os.stat_result, upload: Upload) -> bool:
+    """A file with this stat is the upload Steam describes (Steam gives no checksum)."""
+    return int(stat.st_mtime) == upload.time_updated and stat.st_size == upload.file_size
+
+
+def is_cached(upload: Upload, root: Path) -> bool:
+    """The cache file is this upload: mtime == time_updated and size == file_size."""
+    try:
+        stat = cache_path(root, upload.steam_id).stat()
+    except OSError:
+        return False
+    return holds_upload(stat, upload)
+
+
+def cache_state(upload: Upload, root: Path) -> CacheState:
+    """One stat of the cache file, read against what Steam says."""
+    try:
+        stat = cache_path(root, upload.steam_id).stat()
+    except FileNotFoundError:
+        return CacheState.MISSING if upload.file_url else CacheState.NO_FILE
+    if not upload.file_url or holds_upload(stat, upload):
+        return CacheState.CACHED
+    return CacheState.STALE
