@@ -9,9 +9,13 @@ test:
 setup:
 	@deploy/dev.sh setup
 
+# ruff (lint and format), mypy with django-stubs (strict, non-test code) and import-linter
+# (apps import one way: overlays -> workshop -> jobs -> left4me; contracts in pyproject.toml).
 lint: setup
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/lint-imports
 
 bench:
 	@bench/run_all.sh

@@ -8,7 +8,7 @@ from jobs.models import Job, JobLogLine
 from jobs.services import job_cancel, job_enqueue
 
 
-class JobLogLineInline(admin.TabularInline):
+class JobLogLineInline(admin.TabularInline[JobLogLine, Job]):
     model = JobLogLine
     fields = ("seq", "stream", "text", "created_at")
     readonly_fields = fields
@@ -20,7 +20,7 @@ class JobLogLineInline(admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(admin.ModelAdmin[Job]):
     list_display = (
         "id",
         "operation",
@@ -63,7 +63,7 @@ class JobAdmin(admin.ModelAdmin):
 
 
 @admin.register(JobLogLine)
-class JobLogLineAdmin(admin.ModelAdmin):
+class JobLogLineAdmin(admin.ModelAdmin[JobLogLine]):
     list_display = ("job", "seq", "stream", "text", "created_at")
     list_filter = ("stream",)
     search_fields = ("text", "job__id")

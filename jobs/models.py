@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
@@ -9,10 +9,10 @@ from django.db import models
 from jobs import registry
 
 
-class JobQuerySet(models.QuerySet):
-    def visible_to(self, user: AbstractBaseUser) -> JobQuerySet:
+class JobQuerySet(models.QuerySet["Job"]):
+    def visible_to(self, user: User) -> JobQuerySet:
         """Staff see every job; others the jobs they started and the jobs of what they own."""
-        if getattr(user, "is_staff", False):
+        if user.is_staff:
             return self
         return self.filter(models.Q(user=user) | models.Q(owner=user))
 

@@ -21,7 +21,7 @@ from jobs.models import Job, JobLogLine
 from left4me.celery import app
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,8 @@ def job_enqueue(
     *,
     operation: str,
     subject: models.Model | None = None,
-    owner: AbstractBaseUser | None = None,
-    user: AbstractBaseUser | None = None,
+    owner: User | None = None,
+    user: User | None = None,
 ) -> tuple[Job, bool]:
     """A queued job for this work, and whether it is new (False: it joined a live one)."""
     op = registry.get(operation)

@@ -4,20 +4,21 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs.models import Job
 from jobs.services import job_cancel
+from left4me.http import AuthenticatedHttpRequest
 
 JOBS_PER_PAGE = 25
 # One status answer carries at most this many lines; the page asks again for the rest.
 STATUS_MAX_LINES = 500
 
 
-def _job_for_user(request: HttpRequest, pk: int) -> Job:
+def _job_for_user(request: AuthenticatedHttpRequest, pk: int) -> Job:
     """The job, if the user started it or owns its subject (staff see all); 403 otherwise."""
     job = get_object_or_404(Job.objects.select_related("user", "subject_type"), pk=pk)
     if not Job.objects.visible_to(request.user).filter(pk=pk).exists():
@@ -27,7 +28,7 @@ def _job_for_user(request: HttpRequest, pk: int) -> Job:
 
 @login_required
 @require_GET
-def job_list(request: HttpRequest) -> HttpResponse:
+def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     jobs = Job.objects.visible_to(request.user).select_related("user").prefetch_related("subject")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     return render(request, "jobs/list.html", {"page": page, "show_owner": request.user.is_staff})
@@ -35,7 +36,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def job_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     job = _job_for_user(request, pk)
     lines = list(job.lines.order_by("seq"))
     context = {"job": job, "lines": lines, "last_seq": lines[-1].seq if lines else 0}
@@ -46,18 +47,18 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @login_required
 @require_GET
-def job_status(request: HttpRequest, pk: int) -> HttpResponse:
+def job_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     job = _job_for_user(request, pk)
     after = _parse_after(request.GET.get("after", "0"))
     if after is None:
         return HttpResponseBadRequest("after must be a whole number >= 0", content_type="text/plain")
     lines = job.lines.filter(seq__gt=after).order_by("seq").values("seq", "stream", "text")
-    return JsonResponse(_status(job, list(lines[:STATUS_MAX_LINES])))
+    return JsonResponse(_status(job, [dict(line) for line in lines[:STATUS_MAX_LINES]]))
 
 
 @login_required
 @require_POST
-def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+def job_cancel_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     job = _job_for_user(request, pk)
     if job.state in Job.FINAL_STATES:
         messages.info(request, f"This job already ended ({job.get_state_display().lower()}).")

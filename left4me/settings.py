@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 
 from left4me.env import env_bool, env_float, env_int, env_list, env_str, persistent_secret
+
+# Generic classes of Django (ModelAdmin[Job], QuerySet[Job]) subscriptable at run time too.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

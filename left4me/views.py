@@ -17,7 +17,7 @@ from left4me.celery import app
 logger = logging.getLogger(__name__)
 
 # Each probe gives up quickly: a health check that hangs is worse than one that says "error".
-BROKER_TIMEOUT = 1.5
+BROKER_TIMEOUT = 2
 WORKER_PING_TIMEOUT = 1.0
 
 

@@ -11,7 +11,7 @@ from workshop.models import WorkshopItem
 
 
 @admin.register(Overlay)
-class OverlayAdmin(admin.ModelAdmin):
+class OverlayAdmin(admin.ModelAdmin[Overlay]):
     list_display = ("name", "owner", "kind", "created_at", "updated_at")
     list_filter = ("kind", "owner")
     search_fields = ("name", "owner__username")
@@ -35,14 +35,14 @@ class OverlayAdmin(admin.ModelAdmin):
 
 
 @admin.register(OverlayWorkshopItem)
-class OverlayWorkshopItemAdmin(admin.ModelAdmin):
+class OverlayWorkshopItemAdmin(admin.ModelAdmin[OverlayWorkshopItem]):
     list_display = ("overlay", "item", "added_at")
     list_select_related = ("overlay", "item")
     search_fields = ("overlay__name", "item__steam_id", "item__title")
 
 
 @admin.register(OverlayWorkshopCollection)
-class OverlayWorkshopCollectionAdmin(admin.ModelAdmin):
+class OverlayWorkshopCollectionAdmin(admin.ModelAdmin[OverlayWorkshopCollection]):
     list_display = ("overlay", "steam_id", "added_at")
     search_fields = ("overlay__name", "steam_id")
 

@@ -6,7 +6,7 @@ from workshop.models import WorkshopItem
 
 
 @admin.register(WorkshopItem)
-class WorkshopItemAdmin(admin.ModelAdmin):
+class WorkshopItemAdmin(admin.ModelAdmin[WorkshopItem]):
     list_display = (
         "steam_id",
         "title",

@@ -26,7 +26,9 @@ def items_store_metadata(metas: Iterable[WorkshopMetadata]) -> dict[str, Worksho
     metas = list(metas)
     rows = WorkshopItem.objects.in_bulk([m.steam_id for m in metas], field_name="steam_id")
     now = timezone.now()
-    new, changed, checked = [], [], []
+    new: list[WorkshopItem] = []
+    changed: list[WorkshopItem] = []
+    checked: list[WorkshopItem] = []
     for meta in metas:
         row = rows.get(meta.steam_id)
         if row is None:
