@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import os
 import secrets
-
-from django.contrib.auth import get_user_model
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 
 
