@@ -20,7 +20,7 @@ OLD = [
 NEW = [
     ("overlays", "0002_workshop_links"),
     ("workshop", "0003_move_overlay_links"),
-    ("jobs", "0005_remove_job_overlay"),
+    ("jobs", "0006_remove_job_overlay"),
 ]
 
 

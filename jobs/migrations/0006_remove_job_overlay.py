@@ -1,4 +1,4 @@
-"""The jobs app knows no overlay: the foreign key goes (0004 copied it into the subject), and
+"""The jobs app knows no overlay: the foreign key goes (0005 copied it into the subject), and
 operations are no fixed list any more (jobs.registry holds them)."""
 
 from django.db import migrations, models
@@ -6,9 +6,9 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     # Its own migration (and transaction): PostgreSQL refuses to alter a table with deferred
-    # foreign-key checks pending from the rows 0004 updated.
+    # foreign-key checks pending from the rows 0005 updated.
     dependencies = [
-        ("jobs", "0004_job_subject"),
+        ("jobs", "0005_job_subject_data"),
     ]
 
     operations = [
