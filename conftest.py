@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from left4me.fakesteam import FakeSteam
+from tests.support.fakesteam import FakeSteam
 
 
 @pytest.fixture

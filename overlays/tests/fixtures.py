@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from left4me.fakesteam import FakeSteam
 from overlays.models import Overlay
 from overlays.services import overlay_create
+from tests.support.fakesteam import FakeSteam
 from workshop.models import OverlayWorkshopItem, WorkshopItem
 
 T0 = 1_700_000_000
