@@ -14,9 +14,9 @@ from jobs import services
 from jobs.models import Job
 from jobs.runner import JobContext, job_task, sleep_with_cancel
 from jobs.services import Claim, job_cancel, job_claim, job_enqueue
-from jobs.tests.conftest import SentMessages, make_job
 from overlays.models import Overlay
 from tests.support import tasks as test_tasks
+from tests.support.helpers import SentMessages, make_job
 from tests.support.workers import wait_for
 
 pytestmark = pytest.mark.django_db

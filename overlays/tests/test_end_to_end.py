@@ -11,8 +11,8 @@ from django.core.management import call_command
 from jobs.models import Job
 from overlays.models import Overlay
 from overlays.services import cache_file
-from overlays.tests.fixtures import T0
 from tests.support.fakesteam import FakeSteam
+from tests.support.helpers import T0
 from tests.support.workers import running_worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]

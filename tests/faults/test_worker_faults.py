@@ -20,9 +20,9 @@ from jobs.models import Job
 from jobs.services import job_enqueue, job_reap_stale
 from overlays.models import Overlay
 from overlays.services import cache_file
-from tests.faults.conftest import cache_leftovers, sha256_of
 from tests.support import plugin
 from tests.support.fakesteam import Step
+from tests.support.helpers import cache_leftovers, sha256_of
 from tests.support.workers import running_worker, start_worker, stop_worker, wait_for
 from workshop.models import WorkshopItem
 from workshop.services import items_add
