@@ -38,7 +38,7 @@ def setup(*, redis: bool = True, database_dir: str | None = None) -> None:
     os.environ.setdefault("SECRET_KEY", "benchmark-only")
     atexit.register(shutil.rmtree, ROOT, True)
     if redis:
-        from left4me.redisproc import start_private_redis, stop_private_redis
+        from tests.support.redisproc import start_private_redis, stop_private_redis
 
         proc, os.environ["CELERY_BROKER_URL"] = start_private_redis(ROOT / "redis")
         atexit.register(stop_private_redis, proc)
@@ -86,7 +86,7 @@ MiB = 2**20
 
 def start_steam(**kwargs: object) -> object:
     """A FakeSteam on loopback whose URL the settings (and every worker) use; call before setup()."""
-    from left4me.fakesteam import FakeSteam
+    from tests.support.fakesteam import FakeSteam
 
     steam = FakeSteam(**kwargs).start()  # type: ignore[arg-type]
     atexit.register(steam.stop)
@@ -95,8 +95,8 @@ def start_steam(**kwargs: object) -> object:
 
 
 def start_quiet_worker(**kwargs: object) -> subprocess.Popen:
-    """left4me.testing.start_worker with the worker's output in ROOT/worker-N.log, not on the terminal."""
-    from left4me.testing import start_worker
+    """tests.support.workers.start_worker with the worker's output in ROOT/worker-N.log, not on the terminal."""
+    from tests.support.workers import start_worker
 
     log = open(ROOT / f"worker-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 (the worker keeps it)
     saved = os.dup(1), os.dup(2)
@@ -130,7 +130,7 @@ def proc_status_kib(pid: int, field: str) -> int:
 def wait_job(job_id: int, *, timeout: float = 600.0) -> object:
     """The Job row once it reached a final state."""
     from jobs.models import Job
-    from left4me.testing import wait_for
+    from tests.support.workers import wait_for
 
     return wait_for(
         lambda: Job.objects.filter(pk=job_id, state__in=Job.FINAL_STATES).first(),

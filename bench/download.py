@@ -65,8 +65,8 @@ def main() -> None:
     h.setup()
     from django.contrib.auth.models import User
 
-    from left4me.testing import stop_worker, wait_for
     from overlays.services import overlay_create
+    from tests.support.workers import stop_worker, wait_for
     from workshop.services import items_store_metadata, overlay_link_items
     from workshop.steam import fetch_metadata_batch
 

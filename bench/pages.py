@@ -64,8 +64,8 @@ def queries_per_request(client: object, url: str) -> int:
 
 
 def start_gunicorn() -> tuple[subprocess.Popen, str]:
-    from left4me.redisproc import free_port
-    from left4me.testing import database_url, wait_for
+    from tests.support.redisproc import free_port
+    from tests.support.workers import database_url, wait_for
 
     port = free_port()
     env = dict(os.environ, DATABASE_URL=database_url())

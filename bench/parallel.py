@@ -24,7 +24,7 @@ def build_seconds(overlay: object, concurrency: int | None) -> tuple[float, floa
     from django.conf import settings
 
     from jobs.models import Job
-    from left4me.testing import stop_worker
+    from tests.support.workers import stop_worker
     from workshop.services import build_enqueue
 
     shutil.rmtree(settings.WORKSHOP_CACHE_ROOT, ignore_errors=True)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-
 from jobs.services import job_reap_stale
 from left4me.celery import app
 
@@ -18,7 +16,3 @@ def reap_stale_jobs() -> dict[str, int]:
     if any(counts.values()):
         logger.info("reaper: %s", counts)
     return counts
-
-
-if settings.LEFT4ME_TEST_TASKS:
-    import jobs.testtasks  # noqa: F401  (registers the job tasks the test suite runs)

@@ -163,8 +163,6 @@ JOB_REAPER_INTERVAL_SECONDS = env_int("JOB_REAPER_INTERVAL_SECONDS", 60, minimum
 JOB_MAX_REQUEUES = env_int("JOB_MAX_REQUEUES", 2)
 # A queued job whose message no worker took for this long is sent again (duplicates are no-ops).
 JOB_QUEUED_REDISPATCH_SECONDS = env_int("JOB_QUEUED_REDISPATCH_SECONDS", 1800, minimum=1)
-# Only the test suite turns this on: it registers the job tasks in jobs/testtasks.py.
-LEFT4ME_TEST_TASKS = env_bool("LEFT4ME_TEST_TASKS", False)
 
 # --- Steam Workshop ---------------------------------------------------------------------
 STEAM_API_BASE_URL = env_str("STEAM_API_BASE_URL", "https://api.steampowered.com").rstrip("/")

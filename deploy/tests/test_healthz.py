@@ -11,7 +11,7 @@ from django.db.utils import OperationalError
 from django.test import Client, override_settings
 
 from left4me import views
-from left4me.testing import running_worker, wait_for
+from tests.support.workers import running_worker, wait_for
 
 pytestmark = pytest.mark.django_db
 

@@ -23,7 +23,7 @@ import pytest
 from django.conf import settings
 
 from deploy.tests.units import UNIT_NAMES, default_environment, exec_start
-from left4me.testing import wait_for
+from tests.support.workers import wait_for
 
 BASE_DIR = Path(settings.BASE_DIR)
 INSTALL_SH = BASE_DIR / "deploy" / "install.sh"

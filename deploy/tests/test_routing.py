@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 from django.conf import settings
-from django.contrib.auth.models import User
 from django.test import override_settings
 
 from jobs.models import Job
@@ -27,12 +26,6 @@ def broker() -> Iterator[redis.Redis]:
     yield client
     client.delete(HOST_QUEUE, "celery")
     client.close()
-
-
-@pytest.fixture
-def overlay() -> Overlay:
-    owner = User.objects.create_user("owner")
-    return Overlay.objects.create(owner=owner, name="campaigns")
 
 
 def _messages(broker: redis.Redis, queue: str) -> list[dict]:

@@ -7,15 +7,15 @@ from django.urls import reverse
 
 from jobs.models import Job
 from jobs.services import job_log
-from jobs.tests.conftest import SentMessages, make_job
 from overlays.models import Overlay
+from tests.support.helpers import SentMessages, make_job
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin_client_(client: Client, staff: User) -> Client:
-    client.force_login(staff)
+def admin_client_(client: Client, superuser: User) -> Client:
+    client.force_login(superuser)
     return client
 
 
@@ -24,9 +24,9 @@ def _action(client: Client, action: str, jobs: list[Job]) -> object:
     return client.post(reverse("admin:jobs_job_changelist"), data, follow=True)
 
 
-def test_changelist_filters_and_search(admin_client_: Client, user: User) -> None:
-    make_job(user=user, state=Job.State.FAILED, error="disk full")
-    make_job(user=user)
+def test_changelist_filters_and_search(admin_client_: Client, owner: User) -> None:
+    make_job(user=owner, state=Job.State.FAILED, error="disk full")
+    make_job(user=owner)
     url = reverse("admin:jobs_job_changelist")
     assert admin_client_.get(url, {"state__exact": "failed"}).context["cl"].result_count == 1
     assert admin_client_.get(url, {"q": "disk"}).context["cl"].result_count == 1
@@ -57,18 +57,18 @@ def test_cancel_action(admin_client_: Client, revoked: list[str], django_capture
 
 def test_rerun_action_enqueues_the_same_work(
     admin_client_: Client,
-    user: User,
+    owner: User,
     overlay: Overlay,
     sent: SentMessages,
     django_capture_on_commit_callbacks,
 ) -> None:
-    failed = make_job(Job.Operation.BUILD_OVERLAY, user=user, overlay=overlay, state=Job.State.FAILED)
+    failed = make_job(Job.Operation.BUILD_OVERLAY, user=owner, overlay=overlay, state=Job.State.FAILED)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = _action(admin_client_, "rerun_jobs", [failed])
         _action(admin_client_, "rerun_jobs", [failed])  # joins the queued one
 
     new = Job.objects.exclude(pk=failed.pk).get()
-    assert (new.operation, new.user, new.overlay, new.state) == ("build_overlay", user, overlay, "queued")
+    assert (new.operation, new.user, new.overlay, new.state) == ("build_overlay", owner, overlay, "queued")
     assert sent.job_ids == [new.pk]
     assert b"Queued 1 new job(s)" in response.content

@@ -9,7 +9,7 @@ from django_celery_beat.models import PeriodicTask
 from jobs.models import Job
 from jobs.services import job_reap_stale
 from jobs.tasks import reap_stale_jobs
-from jobs.tests.conftest import SentMessages, make_job
+from tests.support.helpers import SentMessages, make_job
 
 pytestmark = pytest.mark.django_db
 

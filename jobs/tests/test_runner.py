@@ -10,13 +10,14 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
-from jobs import services, testtasks
+from jobs import services
 from jobs.models import Job
 from jobs.runner import JobContext, job_task, sleep_with_cancel
 from jobs.services import Claim, job_cancel, job_claim, job_enqueue
-from jobs.tests.conftest import SentMessages, make_job
-from left4me.testing import wait_for
 from overlays.models import Overlay
+from tests.support import tasks as test_tasks
+from tests.support.helpers import SentMessages, make_job
+from tests.support.workers import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -108,8 +109,8 @@ def test_a_blocked_build_is_sent_again_later_and_runs_after_the_other_ends(
     waiting = make_job(overlay=overlay, items_total=1)
 
     with django_capture_on_commit_callbacks(execute=True):
-        testtasks.test_sleep.apply(args=[waiting.pk])
-        testtasks.test_sleep.apply(args=[waiting.pk])
+        test_tasks.test_sleep.apply(args=[waiting.pk])
+        test_tasks.test_sleep.apply(args=[waiting.pk])
 
     waiting.refresh_from_db()
     assert waiting.state == Job.State.QUEUED
@@ -118,7 +119,7 @@ def test_a_blocked_build_is_sent_again_later_and_runs_after_the_other_ends(
     assert _texts(waiting) == [services.WAITING_TEXT]  # said once, not at every try
 
     Job.objects.filter(pk=running.pk).update(state=Job.State.SUCCEEDED)
-    testtasks.test_sleep.apply(args=[waiting.pk])
+    test_tasks.test_sleep.apply(args=[waiting.pk])
     waiting.refresh_from_db()
     assert waiting.state == Job.State.SUCCEEDED
 
@@ -129,7 +130,7 @@ def test_a_blocked_build_is_sent_again_later_and_runs_after_the_other_ends(
 def test_success_records_log_progress_and_times() -> None:
     job = make_job(items_total=3)
 
-    testtasks.test_sleep.apply(args=[job.pk])
+    test_tasks.test_sleep.apply(args=[job.pk])
 
     job.refresh_from_db()
     assert job.state == Job.State.SUCCEEDED
@@ -143,7 +144,7 @@ def test_success_records_log_progress_and_times() -> None:
 def test_an_uncaught_exception_fails_the_job_with_its_text() -> None:
     job = make_job("test_raise")
 
-    testtasks.test_raise.apply(args=[job.pk])
+    test_tasks.test_raise.apply(args=[job.pk])
 
     job.refresh_from_db()
     assert job.state == Job.State.FAILED
@@ -157,14 +158,14 @@ def test_an_uncaught_exception_fails_the_job_with_its_text() -> None:
 
 def test_job_failed_keeps_its_message_verbatim() -> None:
     job = make_job("test_job_failed")
-    testtasks.test_job_failed.apply(args=[job.pk])
+    test_tasks.test_job_failed.apply(args=[job.pk])
     job.refresh_from_db()
     assert (job.state, job.error) == (Job.State.FAILED, "could not do it: disk full")
 
 
 def test_a_cancel_seen_only_at_the_end_still_ends_cancelled() -> None:
     job = make_job("test_ignore_cancel")
-    testtasks.test_ignore_cancel.apply(args=[job.pk])
+    test_tasks.test_ignore_cancel.apply(args=[job.pk])
     job.refresh_from_db()
     assert job.state == Job.State.CANCELLED
     assert job.finished_at is not None
@@ -173,7 +174,7 @@ def test_a_cancel_seen_only_at_the_end_still_ends_cancelled() -> None:
 @pytest.mark.parametrize("state", [Job.State.RUNNING, Job.State.SUCCEEDED, Job.State.CANCELLED])
 def test_a_redelivered_message_for_a_job_not_queued_does_nothing(state: str) -> None:
     job = make_job(items_total=1, state=state)
-    testtasks.test_sleep.apply(args=[job.pk])
+    test_tasks.test_sleep.apply(args=[job.pk])
     job.refresh_from_db()
     assert job.state == state
     assert not job.lines.exists()
@@ -182,7 +183,7 @@ def test_a_redelivered_message_for_a_job_not_queued_does_nothing(state: str) -> 
 @pytest.mark.django_db(transaction=True)
 def test_cancel_while_running_the_work_sees_it_and_stops() -> None:
     job = make_job(items_total=500)
-    thread = _in_thread(lambda: testtasks.test_sleep.apply(args=[job.pk]))
+    thread = _in_thread(lambda: test_tasks.test_sleep.apply(args=[job.pk]))
     wait_for(lambda: job.lines.count() >= 2, timeout=20)
 
     assert job_cancel(job=job).state == Job.State.CANCELLING
@@ -198,7 +199,7 @@ def test_cancel_while_running_the_work_sees_it_and_stops() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_cancel_during_a_backoff_sleep_wakes_it_within_a_second() -> None:
     job = make_job("test_backoff")
-    thread = _in_thread(lambda: testtasks.test_backoff.apply(args=[job.pk]))
+    thread = _in_thread(lambda: test_tasks.test_backoff.apply(args=[job.pk]))
     wait_for(lambda: "backing off" in _texts(job), timeout=20, interval=0.02)
 
     cancelled_at = time.monotonic()
@@ -217,7 +218,7 @@ def test_heartbeat_advances_while_the_work_runs_and_its_thread_ends(settings) ->
     settings.JOB_HEARTBEAT_SECONDS = 0.1
     job = make_job(items_total=5)
 
-    testtasks.test_sleep.apply(args=[job.pk])
+    test_tasks.test_sleep.apply(args=[job.pk])
 
     job.refresh_from_db()
     assert job.state == Job.State.SUCCEEDED

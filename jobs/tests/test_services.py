@@ -10,8 +10,8 @@ from django.db import connection
 from jobs import services
 from jobs.models import Job, JobLogLine
 from jobs.services import job_cancel, job_enqueue, job_enqueue_ex, job_log
-from jobs.tests.conftest import SentMessages, make_job
 from overlays.models import Overlay
+from tests.support.helpers import SentMessages, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -21,15 +21,15 @@ REFRESH_ITEMS = Job.Operation.REFRESH_WORKSHOP_ITEMS
 
 
 def test_enqueue_creates_a_queued_job_and_sends_its_message_on_commit(
-    user: User, overlay: Overlay, sent: SentMessages, django_capture_on_commit_callbacks
+    owner: User, overlay: Overlay, sent: SentMessages, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        job = job_enqueue(operation=BUILD, user=user, overlay=overlay)
+        job = job_enqueue(operation=BUILD, user=owner, overlay=overlay)
         assert sent.calls == []  # nothing leaves before the commit
 
     assert job._created is True
     job.refresh_from_db()
-    assert (job.state, job.user, job.overlay) == (Job.State.QUEUED, user, overlay)
+    assert (job.state, job.user, job.overlay) == (Job.State.QUEUED, owner, overlay)
     assert job.dispatched_at is not None
     assert sent.calls == [
         {"name": "jobs.build_overlay", "args": [job.pk], "task_id": job.celery_task_id, "queue": "celery",
@@ -38,11 +38,11 @@ def test_enqueue_creates_a_queued_job_and_sends_its_message_on_commit(
 
 
 def test_a_second_build_of_the_same_overlay_joins_the_queued_one(
-    user: User, overlay: Overlay, sent: SentMessages, django_capture_on_commit_callbacks
+    owner: User, overlay: Overlay, sent: SentMessages, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        first = job_enqueue(operation=BUILD, user=user, overlay=overlay)
-        second = job_enqueue(operation=BUILD, user=user, overlay=overlay)
+        first = job_enqueue(operation=BUILD, user=owner, overlay=overlay)
+        second = job_enqueue(operation=BUILD, user=owner, overlay=overlay)
 
     assert first._created is True and second._created is False
     assert second.pk == first.pk
@@ -51,19 +51,19 @@ def test_a_second_build_of_the_same_overlay_joins_the_queued_one(
 
 
 def test_build_coalesces_only_while_queued_and_per_overlay(
-    user: User, overlay: Overlay, sent: SentMessages
+    owner: User, overlay: Overlay, sent: SentMessages
 ) -> None:
-    other = Overlay.objects.create(owner=user, name="versus")
+    other = Overlay.objects.create(owner=owner, name="versus")
     running = make_job(BUILD, overlay=overlay, state=Job.State.RUNNING)
 
-    job, created = job_enqueue_ex(operation=BUILD, user=user, overlay=overlay)
-    elsewhere, created_elsewhere = job_enqueue_ex(operation=BUILD, user=user, overlay=other)
-    refresh, refresh_created = job_enqueue_ex(operation=REFRESH_OVERLAY, user=user, overlay=overlay)
+    job, created = job_enqueue_ex(operation=BUILD, user=owner, overlay=overlay)
+    elsewhere, created_elsewhere = job_enqueue_ex(operation=BUILD, user=owner, overlay=other)
+    refresh, refresh_created = job_enqueue_ex(operation=REFRESH_OVERLAY, user=owner, overlay=overlay)
 
     assert created and job.pk != running.pk  # a running build does not absorb a new request
     assert created_elsewhere and elsewhere.overlay == other
     assert refresh_created  # another operation is its own queue
-    assert job_enqueue_ex(operation=REFRESH_OVERLAY, user=user, overlay=overlay) == (refresh, False)
+    assert job_enqueue_ex(operation=REFRESH_OVERLAY, user=owner, overlay=overlay) == (refresh, False)
 
 
 def test_one_global_refresh_queued_or_running(sent: SentMessages) -> None:

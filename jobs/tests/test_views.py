@@ -7,16 +7,10 @@ from django.urls import reverse
 
 from jobs.models import Job, JobLogLine
 from jobs.services import job_log
-from jobs.tests.conftest import make_job
 from overlays.models import Overlay
+from tests.support.helpers import make_job
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def alice(client: Client, user: User) -> Client:
-    client.force_login(user)
-    return client
 
 
 def _job_with_lines(user: User, n: int, **fields: object) -> Job:
@@ -29,12 +23,14 @@ def _job_with_lines(user: User, n: int, **fields: object) -> Job:
 # --- list --------------------------------------------------------------------------------
 
 
-def test_list_shows_own_jobs_newest_first_paginated(alice: Client, user: User, other_user: User) -> None:
-    mine = [make_job(Job.Operation.REFRESH_WORKSHOP_ITEMS, user=user) for _ in range(30)]
-    theirs = make_job(user=other_user)
+def test_list_shows_own_jobs_newest_first_paginated(
+    owner_client: Client, owner: User, stranger: User
+) -> None:
+    mine = [make_job(Job.Operation.REFRESH_WORKSHOP_ITEMS, user=owner) for _ in range(30)]
+    theirs = make_job(user=stranger)
 
-    first = alice.get(reverse("jobs:list"))
-    second = alice.get(reverse("jobs:list"), {"page": 2})
+    first = owner_client.get(reverse("jobs:list"))
+    second = owner_client.get(reverse("jobs:list"), {"page": 2})
 
     assert first.status_code == 200
     assert [j.pk for j in first.context["page"].object_list] == [j.pk for j in reversed(mine)][:25]
@@ -44,20 +40,18 @@ def test_list_shows_own_jobs_newest_first_paginated(alice: Client, user: User, o
     assert b"Owner" not in first.content
 
 
-def test_staff_see_every_job_with_its_owner(
-    client: Client, staff: User, user: User, other_user: User
-) -> None:
-    make_job(user=user)
-    make_job(user=other_user)
+def test_staff_see_every_job_with_its_owner(client: Client, staff: User, owner: User, stranger: User) -> None:
+    make_job(user=owner)
+    make_job(user=stranger)
     client.force_login(staff)
     response = client.get(reverse("jobs:list"))
     assert response.context["page"].paginator.count == 2
     assert b"<th>Owner</th>" in response.content
-    assert b"bob" in response.content and b"alice" in response.content
+    assert stranger.username.encode() in response.content and owner.username.encode() in response.content
 
 
-def test_pages_need_a_login(client: Client, user: User) -> None:
-    job = make_job(user=user)
+def test_pages_need_a_login(client: Client, owner: User) -> None:
+    job = make_job(user=owner)
     for url in [
         reverse("jobs:list"),
         reverse("jobs:detail", args=[job.pk]),
@@ -71,13 +65,13 @@ def test_pages_need_a_login(client: Client, user: User) -> None:
 # --- detail ------------------------------------------------------------------------------
 
 
-def test_job_page_renders_for_its_owner(alice: Client, user: User, overlay: Overlay) -> None:
+def test_job_page_renders_for_its_owner(owner_client: Client, owner: User, overlay: Overlay) -> None:
     job = _job_with_lines(
-        user, 2, operation=Job.Operation.BUILD_OVERLAY, overlay=overlay, state=Job.State.RUNNING,
+        owner, 2, operation=Job.Operation.BUILD_OVERLAY, overlay=overlay, state=Job.State.RUNNING,
         items_done=1, items_total=4, bytes_done=768 * 1024, bytes_total=3 * 1024 * 1024,
     )  # fmt: skip
 
-    response = alice.get(reverse("jobs:detail", args=[job.pk]))
+    response = owner_client.get(reverse("jobs:detail", args=[job.pk]))
 
     html = response.content.decode()
     assert response.status_code == 200
@@ -101,24 +95,28 @@ def test_job_page_renders_for_its_owner(alice: Client, user: User, overlay: Over
         ({}, 0),
     ],
 )
-def test_progress_bar_follows_bytes_then_items(alice: Client, user: User, progress: dict, width: int) -> None:
-    job = make_job(user=user, state=Job.State.RUNNING, **progress)
-    assert f'style="width: {width}%"' in alice.get(reverse("jobs:detail", args=[job.pk])).content.decode()
+def test_progress_bar_follows_bytes_then_items(
+    owner_client: Client, owner: User, progress: dict, width: int
+) -> None:
+    job = make_job(user=owner, state=Job.State.RUNNING, **progress)
+    assert (
+        f'style="width: {width}%"' in owner_client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
+    )
 
 
-def test_a_finished_job_page_has_no_cancel_and_no_polling(alice: Client, user: User) -> None:
-    job = make_job(user=user, state=Job.State.FAILED, error="ValueError: nope")
-    html = alice.get(reverse("jobs:detail", args=[job.pk])).content.decode()
+def test_a_finished_job_page_has_no_cancel_and_no_polling(owner_client: Client, owner: User) -> None:
+    job = make_job(user=owner, state=Job.State.FAILED, error="ValueError: nope")
+    html = owner_client.get(reverse("jobs:detail", args=[job.pk])).content.decode()
     assert "ValueError: nope" in html
     assert reverse("jobs:cancel", args=[job.pk]) not in html
     assert "jobs/job.js" not in html
 
 
 def test_job_page_renders_for_staff_and_is_403_for_another_user(
-    client: Client, staff: User, user: User, other_user: User
+    client: Client, staff: User, owner: User, stranger: User
 ) -> None:
-    job = make_job(user=user)
-    client.force_login(other_user)
+    job = make_job(user=owner)
+    client.force_login(stranger)
     assert client.get(reverse("jobs:detail", args=[job.pk])).status_code == 403
     client.force_login(staff)
     assert client.get(reverse("jobs:detail", args=[job.pk])).status_code == 200
@@ -126,14 +124,14 @@ def test_job_page_renders_for_staff_and_is_403_for_another_user(
 
 
 def test_overlay_owner_sees_the_scheduled_jobs_of_their_overlay(
-    alice: Client, user: User, other_user: User, overlay: Overlay
+    owner_client: Client, owner: User, stranger: User, overlay: Overlay
 ) -> None:
     scheduled = make_job(user=None, overlay=overlay)
-    foreign = make_job(user=None, overlay=Overlay.objects.create(owner=other_user, name="theirs"))
-    assert alice.get(reverse("jobs:detail", args=[scheduled.pk])).status_code == 200
-    assert alice.get(reverse("jobs:status", args=[scheduled.pk])).status_code == 200
-    assert alice.get(reverse("jobs:detail", args=[foreign.pk])).status_code == 403
-    listed = alice.get(reverse("jobs:list")).content.decode()
+    foreign = make_job(user=None, overlay=Overlay.objects.create(owner=stranger, name="theirs"))
+    assert owner_client.get(reverse("jobs:detail", args=[scheduled.pk])).status_code == 200
+    assert owner_client.get(reverse("jobs:status", args=[scheduled.pk])).status_code == 200
+    assert owner_client.get(reverse("jobs:detail", args=[foreign.pk])).status_code == 403
+    listed = owner_client.get(reverse("jobs:list")).content.decode()
     assert reverse("jobs:detail", args=[scheduled.pk]) in listed
     assert reverse("jobs:detail", args=[foreign.pk]) not in listed
 
@@ -147,10 +145,10 @@ def test_the_job_script_is_served(client: Client) -> None:
 # --- status ------------------------------------------------------------------------------
 
 
-def test_status_returns_only_lines_after_the_given_seq(alice: Client, user: User) -> None:
-    job = _job_with_lines(user, 5, state=Job.State.RUNNING, items_done=2, items_total=5, bytes_total=100)
+def test_status_returns_only_lines_after_the_given_seq(owner_client: Client, owner: User) -> None:
+    job = _job_with_lines(owner, 5, state=Job.State.RUNNING, items_done=2, items_total=5, bytes_total=100)
 
-    data = alice.get(reverse("jobs:status", args=[job.pk]), {"after": 3}).json()
+    data = owner_client.get(reverse("jobs:status", args=[job.pk]), {"after": 3}).json()
 
     assert data == {
         "id": job.pk,
@@ -163,19 +161,19 @@ def test_status_returns_only_lines_after_the_given_seq(alice: Client, user: User
             {"seq": 5, "stream": "stdout", "text": "line 5"},
         ],
     }
-    assert len(alice.get(reverse("jobs:status", args=[job.pk])).json()["lines"]) == 5
-    assert alice.get(reverse("jobs:status", args=[job.pk]), {"after": 5}).json()["lines"] == []
+    assert len(owner_client.get(reverse("jobs:status", args=[job.pk])).json()["lines"]) == 5
+    assert owner_client.get(reverse("jobs:status", args=[job.pk]), {"after": 5}).json()["lines"] == []
 
 
 @pytest.mark.parametrize("after", ["x", "-1", "1.5", ""])
-def test_status_rejects_a_bad_after(alice: Client, user: User, after: str) -> None:
-    job = make_job(user=user)
-    assert alice.get(reverse("jobs:status", args=[job.pk]), {"after": after}).status_code == 400
+def test_status_rejects_a_bad_after(owner_client: Client, owner: User, after: str) -> None:
+    job = make_job(user=owner)
+    assert owner_client.get(reverse("jobs:status", args=[job.pk]), {"after": after}).status_code == 400
 
 
-def test_status_of_another_users_job_is_403(client: Client, user: User, other_user: User) -> None:
-    job = _job_with_lines(user, 1)
-    client.force_login(other_user)
+def test_status_of_another_users_job_is_403(client: Client, owner: User, stranger: User) -> None:
+    job = _job_with_lines(owner, 1)
+    client.force_login(stranger)
     response = client.get(reverse("jobs:status", args=[job.pk]))
     assert response.status_code == 403
     assert b"line 1" not in response.content
@@ -185,12 +183,12 @@ def test_status_of_another_users_job_is_403(client: Client, user: User, other_us
 
 
 def test_cancel_a_queued_job(
-    alice: Client, user: User, revoked: list[str], django_capture_on_commit_callbacks
+    owner_client: Client, owner: User, revoked: list[str], django_capture_on_commit_callbacks
 ) -> None:
-    job = make_job(user=user, celery_task_id="t-9")
+    job = make_job(user=owner, celery_task_id="t-9")
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = alice.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
+        response = owner_client.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
 
     job.refresh_from_db()
     assert response.redirect_chain == [(reverse("jobs:detail", args=[job.pk]), 302)]
@@ -199,28 +197,28 @@ def test_cancel_a_queued_job(
     assert b"Job cancelled." in response.content
 
 
-def test_cancel_a_running_job_asks_it_to_stop(alice: Client, user: User) -> None:
-    job = make_job(user=user, state=Job.State.RUNNING)
-    response = alice.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
+def test_cancel_a_running_job_asks_it_to_stop(owner_client: Client, owner: User) -> None:
+    job = make_job(user=owner, state=Job.State.RUNNING)
+    response = owner_client.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
     job.refresh_from_db()
     assert job.state == Job.State.CANCELLING
     assert b"Cancel requested" in response.content
 
 
-def test_cancel_a_finished_job_says_it_already_ended(alice: Client, user: User) -> None:
-    job = make_job(user=user, state=Job.State.SUCCEEDED)
-    response = alice.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
+def test_cancel_a_finished_job_says_it_already_ended(owner_client: Client, owner: User) -> None:
+    job = make_job(user=owner, state=Job.State.SUCCEEDED)
+    response = owner_client.post(reverse("jobs:cancel", args=[job.pk]), follow=True)
     job.refresh_from_db()
     assert job.state == Job.State.SUCCEEDED
     assert b"already ended" in response.content
     assert not JobLogLine.objects.filter(job=job).exists()
 
 
-def test_cancel_is_post_only_and_403_for_another_user(client: Client, user: User, other_user: User) -> None:
-    job = make_job(user=user)
-    client.force_login(user)
+def test_cancel_is_post_only_and_403_for_another_user(client: Client, owner: User, stranger: User) -> None:
+    job = make_job(user=owner)
+    client.force_login(owner)
     assert client.get(reverse("jobs:cancel", args=[job.pk])).status_code == 405
-    client.force_login(other_user)
+    client.force_login(stranger)
     assert client.post(reverse("jobs:cancel", args=[job.pk])).status_code == 403
     job.refresh_from_db()
     assert job.state == Job.State.QUEUED

@@ -10,9 +10,9 @@ import pytest
 
 from jobs.models import Job
 from jobs.services import job_dispatch, job_enqueue
-from jobs.tests.conftest import make_job
 from left4me.celery import app
-from left4me.testing import running_worker, start_worker, stop_worker, wait_for
+from tests.support.helpers import make_job
+from tests.support.workers import running_worker, start_worker, stop_worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,7 @@ import redis
 from django.conf import settings
 
 from left4me.celery import app
-from left4me.testing import running_worker, wait_for
+from tests.support.workers import running_worker, wait_for
 
 pytestmark = pytest.mark.integration
 

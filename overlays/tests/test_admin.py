@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from jobs.models import Job
-from overlays.tests.fixtures import item_from_steam
+from tests.support.helpers import item_from_steam
 
 pytestmark = pytest.mark.django_db
 
@@ -12,10 +12,8 @@ def _action(client, url, action, pks):
     return client.post(url, {"action": action, "_selected_action": [str(pk) for pk in pks]}, follow=True)
 
 
-def test_overlay_actions_refresh_and_rebuild(client, staff, overlay, steam):
-    staff.is_superuser = True
-    staff.save()
-    client.force_login(staff)
+def test_overlay_actions_refresh_and_rebuild(client, superuser, overlay, steam):
+    client.force_login(superuser)
     steam.add_item("101", size=1)
     item = item_from_steam(steam, "101", overlay=overlay)
 

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from jobs.runner import JobCancelled, JobFailed
-from left4me.fakesteam import Step
 from overlays.services import cache_file, overlay_build, overlay_reconcile_links
-from overlays.tests.fixtures import T0, FakeContext, item_from_steam, put_in_cache
+from tests.support.fakesteam import Step
+from tests.support.helpers import T0, FakeContext, item_from_steam, put_in_cache
 from workshop.models import OverlayWorkshopItem, WorkshopItem
 
 pytestmark = pytest.mark.django_db

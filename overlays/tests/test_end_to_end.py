@@ -9,11 +9,11 @@ import pytest
 from django.core.management import call_command
 
 from jobs.models import Job
-from left4me.fakesteam import FakeSteam
-from left4me.testing import running_worker, wait_for
 from overlays.models import Overlay
 from overlays.services import cache_file
-from overlays.tests.fixtures import T0
+from tests.support.fakesteam import FakeSteam
+from tests.support.helpers import T0
+from tests.support.workers import running_worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

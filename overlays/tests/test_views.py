@@ -6,7 +6,7 @@ from django.test import Client
 from jobs.models import Job
 from overlays.models import Overlay
 from overlays.services import overlay_create
-from overlays.tests.fixtures import T0, put_in_cache
+from tests.support.helpers import T0, put_in_cache
 from workshop.models import OverlayWorkshopItem, WorkshopItem
 
 pytestmark = pytest.mark.django_db

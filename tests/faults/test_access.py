@@ -23,8 +23,8 @@ def victim(django_user_model):
 
 
 @pytest.fixture
-def stranger(client: Client, django_user_model) -> Client:
-    client.force_login(django_user_model.objects.create_user("stranger", password="pw-123456"))
+def stranger_client(client: Client, stranger) -> Client:
+    client.force_login(stranger)
     return client
 
 
@@ -52,22 +52,22 @@ def snapshot(overlay: Overlay, job: Job) -> tuple:
     )
 
 
-def test_every_route_is_forbidden_to_another_user(stranger: Client, victim) -> None:
+def test_every_route_is_forbidden_to_another_user(stranger_client: Client, victim) -> None:
     overlay, job = victim
     before = snapshot(overlay, job)
     for method, url, data in routes(overlay, job):
-        response = getattr(stranger, method)(url, data)
+        response = getattr(stranger_client, method)(url, data)
         assert response.status_code == 403, (method, url, response.status_code)
         # The other verb on the same route is refused too: never a 200, never a change.
-        other = stranger.post(url, data) if method == "get" else stranger.get(url)
+        other = stranger_client.post(url, data) if method == "get" else stranger_client.get(url)
         assert other.status_code in (403, 405), (url, other.status_code)
     assert snapshot(overlay, job) == before
 
 
-def test_lists_show_only_own_rows(stranger: Client, victim) -> None:
+def test_lists_show_only_own_rows(stranger_client: Client, victim) -> None:
     overlay, job = victim
-    overlays_page = stranger.get("/overlays/").content.decode()
-    jobs_page = stranger.get("/jobs/").content.decode()
+    overlays_page = stranger_client.get("/overlays/").content.decode()
+    jobs_page = stranger_client.get("/jobs/").content.decode()
     assert overlay.name not in overlays_page
     assert f"/jobs/{job.pk}/" not in jobs_page
 

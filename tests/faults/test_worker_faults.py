@@ -18,12 +18,12 @@ from django.conf import settings
 
 from jobs.models import Job
 from jobs.services import job_enqueue, job_reap_stale
-from left4me import testenv
-from left4me.fakesteam import Step
-from left4me.testing import running_worker, start_worker, stop_worker, wait_for
 from overlays.models import Overlay
 from overlays.services import cache_file
-from tests.faults.conftest import cache_leftovers, sha256_of
+from tests.support import plugin
+from tests.support.fakesteam import Step
+from tests.support.helpers import cache_leftovers, sha256_of
+from tests.support.workers import running_worker, start_worker, stop_worker, wait_for
 from workshop.models import WorkshopItem
 from workshop.services import items_add
 
@@ -147,7 +147,7 @@ def test_redis_restarted_while_worker_idle(owner, steam) -> None:
     steam.add_item("9400002", size=20_000)
     with running_worker(concurrency=1):
         assert finished(add(owner, "before", "9400001")[1]).state == Job.State.SUCCEEDED
-        testenv.restart_private_redis()
+        plugin.restart_private_redis()
         time.sleep(1)
         after = finished(add(owner, "after", "9400002")[1], timeout=120)
     assert after.state == Job.State.SUCCEEDED, after.error

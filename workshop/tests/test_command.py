@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from jobs.models import Job, JobLogLine
-from overlays.tests.fixtures import item_from_steam
+from tests.support.helpers import item_from_steam
 from workshop.management.commands import workshop_refresh
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_roots")]

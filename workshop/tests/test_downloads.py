@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from left4me.fakesteam import FakeSteam, Step
+from tests.support.fakesteam import FakeSteam, Step
 from workshop import downloads
 from workshop.downloads import (
     DownloadCancelled,

@@ -5,7 +5,7 @@ import pytest
 from jobs.models import Job
 from jobs.runner import JobFailed
 from overlays.services import cache_file, overlay_create
-from overlays.tests.fixtures import T0, FakeContext, item_from_steam, put_in_cache
+from tests.support.helpers import T0, FakeContext, item_from_steam, put_in_cache
 from workshop.models import OverlayWorkshopCollection, OverlayWorkshopItem, WorkshopItem
 from workshop.services import NO_ENTRY, items_refresh_all, overlay_refresh
 

@@ -4,7 +4,7 @@ import pytest
 
 from jobs.models import Job
 from overlays.tasks import refresh_overlay
-from overlays.tests.fixtures import T0, item_from_steam
+from tests.support.helpers import T0, item_from_steam
 from workshop.models import OverlayWorkshopItem, WorkshopItem
 from workshop.services import NO_ENTRY
 

@@ -15,7 +15,7 @@ In a test::
         ...
         assert steam.get_count("101") == 3
 
-Standalone, for demos: ``python -m left4me.fakesteam --port 8765 --items 20 --size 50M``.
+Standalone, for demos: ``python -m tests.support.fakesteam --port 8765 --items 20 --size 50M``.
 """
 
 from __future__ import annotations
@@ -396,7 +396,9 @@ def _size(text: str) -> int:
 
 
 def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m left4me.fakesteam", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.support.fakesteam", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--items", type=int, default=10, help="number of items (ids from --first-id on)")

@@ -1,18 +1,19 @@
-"""Fixtures shared by the overlays and workshop test suites."""
+"""Helpers the test suites share (plain functions and classes; the fixtures are in conftest.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
+from django.conf import settings
 
-from left4me.fakesteam import FakeSteam
+from jobs.models import Job
 from overlays.models import Overlay
-from overlays.services import overlay_create
+from tests.support.fakesteam import FakeSteam
 from workshop.models import OverlayWorkshopItem, WorkshopItem
 
 T0 = 1_700_000_000
@@ -48,45 +49,22 @@ class FakeContext:
         return self.cancel
 
 
-@pytest.fixture
-def private_roots(request: pytest.FixtureRequest, settings: Any, tmp_path: Path) -> None:
-    """Each unit test gets its own cache and overlays folders (a real worker keeps the defaults)."""
-    if request.node.get_closest_marker("integration") is None:
-        settings.WORKSHOP_CACHE_ROOT = tmp_path / "workshop_cache"
-        settings.OVERLAYS_ROOT = tmp_path / "overlays"
-        settings.WORKSHOP_RETRY_BACKOFF = 0.01
-        settings.WORKSHOP_RETRY_BACKOFF_MAX = 0.02
+@dataclass
+class SentMessages:
+    """Stands in for the Celery app's send_task: records the messages instead of sending them."""
+
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def __call__(self, name: str, **kwargs: Any) -> None:
+        self.calls.append({"name": name, **kwargs})
+
+    @property
+    def job_ids(self) -> list[int]:
+        return [call["args"][0] for call in self.calls]
 
 
-@pytest.fixture
-def ctx() -> FakeContext:
-    return FakeContext()
-
-
-@pytest.fixture
-def owner(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("owner", password="pw")
-
-
-@pytest.fixture
-def stranger(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("stranger", password="pw")
-
-
-@pytest.fixture
-def staff(django_user_model: Any) -> Any:
-    return django_user_model.objects.create_user("staff", password="pw", is_staff=True)
-
-
-@pytest.fixture
-def overlay(owner: Any) -> Overlay:
-    return overlay_create(owner=owner, name="campaigns")
-
-
-@pytest.fixture
-def owner_client(client: Any, owner: Any) -> Any:
-    client.force_login(owner)
-    return client
+def make_job(operation: str = "test_sleep", **fields: Any) -> Job:
+    return Job.objects.create(operation=operation, **fields)
 
 
 def item_from_steam(
@@ -115,3 +93,19 @@ def put_in_cache(item: WorkshopItem, data: bytes, *, mtime: int | None = None) -
     stamp = item.time_updated if mtime is None else mtime
     os.utime(path, (stamp, stamp))
     return path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(2**20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def cache_leftovers() -> list[str]:
+    """Anything in the cache that is not a complete item or a lock: partials, temp files."""
+    root = Path(settings.WORKSHOP_CACHE_ROOT)
+    if not root.exists():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.name != ".locks" and not p.name.endswith(".vpk"))

@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from left4me.fakesteam import FakeFile, FakeSteam, Step, main
+from tests.support.fakesteam import FakeFile, FakeSteam, Step, main
 
 DETAILS = "/ISteamRemoteStorage/GetPublishedFileDetails/v1/"
 COLLECTIONS = "/ISteamRemoteStorage/GetCollectionDetails/v1/"
@@ -109,7 +109,7 @@ def test_standalone_arguments(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("left4me.fakesteam.time.sleep", interrupt)
+    monkeypatch.setattr("tests.support.fakesteam.time.sleep", interrupt)
     main(["--port", "0", "--items", "2", "--size", "1K", "--fail-first", "503"])
     out = capsys.readouterr().out
     assert "items: 100000001 100000002" in out

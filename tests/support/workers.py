@@ -1,4 +1,4 @@
-"""Helpers the test suites share: a real Celery worker process and polling."""
+"""Helpers the test suites and benchmarks share: a real Celery worker process and polling."""
 
 from __future__ import annotations
 
@@ -19,8 +19,12 @@ BASE_DIR = Path(settings.BASE_DIR)
 
 
 def worker_env(**extra: str) -> dict[str, str]:
-    """The environment of a worker process that shares this test's database and broker."""
+    """The environment of a worker process that shares this test's settings, database and broker."""
     env = dict(os.environ)
+    # The settings module this process loaded (tests.settings under pytest, which adds the
+    # test-only tasks), never left4me/celery.py's default. Not settings.SETTINGS_MODULE: inside
+    # override_settings (the `settings` fixture) that reads None.
+    env["DJANGO_SETTINGS_MODULE"] = os.environ["DJANGO_SETTINGS_MODULE"]
     env["DATABASE_URL"] = database_url()
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     env["LEFT4ME_ROOT"] = str(settings.LEFT4ME_ROOT)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from left4me.redisproc import start_private_redis, stop_private_redis
+from tests.support.redisproc import start_private_redis, stop_private_redis
 
 _ROOT = Path(tempfile.mkdtemp(prefix="left4me-test-"))
 os.environ["LEFT4ME_ROOT"] = str(_ROOT)
@@ -22,8 +22,6 @@ os.environ.pop("DATABASE_URL", None)
 if os.environ.get("LEFT4ME_TEST_DATABASE_URL"):
     os.environ["DATABASE_URL"] = os.environ["LEFT4ME_TEST_DATABASE_URL"]
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
-# Registers the job tasks that only tests use (jobs/testtasks.py), in this process and in workers.
-os.environ["LEFT4ME_TEST_TASKS"] = "1"
 _redis_proc: subprocess.Popen | None = None
 
 if os.environ.get("LEFT4ME_TEST_BROKER_URL"):

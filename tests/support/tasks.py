@@ -1,4 +1,4 @@
-"""Job tasks used only by the test suite (registered when settings.LEFT4ME_TEST_TASKS is on).
+"""Job tasks used only by the test suite: tests/settings.py installs this app, so Celery finds them.
 
 The work reads its parameter from the job row: `items_total` is the number of ticks.
 """

@@ -1,0 +1,6 @@
+"""Settings of the test suite (pytest.ini) and of the workers it starts: production settings plus
+the app holding the job tasks only tests run."""
+
+from left4me.settings import *  # noqa: F403
+
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.support"]  # noqa: F405
