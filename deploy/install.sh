@@ -117,7 +117,7 @@ sync_app() {
 import filecmp, os, shutil, sys
 from pathlib import Path
 
-SKIP = {".venv", "var", ".git", "__pycache__", ".pytest_cache", ".ruff_cache", "node_modules"}
+SKIP = {".venv", "var", ".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".import_linter_cache", "node_modules"}
 src, dst = Path(sys.argv[1]), Path(sys.argv[2])
 
 

@@ -34,7 +34,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import connections
 
-from jobs.runner import sleep_with_cancel
+from jobs.cancel import sleep_with_cancel
 from workshop.cache import Upload, cache_path, is_cached, lock_path, partial_path
 from workshop.steam import request_timeout
 

@@ -10,7 +10,6 @@ import redis
 from django.conf import settings
 from django.test import override_settings
 
-from jobs.models import Job
 from jobs.services import job_enqueue
 from overlays.models import Overlay
 
@@ -32,12 +31,12 @@ def _messages(broker: redis.Redis, queue: str) -> list[dict]:
     return [json.loads(raw) for raw in broker.lrange(queue, 0, -1)]
 
 
-@pytest.mark.parametrize("operation", [Job.Operation.BUILD_OVERLAY, Job.Operation.REFRESH_OVERLAY])
+@pytest.mark.parametrize("operation", ["build_overlay", "refresh_overlay"])
 def test_overlay_work_lands_on_the_configured_host_queue(
     operation: str, broker: redis.Redis, overlay: Overlay, django_capture_on_commit_callbacks: Callable
 ) -> None:
     with override_settings(LEFT4ME_WORKER_QUEUE=HOST_QUEUE), django_capture_on_commit_callbacks(execute=True):
-        job = job_enqueue(operation=operation, user=overlay.owner, overlay=overlay)
+        job, _ = job_enqueue(operation=operation, user=overlay.owner, subject=overlay, owner=overlay.owner)
 
     [message] = _messages(broker, HOST_QUEUE)
     assert message["headers"]["task"] == f"jobs.{operation}"
@@ -50,7 +49,7 @@ def test_the_global_refresh_stays_on_the_shared_queue(
     broker: redis.Redis, django_capture_on_commit_callbacks: Callable
 ) -> None:
     with override_settings(LEFT4ME_WORKER_QUEUE=HOST_QUEUE), django_capture_on_commit_callbacks(execute=True):
-        job = job_enqueue(operation=Job.Operation.REFRESH_WORKSHOP_ITEMS)
+        job, _ = job_enqueue(operation="refresh_workshop_items")
 
     [message] = _messages(broker, "celery")
     assert message["headers"]["task"] == "jobs.refresh_workshop_items"

@@ -62,13 +62,13 @@ def test_rerun_action_enqueues_the_same_work(
     sent: SentMessages,
     django_capture_on_commit_callbacks,
 ) -> None:
-    failed = make_job(Job.Operation.BUILD_OVERLAY, user=owner, overlay=overlay, state=Job.State.FAILED)
+    failed = make_job("build_overlay", user=owner, subject=overlay, state=Job.State.FAILED)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = _action(admin_client_, "rerun_jobs", [failed])
         _action(admin_client_, "rerun_jobs", [failed])  # joins the queued one
 
     new = Job.objects.exclude(pk=failed.pk).get()
-    assert (new.operation, new.user, new.overlay, new.state) == ("build_overlay", owner, overlay, "queued")
+    assert (new.operation, new.user, new.subject, new.state) == ("build_overlay", owner, overlay, "queued")
     assert sent.job_ids == [new.pk]
     assert b"Queued 1 new job(s)" in response.content

@@ -3,6 +3,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 import redis
@@ -10,9 +11,10 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
-from jobs import services
+from jobs import registry, services
+from jobs.cancel import sleep_with_cancel
 from jobs.models import Job
-from jobs.runner import JobContext, job_task, sleep_with_cancel
+from jobs.runner import JobContext, job_task
 from jobs.services import Claim, job_cancel, job_claim, job_enqueue
 from overlays.models import Overlay
 from tests.support import tasks as test_tasks
@@ -21,7 +23,7 @@ from tests.support.workers import wait_for
 
 pytestmark = pytest.mark.django_db
 
-BUILD = Job.Operation.BUILD_OVERLAY
+BUILD = "build_overlay"
 
 
 def _texts(job: Job) -> list[str]:
@@ -85,14 +87,14 @@ def test_claim_ignores_a_message_for_another_operation_or_a_missing_job() -> Non
     assert job.state == Job.State.QUEUED
 
 
-@pytest.mark.parametrize("busy_operation", [BUILD, Job.Operation.REFRESH_OVERLAY])
+@pytest.mark.parametrize("busy_operation", [BUILD, "refresh_overlay"])
 @pytest.mark.parametrize("busy_state", [Job.State.RUNNING, Job.State.CANCELLING])
 def test_a_build_waits_while_the_overlay_has_a_running_job(
     overlay: Overlay, busy_operation: str, busy_state: str
 ) -> None:
-    make_job(busy_operation, overlay=overlay, state=busy_state)
-    waiting = make_job(BUILD, overlay=overlay)
-    elsewhere = make_job(BUILD, overlay=Overlay.objects.create(owner=overlay.owner, name="other"))
+    make_job(busy_operation, subject=overlay, state=busy_state)
+    waiting = make_job(BUILD, subject=overlay)
+    elsewhere = make_job(BUILD, subject=Overlay.objects.create(owner=overlay.owner, name="other"))
 
     assert job_claim(job_id=waiting.pk)[0] is Claim.BLOCKED
     assert job_claim(job_id=elsewhere.pk)[0] is Claim.CLAIMED
@@ -103,10 +105,11 @@ def test_a_build_waits_while_the_overlay_has_a_running_job(
 def test_a_blocked_build_is_sent_again_later_and_runs_after_the_other_ends(
     overlay: Overlay, sent: SentMessages, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
 ) -> None:
-    # test_sleep stands in for a build: same overlay rule, same queue.
-    monkeypatch.setattr(services, "OVERLAY_OPERATIONS", frozenset({BUILD, "test_sleep"}))
-    running = make_job(overlay=overlay, state=Job.State.RUNNING)
-    waiting = make_job(overlay=overlay, items_total=1)
+    # test_sleep stands in for a build: same exclusive group.
+    exclusive = replace(registry.get("test_sleep"), exclusive_per="overlay files")
+    monkeypatch.setitem(registry._operations, "test_sleep", exclusive)
+    running = make_job(subject=overlay, state=Job.State.RUNNING)
+    waiting = make_job(subject=overlay, items_total=1)
 
     with django_capture_on_commit_callbacks(execute=True):
         test_tasks.test_sleep.apply(args=[waiting.pk])
@@ -116,7 +119,7 @@ def test_a_blocked_build_is_sent_again_later_and_runs_after_the_other_ends(
     assert waiting.state == Job.State.QUEUED
     assert [call["countdown"] for call in sent.calls] == [services.BLOCKED_RETRY_SECONDS] * 2
     assert sent.calls[-1]["task_id"] == waiting.celery_task_id
-    assert _texts(waiting) == [services.WAITING_TEXT]  # said once, not at every try
+    assert _texts(waiting) == ["waiting for the running job of this overlay to end"]  # said once
 
     Job.objects.filter(pk=running.pk).update(state=Job.State.SUCCEEDED)
     test_tasks.test_sleep.apply(args=[waiting.pk])
@@ -267,19 +270,32 @@ def test_sleep_with_cancel_wakes_promptly_on_cancel() -> None:
 # --- routing -----------------------------------------------------------------------------
 
 
-def test_overlay_work_goes_to_the_worker_queue_of_its_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    with override_settings(LEFT4ME_WORKER_QUEUE="host-a"):
-        assert services.job_queue(BUILD) == "host-a"
-        assert services.job_queue(Job.Operation.REFRESH_OVERLAY) == "host-a"
-        assert services.job_queue(Job.Operation.REFRESH_WORKSHOP_ITEMS) == "celery"
-        monkeypatch.setattr(services, "OVERLAY_OPERATIONS", frozenset({"test_routed"}))
+def test_each_operation_sends_its_jobs_to_its_queue(
+    overlay: Overlay, sent: SentMessages, django_capture_on_commit_callbacks
+) -> None:
+    with override_settings(LEFT4ME_WORKER_QUEUE="host-a"), django_capture_on_commit_callbacks(execute=True):
+        build, _ = job_enqueue(operation=BUILD, subject=overlay, owner=overlay.owner)
+        refresh, _ = job_enqueue(operation="refresh_overlay", subject=overlay, owner=overlay.owner)
+        everything, _ = job_enqueue(operation="refresh_workshop_items")
+    assert [build.queue, refresh.queue, everything.queue] == ["host-a", "host-a", "celery"]
+    assert [call["queue"] for call in sent.calls] == ["host-a", "host-a", "celery"]
 
-        @job_task("test_routed")
-        def routed(ctx: JobContext) -> None:
-            pass
 
-        assert routed.queue == "host-a"
-        assert routed.name == "jobs.test_routed"
+def test_job_task_declares_the_operation_with_its_policy() -> None:
+    @job_task("test_routed", label="Routed work", coalesce="queued", queue=lambda subject: "host-b")
+    def routed(ctx: JobContext) -> None:
+        pass
+
+    try:
+        operation = registry.get("test_routed")
+        assert operation.task_name == routed.name == "jobs.test_routed"
+        assert (operation.label, operation.coalesce, operation.queue(None)) == (
+            "Routed work",
+            "queued",
+            "host-b",
+        )
+    finally:
+        registry.undeclare("test_routed")
 
 
 def test_a_build_message_lands_in_the_worker_queue_in_redis(
@@ -289,7 +305,7 @@ def test_a_build_message_lands_in_the_worker_queue_in_redis(
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     try:
         with override_settings(LEFT4ME_WORKER_QUEUE=queue), django_capture_on_commit_callbacks(execute=True):
-            job = job_enqueue(operation=BUILD, overlay=overlay)
+            job, _ = job_enqueue(operation=BUILD, subject=overlay, owner=overlay.owner)
         messages = broker.lrange(queue, 0, -1)
         assert len(messages) == 1
         assert job.celery_task_id.encode() in messages[0]

@@ -9,27 +9,27 @@ from django.db import connection
 
 from jobs import services
 from jobs.models import Job, JobLogLine
-from jobs.services import job_cancel, job_enqueue, job_enqueue_ex, job_log
+from jobs.services import job_cancel, job_enqueue, job_log
 from overlays.models import Overlay
 from tests.support.helpers import SentMessages, make_job
 
 pytestmark = pytest.mark.django_db
 
-BUILD = Job.Operation.BUILD_OVERLAY
-REFRESH_OVERLAY = Job.Operation.REFRESH_OVERLAY
-REFRESH_ITEMS = Job.Operation.REFRESH_WORKSHOP_ITEMS
+BUILD = "build_overlay"
+REFRESH_OVERLAY = "refresh_overlay"
+REFRESH_ITEMS = "refresh_workshop_items"
 
 
 def test_enqueue_creates_a_queued_job_and_sends_its_message_on_commit(
     owner: User, overlay: Overlay, sent: SentMessages, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        job = job_enqueue(operation=BUILD, user=owner, overlay=overlay)
+        job, created = job_enqueue(operation=BUILD, user=owner, subject=overlay, owner=overlay.owner)
         assert sent.calls == []  # nothing leaves before the commit
 
-    assert job._created is True
+    assert created is True
     job.refresh_from_db()
-    assert (job.state, job.user, job.overlay) == (Job.State.QUEUED, owner, overlay)
+    assert (job.state, job.user, job.subject, job.owner) == (Job.State.QUEUED, owner, overlay, overlay.owner)
     assert job.dispatched_at is not None
     assert sent.calls == [
         {"name": "jobs.build_overlay", "args": [job.pk], "task_id": job.celery_task_id, "queue": "celery",
@@ -41,10 +41,12 @@ def test_a_second_build_of_the_same_overlay_joins_the_queued_one(
     owner: User, overlay: Overlay, sent: SentMessages, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
-        first = job_enqueue(operation=BUILD, user=owner, overlay=overlay)
-        second = job_enqueue(operation=BUILD, user=owner, overlay=overlay)
+        first, first_created = job_enqueue(operation=BUILD, user=owner, subject=overlay, owner=overlay.owner)
+        second, second_created = job_enqueue(
+            operation=BUILD, user=owner, subject=overlay, owner=overlay.owner
+        )
 
-    assert first._created is True and second._created is False
+    assert first_created is True and second_created is False
     assert second.pk == first.pk
     assert Job.objects.filter(operation=BUILD).count() == 1
     assert len(sent.calls) == 1
@@ -54,28 +56,33 @@ def test_build_coalesces_only_while_queued_and_per_overlay(
     owner: User, overlay: Overlay, sent: SentMessages
 ) -> None:
     other = Overlay.objects.create(owner=owner, name="versus")
-    running = make_job(BUILD, overlay=overlay, state=Job.State.RUNNING)
+    running = make_job(BUILD, subject=overlay, state=Job.State.RUNNING)
 
-    job, created = job_enqueue_ex(operation=BUILD, user=owner, overlay=overlay)
-    elsewhere, created_elsewhere = job_enqueue_ex(operation=BUILD, user=owner, overlay=other)
-    refresh, refresh_created = job_enqueue_ex(operation=REFRESH_OVERLAY, user=owner, overlay=overlay)
+    job, created = job_enqueue(operation=BUILD, user=owner, subject=overlay, owner=overlay.owner)
+    elsewhere, created_elsewhere = job_enqueue(operation=BUILD, user=owner, subject=other, owner=other.owner)
+    refresh, refresh_created = job_enqueue(
+        operation=REFRESH_OVERLAY, user=owner, subject=overlay, owner=overlay.owner
+    )
 
     assert created and job.pk != running.pk  # a running build does not absorb a new request
-    assert created_elsewhere and elsewhere.overlay == other
+    assert created_elsewhere and elsewhere.subject == other
     assert refresh_created  # another operation is its own queue
-    assert job_enqueue_ex(operation=REFRESH_OVERLAY, user=owner, overlay=overlay) == (refresh, False)
+    assert job_enqueue(operation=REFRESH_OVERLAY, user=owner, subject=overlay, owner=overlay.owner) == (
+        refresh,
+        False,
+    )
 
 
 def test_one_global_refresh_queued_or_running(sent: SentMessages) -> None:
-    first, created = job_enqueue_ex(operation=REFRESH_ITEMS)
+    first, created = job_enqueue(operation=REFRESH_ITEMS)
     assert created
-    assert job_enqueue_ex(operation=REFRESH_ITEMS) == (first, False)
+    assert job_enqueue(operation=REFRESH_ITEMS) == (first, False)
 
     Job.objects.filter(pk=first.pk).update(state=Job.State.RUNNING)
-    assert job_enqueue_ex(operation=REFRESH_ITEMS) == (first, False)
+    assert job_enqueue(operation=REFRESH_ITEMS) == (first, False)
 
     Job.objects.filter(pk=first.pk).update(state=Job.State.SUCCEEDED)
-    again, created = job_enqueue_ex(operation=REFRESH_ITEMS)
+    again, created = job_enqueue(operation=REFRESH_ITEMS)
     assert created and again.pk != first.pk
 
 
@@ -85,8 +92,8 @@ def test_simultaneous_global_refresh_requests_make_one_job(
 ) -> None:
     look = services._coalescable_job
 
-    def slow_look(operation: str, overlay: Overlay | None) -> Job | None:
-        found = look(operation, overlay)
+    def slow_look(*args: object) -> Job | None:
+        found = look(*args)
         time.sleep(0.3)  # every request looks before any creates, unless enqueue is serialised
         return found
 
@@ -96,7 +103,7 @@ def test_simultaneous_global_refresh_requests_make_one_job(
     def request() -> None:
         barrier.wait()
         try:
-            created.append(job_enqueue_ex(operation=REFRESH_ITEMS)[1])
+            created.append(job_enqueue(operation=REFRESH_ITEMS)[1])
         finally:
             connection.close()
 
@@ -120,7 +127,7 @@ def test_a_failed_send_leaves_the_job_queued_for_the_reaper(
 
     monkeypatch.setattr(app, "send_task", broker_down)
     with django_capture_on_commit_callbacks(execute=True):
-        job = job_enqueue(operation=REFRESH_ITEMS)
+        job, _ = job_enqueue(operation=REFRESH_ITEMS)
     job.refresh_from_db()
     assert job.state == Job.State.QUEUED
 

@@ -26,7 +26,7 @@ def _job_with_lines(user: User, n: int, **fields: object) -> Job:
 def test_list_shows_own_jobs_newest_first_paginated(
     owner_client: Client, owner: User, stranger: User
 ) -> None:
-    mine = [make_job(Job.Operation.REFRESH_WORKSHOP_ITEMS, user=owner) for _ in range(30)]
+    mine = [make_job("refresh_workshop_items", user=owner) for _ in range(30)]
     theirs = make_job(user=stranger)
 
     first = owner_client.get(reverse("jobs:list"))
@@ -67,7 +67,7 @@ def test_pages_need_a_login(client: Client, owner: User) -> None:
 
 def test_job_page_renders_for_its_owner(owner_client: Client, owner: User, overlay: Overlay) -> None:
     job = _job_with_lines(
-        owner, 2, operation=Job.Operation.BUILD_OVERLAY, overlay=overlay, state=Job.State.RUNNING,
+        owner, 2, operation="build_overlay", subject=overlay, state=Job.State.RUNNING,
         items_done=1, items_total=4, bytes_done=768 * 1024, bytes_total=3 * 1024 * 1024,
     )  # fmt: skip
 
@@ -126,8 +126,8 @@ def test_job_page_renders_for_staff_and_is_403_for_another_user(
 def test_overlay_owner_sees_the_scheduled_jobs_of_their_overlay(
     owner_client: Client, owner: User, stranger: User, overlay: Overlay
 ) -> None:
-    scheduled = make_job(user=None, overlay=overlay)
-    foreign = make_job(user=None, overlay=Overlay.objects.create(owner=stranger, name="theirs"))
+    scheduled = make_job(user=None, subject=overlay)
+    foreign = make_job(user=None, subject=Overlay.objects.create(owner=stranger, name="theirs"))
     assert owner_client.get(reverse("jobs:detail", args=[scheduled.pk])).status_code == 200
     assert owner_client.get(reverse("jobs:status", args=[scheduled.pk])).status_code == 200
     assert owner_client.get(reverse("jobs:detail", args=[foreign.pk])).status_code == 403

@@ -29,7 +29,7 @@ def _texts(job: Job) -> list[str]:
 
 def test_a_real_worker_runs_a_job_to_the_end() -> None:
     with running_worker(concurrency=1, **FAST):
-        job = job_enqueue(operation="test_sleep")  # committed at once: the message goes out now
+        job, _ = job_enqueue(operation="test_sleep")  # committed at once: the message goes out now
         wait_for(lambda: _state(job) in Job.FINAL_STATES, timeout=90)
 
     job.refresh_from_db()

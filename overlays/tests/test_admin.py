@@ -24,4 +24,4 @@ def test_overlay_actions_refresh_and_rebuild(client, superuser, overlay, steam):
     Job.objects.all().delete()
     response = _action(client, "/admin/workshop/workshopitem/", "refresh", [item.pk])
     assert response.status_code == 200
-    assert list(Job.objects.values_list("operation", "overlay")) == [("refresh_overlay", overlay.pk)]
+    assert list(Job.objects.values_list("operation", "subject_id")) == [("refresh_overlay", overlay.pk)]

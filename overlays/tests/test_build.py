@@ -7,10 +7,11 @@ import time
 import pytest
 
 from jobs.runner import JobCancelled, JobFailed
-from overlays.services import cache_file, overlay_build, overlay_reconcile_links
+from overlays.build import cache_file, overlay_build, overlay_reconcile_links
+from overlays.models import OverlayWorkshopItem
 from tests.support.fakesteam import Step
 from tests.support.helpers import T0, FakeContext, item_from_steam, put_in_cache
-from workshop.models import OverlayWorkshopItem, WorkshopItem
+from workshop.models import WorkshopItem
 
 pytestmark = pytest.mark.django_db
 

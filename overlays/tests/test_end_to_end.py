@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 
 from jobs.models import Job
+from overlays.build import cache_file
 from overlays.models import Overlay
-from overlays.services import cache_file
 from tests.support.fakesteam import FakeSteam
 from tests.support.helpers import T0
 from tests.support.workers import running_worker, wait_for
@@ -87,7 +87,7 @@ def test_add_download_link_and_refresh(client, django_user_model, settings):
             assert "succeeded" in out.getvalue().splitlines()[-1]
 
             builds = Job.objects.filter(pk__gt=last_job, operation="build_overlay")
-            assert [b.overlay_id for b in builds] == [maps.pk]
+            assert [b.subject_id for b in builds] == [maps.pk]
             # A scheduled build belongs to no user: its owner's status page is not the place to poll it.
             build = wait_for(lambda: Job.objects.filter(pk=builds[0].pk, state__in=Job.FINAL_STATES).first())
             assert build.state == "succeeded", build.error

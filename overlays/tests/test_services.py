@@ -6,14 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from overlays.build import cache_file, overlay_reconcile_links
 from overlays.models import Overlay
-from overlays.services import (
-    OverlayError,
-    cache_file,
-    overlay_create,
-    overlay_delete,
-    overlay_reconcile_links,
-)
+from overlays.services import OverlayError, overlay_create, overlay_delete
 
 pytestmark = pytest.mark.django_db
 

@@ -4,10 +4,10 @@ import pytest
 from django.test import Client
 
 from jobs.models import Job
-from overlays.models import Overlay
+from overlays.models import Overlay, OverlayWorkshopItem
 from overlays.services import overlay_create
 from tests.support.helpers import T0, put_in_cache
-from workshop.models import OverlayWorkshopItem, WorkshopItem
+from workshop.models import WorkshopItem
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def test_list_shows_own_overlays_with_counts_and_build_state(owner_client, owner
     overlay_create(owner=stranger, name="not-mine")
     item = WorkshopItem.objects.create(steam_id="101", file_size=2048)
     OverlayWorkshopItem.objects.create(overlay=overlay, item=item)
-    Job.objects.create(operation="build_overlay", overlay=overlay, state="failed")
+    Job.objects.create(operation="build_overlay", subject=overlay, owner=overlay.owner, state="failed")
 
     response = owner_client.get("/overlays/")
 
@@ -101,7 +101,7 @@ def test_remove_button_unlinks_the_item(owner_client, overlay):
 
 
 def test_detail_hides_add_and_refresh_while_a_build_is_active(owner_client, overlay):
-    Job.objects.create(operation="build_overlay", overlay=overlay, state="running")
+    Job.objects.create(operation="build_overlay", subject=overlay, owner=overlay.owner, state="running")
     body = owner_client.get(f"/overlays/{overlay.pk}/").content.decode()
     assert "Refresh from Steam" not in body
     assert f'action="/overlays/{overlay.pk}/items/"' not in body

@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 
 from jobs.models import Job
-from overlays.models import Overlay
-from workshop.models import OverlayWorkshopItem, WorkshopItem
+from overlays.models import Overlay, OverlayWorkshopItem
+from workshop.models import WorkshopItem
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]
 
@@ -18,7 +18,7 @@ def victim(django_user_model):
     overlay = Overlay.objects.create(owner=owner, name="private")
     item = WorkshopItem.objects.create(steam_id="123456", title="Map", file_url="http://127.0.0.1:9/x")
     OverlayWorkshopItem.objects.create(overlay=overlay, item=item)
-    job = Job.objects.create(operation=Job.Operation.BUILD_OVERLAY, user=owner, overlay=overlay)
+    job = Job.objects.create(operation="build_overlay", user=owner, subject=overlay, owner=overlay.owner)
     return overlay, job
 
 

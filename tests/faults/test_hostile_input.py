@@ -12,8 +12,8 @@ from django.conf import settings
 from django.test import Client
 
 from jobs.models import Job
-from overlays.models import Overlay
-from workshop.models import OverlayWorkshopItem, WorkshopItem
+from overlays.models import Overlay, OverlayWorkshopItem
+from workshop.models import WorkshopItem
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]
 

@@ -18,14 +18,14 @@ from django.conf import settings
 
 from jobs.models import Job
 from jobs.services import job_enqueue, job_reap_stale
+from overlays.build import cache_file
 from overlays.models import Overlay
-from overlays.services import cache_file
+from overlays.services import items_add
 from tests.support import plugin
 from tests.support.fakesteam import Step
 from tests.support.helpers import cache_leftovers, sha256_of
 from tests.support.workers import running_worker, start_worker, stop_worker, wait_for
 from workshop.models import WorkshopItem
-from workshop.services import items_add
 
 pytestmark = [pytest.mark.faults, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 MiB = 2**20
@@ -163,7 +163,7 @@ def test_twenty_overlays_sharing_five_items_fetch_each_once(owner, steam) -> Non
         overlay = Overlay.objects.create(owner=owner, name=f"shared-{n}")
         items_add(overlay=overlay, text=" ".join(ids), input_mode="items", user=None)
         overlays.append(overlay)
-    builds = list(Job.objects.filter(operation=Job.Operation.BUILD_OVERLAY, overlay__in=overlays))
+    builds = list(Job.objects.filter(operation="build_overlay", subject_id__in=[o.pk for o in overlays]))
     assert len(builds) == 20
     with running_worker(concurrency=4):
         states = {finished(job, timeout=180).state for job in builds}
@@ -181,6 +181,8 @@ def test_enqueue_of_a_rebuild_after_settling_completes(owner, steam) -> None:
     overlay, job = add(owner, "rebuild", "9600001")
     Job.objects.filter(pk=job.pk).update(state=Job.State.FAILED, error="worker lost")
     with running_worker(concurrency=1):
-        rebuild = finished(job_enqueue(operation=Job.Operation.BUILD_OVERLAY, user=owner, overlay=overlay))
+        rebuild = finished(
+            job_enqueue(operation="build_overlay", user=owner, subject=overlay, owner=overlay.owner)[0]
+        )
     assert rebuild.state == Job.State.SUCCEEDED
     assert cache_file("9600001").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,9 @@ from typing import Any
 from django.conf import settings
 
 from jobs.models import Job
-from overlays.models import Overlay
+from overlays.models import Overlay, OverlayWorkshopItem
 from tests.support.fakesteam import FakeSteam
-from workshop.models import OverlayWorkshopItem, WorkshopItem
+from workshop.models import WorkshopItem
 
 T0 = 1_700_000_000
 
@@ -64,6 +65,9 @@ class SentMessages:
 
 
 def make_job(operation: str = "test_sleep", **fields: Any) -> Job:
+    """A job row as enqueue makes it: the owner of its subject (if any) may see it."""
+    if fields.get("subject") is not None:
+        fields.setdefault("owner", getattr(fields["subject"], "owner", None))
     return Job.objects.create(operation=operation, **fields)
 
 
@@ -109,3 +113,21 @@ def cache_leftovers() -> list[str]:
     if not root.exists():
         return []
     return sorted(p.name for p in root.iterdir() if p.name != ".locks" and not p.name.endswith(".vpk"))
+
+
+@dataclass
+class Hooks:
+    """DownloadHooks for tests: records bytes and log lines; cancels once `cancel()` says so."""
+
+    cancel: Callable[[], bool] = lambda: False
+    progress: list[int] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    def should_cancel(self) -> bool:
+        return self.cancel()
+
+    def add_bytes(self, n: int) -> None:
+        self.progress.append(n)
+
+    def log_stderr(self, text: str) -> None:
+        self.lines.append(text)

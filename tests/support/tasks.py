@@ -5,7 +5,8 @@ The work reads its parameter from the job row: `items_total` is the number of ti
 
 from __future__ import annotations
 
-from jobs.runner import JobCancelled, JobContext, JobFailed, job_task, sleep_with_cancel
+from jobs.cancel import sleep_with_cancel
+from jobs.runner import JobCancelled, JobContext, JobFailed, job_task
 from jobs.services import job_cancel
 
 TICK_SECONDS = 0.1

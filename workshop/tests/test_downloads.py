@@ -13,18 +13,18 @@ import pytest
 from django.conf import settings as django_settings
 
 from tests.support.fakesteam import FakeSteam, Step
+from tests.support.helpers import Hooks
 from workshop import downloads
+from workshop.cache import cache_path, is_cached, partial_path
 from workshop.downloads import (
     DownloadCancelled,
     DownloadFailed,
     DownloadOutcome,
-    cache_path,
+    DownloadStatus,
     download_many,
     download_to_cache,
     download_with_retry,
-    is_cached,
     item_lock,
-    partial_path,
     retry_delay,
 )
 from workshop.steam import WorkshopMetadata, fetch_metadata_batch
@@ -75,7 +75,7 @@ def test_download_streams_into_place_with_mtime_and_no_leftovers(steam: FakeStea
     fake = steam.add_item("101", size=3 * MiB + 17, time_updated=1_700_000_123)
     progress: list[int] = []
 
-    assert download_with_retry(meta_of(steam, "101"), cache, on_progress=progress.append) is True
+    assert download_with_retry(meta_of(steam, "101"), cache, Hooks(progress=progress)) is True
 
     path = cache / "101.vpk"
     assert path.read_bytes() == fake.content()
@@ -102,7 +102,7 @@ def test_already_cached_makes_no_request(steam: FakeSteam, cache: Path) -> None:
 
     assert download_with_retry(meta, cache) is False
     assert download_to_cache(meta, cache) == cache / "103.vpk"
-    assert download_many([meta], cache) == {"103": DownloadOutcome(DownloadOutcome.CACHED)}
+    assert download_many([meta], cache) == {"103": DownloadOutcome(DownloadStatus.CACHED)}
     assert steam.get_count("103") == 0
 
 
@@ -127,7 +127,7 @@ def test_truncated_body_is_retried_then_fails_with_attempt_lines(steam: FakeStea
     lines: list[str] = []
 
     with pytest.raises(DownloadFailed) as caught:
-        download_with_retry(meta_of(steam, "105"), cache, log_stderr=lines.append)
+        download_with_retry(meta_of(steam, "105"), cache, Hooks(lines=lines))
 
     assert str(caught.value) == f"short body: got {3 * MiB} of {5 * MiB} bytes"
     assert type(caught.value) is DownloadFailed
@@ -146,7 +146,7 @@ def test_503_twice_then_200_succeeds_with_two_attempt_lines(steam: FakeSteam, ca
     fake = steam.add_item("106", size=200_000, statuses=[503, 503, 200])
     lines: list[str] = []
 
-    assert download_with_retry(meta_of(steam, "106"), cache, log_stderr=lines.append) is True
+    assert download_with_retry(meta_of(steam, "106"), cache, Hooks(lines=lines)) is True
 
     assert lines == [
         "workshop 106 attempt 1/3 failed: HTTP 503",
@@ -161,7 +161,7 @@ def test_attempts_setting_and_argument(steam: FakeSteam, cache: Path, fast) -> N
     fast.WORKSHOP_DOWNLOAD_ATTEMPTS = 2
     lines: list[str] = []
     with pytest.raises(DownloadFailed, match=r"^HTTP 500$"):
-        download_with_retry(meta_of(steam, "107"), cache, log_stderr=lines.append)
+        download_with_retry(meta_of(steam, "107"), cache, Hooks(lines=lines))
     assert lines[-1] == "workshop 107 attempt 2/2 failed: HTTP 500"
     with pytest.raises(DownloadFailed):
         download_with_retry(meta_of(steam, "107"), cache, attempts=4)
@@ -173,7 +173,7 @@ def test_429_retry_after_is_honoured(steam: FakeSteam, cache: Path) -> None:
     lines: list[str] = []
 
     started = time.monotonic()
-    assert download_with_retry(meta_of(steam, "108"), cache, log_stderr=lines.append) is True
+    assert download_with_retry(meta_of(steam, "108"), cache, Hooks(lines=lines)) is True
 
     assert time.monotonic() - started >= 0.95
     assert lines == ["workshop 108 attempt 1/3 failed: HTTP 429"]
@@ -205,7 +205,7 @@ def test_permanent_status_makes_one_request_only(steam: FakeSteam, cache: Path, 
     lines: list[str] = []
 
     with pytest.raises(DownloadFailed) as caught:
-        download_with_retry(meta_of(steam, "110"), cache, log_stderr=lines.append)
+        download_with_retry(meta_of(steam, "110"), cache, Hooks(lines=lines))
 
     assert str(caught.value) == f"HTTP {status}"
     assert lines == [f"workshop 110 attempt 1/3 failed: HTTP {status}"]
@@ -222,7 +222,7 @@ def test_resume_from_a_partial_sends_range_and_gives_the_right_bytes(steam: Fake
     assert partial_path(cache, "111").stat().st_size == 2 * MiB
     progress: list[int] = []
 
-    assert download_with_retry(meta, cache, on_progress=progress.append) is True
+    assert download_with_retry(meta, cache, Hooks(progress=progress)) is True
 
     assert steam.range_headers["111"] == [None, f"bytes={2 * MiB}-"]
     assert (cache / "111.vpk").read_bytes() == fake.content()
@@ -247,7 +247,7 @@ def test_server_ignoring_range_starts_over(steam: FakeSteam, cache: Path) -> Non
     fake = steam.add_item("113", size=3 * MiB, accept_ranges=False, steps=[Step(truncate_after=MiB + 1)])
     lines: list[str] = []
 
-    assert download_with_retry(meta_of(steam, "113"), cache, log_stderr=lines.append) is True
+    assert download_with_retry(meta_of(steam, "113"), cache, Hooks(lines=lines)) is True
 
     assert lines == [f"workshop 113 attempt 1/3 failed: short body: got {MiB} of {fake.size} bytes"]
     assert steam.range_headers["113"] == [None, f"bytes={MiB}-"]
@@ -259,7 +259,7 @@ def test_read_timeout_is_retried_and_resumed(steam: FakeSteam, cache: Path, fast
     fake = steam.add_item("114", size=2 * MiB, steps=[Step(stall_after=MiB, stall_seconds=5)])
     lines: list[str] = []
 
-    assert download_with_retry(meta_of(steam, "114"), cache, log_stderr=lines.append) is True
+    assert download_with_retry(meta_of(steam, "114"), cache, Hooks(lines=lines)) is True
 
     assert lines == [f"workshop 114 attempt 1/3 failed: read timeout after {MiB} of {fake.size} bytes"]
     assert steam.range_headers["114"] == [None, f"bytes={MiB}-"]
@@ -272,7 +272,7 @@ def test_connection_refused_is_transient(cache: Path, fast) -> None:
     )
     lines: list[str] = []
     with pytest.raises(DownloadFailed, match=r"^connection error: Connection refused$"):
-        download_with_retry(meta, cache, log_stderr=lines.append)
+        download_with_retry(meta, cache, Hooks(lines=lines))
     assert len(lines) == 3
 
 
@@ -281,7 +281,7 @@ def test_body_longer_than_steam_says_is_refused_without_retry(steam: FakeSteam, 
     lines: list[str] = []
 
     with pytest.raises(DownloadFailed, match=r"^size mismatch: server has 5000 bytes, Steam says 4000$"):
-        download_with_retry(meta_of(steam, "116"), cache, log_stderr=lines.append)
+        download_with_retry(meta_of(steam, "116"), cache, Hooks(lines=lines))
 
     assert steam.get_count("116") == 1
     assert not (cache / "116.vpk").exists()
@@ -299,8 +299,7 @@ def test_cancel_mid_stream_keeps_the_previous_complete_file(steam: FakeSteam, ca
         download_with_retry(
             meta_of(steam, "117"),
             cache,
-            on_progress=received.append,
-            should_cancel=lambda: sum(received) >= MiB,
+            Hooks(progress=received, cancel=lambda: sum(received) >= MiB),
         )
 
     assert time.monotonic() - started < 2  # the whole file would take 4 s
@@ -315,7 +314,7 @@ def test_cancel_of_a_new_item_leaves_no_file_under_the_final_name(steam: FakeSte
     received: list[int] = []
     with pytest.raises(DownloadCancelled):
         download_to_cache(
-            meta_of(steam, "118"), cache, on_progress=received.append, should_cancel=lambda: bool(received)
+            meta_of(steam, "118"), cache, Hooks(progress=received, cancel=lambda: bool(received))
         )
     assert not (cache / "118.vpk").exists()
 
@@ -327,7 +326,7 @@ def test_cancel_during_backoff_stops_at_once(steam: FakeSteam, cache: Path, fast
     cancel_at = time.monotonic() + 0.3
 
     with pytest.raises(DownloadCancelled):
-        download_with_retry(meta_of(steam, "119"), cache, should_cancel=lambda: time.monotonic() > cancel_at)
+        download_with_retry(meta_of(steam, "119"), cache, Hooks(cancel=lambda: time.monotonic() > cancel_at))
 
     assert time.monotonic() - cancel_at < 0.5
     assert steam.get_count("119") == 1
@@ -355,7 +354,7 @@ def test_cancel_while_another_download_holds_the_item(steam: FakeSteam, cache: P
     steam.add_item("122", size=10)
     cancel_at = time.monotonic() + 0.3
     with item_lock(cache, "122"), pytest.raises(DownloadCancelled):
-        download_with_retry(meta_of(steam, "122"), cache, should_cancel=lambda: time.monotonic() > cancel_at)
+        download_with_retry(meta_of(steam, "122"), cache, Hooks(cancel=lambda: time.monotonic() > cancel_at))
     assert time.monotonic() - cancel_at < 0.5
     assert steam.get_count("122") == 0
 
@@ -402,7 +401,7 @@ def test_disk_full_fails_without_retry_and_removes_the_partial(
     lines: list[str] = []
 
     with pytest.raises(DownloadFailed, match=r"^no space left on device$"):
-        download_with_retry(meta_of(steam, "121"), cache, log_stderr=lines.append)
+        download_with_retry(meta_of(steam, "121"), cache, Hooks(lines=lines))
 
     assert lines == ["workshop 121 attempt 1/3 failed: no space left on device"]
     assert steam.get_count("121") == 1
@@ -427,8 +426,7 @@ def test_download_many_reports_every_outcome(steam: FakeSteam, cache: Path, fast
     outcomes = download_many(
         metas,
         cache,
-        log_stderr=lines.append,
-        on_progress=progress.append,
+        Hooks(lines=lines, progress=progress),
         on_item_done=lambda sid, outcome: ended.append((sid, outcome.status)),
     )
 
@@ -449,7 +447,7 @@ def test_download_many_reports_every_outcome(steam: FakeSteam, cache: Path, fast
 
 def test_download_many_after_cancel_downloads_nothing(steam: FakeSteam, cache: Path) -> None:
     steam.add_item("141", size=10)
-    outcomes = download_many([meta_of(steam, "141")], cache, should_cancel=lambda: True)
+    outcomes = download_many([meta_of(steam, "141")], cache, Hooks(cancel=lambda: True))
     assert outcomes == {"141": DownloadOutcome("cancelled")}
     assert steam.get_count("141") == 0
 

@@ -7,7 +7,7 @@ from django.apps import apps as django_apps
 from django_celery_beat.models import PeriodicTask
 
 from jobs.models import Job
-from workshop.tasks import enqueue_global_refresh
+from overlays.tasks import enqueue_global_refresh
 
 pytestmark = pytest.mark.django_db
 migration = importlib.import_module("workshop.migrations.0002_daily_refresh_schedule")

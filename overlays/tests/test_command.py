@@ -6,8 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from jobs.models import Job, JobLogLine
+from overlays.management.commands import workshop_refresh
 from tests.support.helpers import item_from_steam
-from workshop.management.commands import workshop_refresh
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_roots")]
 
@@ -22,7 +22,7 @@ def test_enqueues_a_global_refresh():
     output = _run()
     job = Job.objects.get()
     assert output == f"enqueued refresh_workshop_items job {job.pk}\n"
-    assert (job.operation, job.state, job.user, job.overlay) == (
+    assert (job.operation, job.state, job.user, job.subject) == (
         "refresh_workshop_items",
         "queued",
         None,
@@ -58,7 +58,7 @@ def test_overlay_option_enqueues_a_refresh_of_that_overlay(overlay, steam):
     output = _run("--overlay", str(overlay.pk))
     job = Job.objects.get()
     assert output == f"enqueued refresh_overlay job {job.pk}\n"
-    assert (job.operation, job.overlay) == ("refresh_overlay", overlay)
+    assert (job.operation, job.subject) == ("refresh_overlay", overlay)
     assert _run("--overlay", str(overlay.pk)) == f"refresh_overlay job {job.pk} already queued\n"
 
 

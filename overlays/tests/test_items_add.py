@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 
 from jobs.models import Job
-from overlays.services import OverlayError
-from workshop.models import OverlayWorkshopCollection, OverlayWorkshopItem, WorkshopItem
+from overlays.models import OverlayWorkshopCollection, OverlayWorkshopItem
+from overlays.services import OverlayError, item_remove, items_add
+from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError
-from workshop.services import item_remove, items_add
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_roots")]
 
@@ -39,7 +39,7 @@ def test_add_items_stores_metadata_links_and_enqueues_a_build(overlay, owner, st
     assert item.file_url == steam.file_url("101")
     assert item.last_downloaded_at is None
     assert set(overlay.workshop_links.values_list("item__steam_id", flat=True)) == {"101", "102"}
-    assert (job.operation, job.state, job.overlay, job.user) == ("build_overlay", "queued", overlay, owner)
+    assert (job.operation, job.state, job.subject, job.user) == ("build_overlay", "queued", overlay, owner)
 
 
 def test_add_updates_an_existing_row_and_coalesces_with_the_queued_build(overlay, owner, steam):

@@ -3,9 +3,10 @@ from __future__ import annotations
 import pytest
 
 from jobs.models import Job
+from overlays.models import OverlayWorkshopItem
 from overlays.tasks import refresh_overlay
 from tests.support.helpers import T0, item_from_steam
-from workshop.models import OverlayWorkshopItem, WorkshopItem
+from workshop.models import WorkshopItem
 from workshop.services import NO_ENTRY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_roots")]
@@ -40,7 +41,7 @@ def test_add_route_redirects_to_the_build_job(owner_client, overlay, steam):
         f"/overlays/{overlay.pk}/items/", {"input": "101 102", "input_mode": "items"}
     )
     job = _job_of(response)
-    assert (job.operation, job.overlay_id) == ("build_overlay", overlay.pk)
+    assert (job.operation, job.subject_id) == ("build_overlay", overlay.pk)
     assert overlay.workshop_links.count() == 2
 
 

@@ -4,10 +4,13 @@ import pytest
 
 from jobs.models import Job
 from jobs.runner import JobFailed
-from overlays.services import cache_file, overlay_create
+from overlays.build import cache_file
+from overlays.models import OverlayWorkshopCollection, OverlayWorkshopItem
+from overlays.refresh import items_refresh_all, overlay_refresh
+from overlays.services import overlay_create
 from tests.support.helpers import T0, FakeContext, item_from_steam, put_in_cache
-from workshop.models import OverlayWorkshopCollection, OverlayWorkshopItem, WorkshopItem
-from workshop.services import NO_ENTRY, items_refresh_all, overlay_refresh
+from workshop.models import WorkshopItem
+from workshop.services import NO_ENTRY
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_roots")]
 
@@ -126,7 +129,7 @@ def test_global_refresh_batches_and_builds_only_affected_overlays(
     assert "9" not in {i for _, ids in requests for i in ids}
     assert (result.changed, result.missing) == ({"7"}, {"8"})
     builds = Job.objects.filter(operation="build_overlay")
-    assert sorted(builds.values_list("overlay__name", flat=True)) == ["changed", "missing"]
+    assert sorted(build.subject.name for build in builds) == ["changed", "missing"]
     assert WorkshopItem.objects.get(steam_id="7").time_updated == T0 + 1
     assert steam.get_count("7") == 0  # the builds download, not the refresh
 
@@ -147,7 +150,7 @@ def test_global_refresh_expands_a_shared_collection_once_and_links_new_items(own
     for overlay in (first, second):
         assert set(overlay.workshop_links.values_list("item__steam_id", flat=True)) == {"301", "302"}
     assert result.overlays == {first.pk, second.pk}
-    assert set(Job.objects.filter(operation="build_overlay").values_list("overlay_id", flat=True)) == {
+    assert set(Job.objects.filter(operation="build_overlay").values_list("subject_id", flat=True)) == {
         first.pk,
         second.pk,
     }
