@@ -15,6 +15,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported for real inside the functions, once setup() has configured Django
+    from jobs.models import Job
+    from overlays.models import Overlay
+    from tests.support.fakesteam import FakeSteam
+    from workshop.models import WorkshopItem
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -58,7 +65,7 @@ def timer() -> Iterator[dict[str, float]]:
 
 
 def median_ms(fn: Callable[[], object], *, runs: int) -> float:
-    samples = []
+    samples: list[float] = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
@@ -84,29 +91,33 @@ def report(title: str, rows: list[tuple[str, str, str]]) -> None:
 MiB = 2**20
 
 
-def start_steam(**kwargs: object) -> object:
+def start_steam(*, rate_limit: int | None = None) -> FakeSteam:
     """A FakeSteam on loopback whose URL the settings (and every worker) use; call before setup()."""
     from tests.support.fakesteam import FakeSteam
 
-    steam = FakeSteam(**kwargs).start()  # type: ignore[arg-type]
+    steam = FakeSteam(rate_limit=rate_limit).start()
     atexit.register(steam.stop)
     os.environ["STEAM_API_BASE_URL"] = steam.base_url
     return steam
 
 
-def start_quiet_worker(**kwargs: object) -> subprocess.Popen:
+def start_quiet_worker(*, concurrency: int = 2, **env: str) -> subprocess.Popen[bytes]:
     """tests.support.workers.start_worker with the worker's output in ROOT/worker-N.log, not on the terminal."""
     from tests.support.workers import start_worker
 
     log = open(ROOT / f"worker-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 (the worker keeps it)
     saved = os.dup(1), os.dup(2)
-    sys.stdout.flush(), sys.stderr.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        os.dup2(log.fileno(), 1), os.dup2(log.fileno(), 2)
-        return start_worker(**kwargs)  # type: ignore[arg-type]
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        return start_worker(concurrency=concurrency, **env)
     finally:
-        os.dup2(saved[0], 1), os.dup2(saved[1], 2)
-        os.close(saved[0]), os.close(saved[1])
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
         log.close()
 
 
@@ -127,16 +138,18 @@ def proc_status_kib(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
-def wait_job(job_id: int, *, timeout: float = 600.0) -> object:
+def wait_job(job_id: int, *, timeout: float = 600.0) -> Job:
     """The Job row once it reached a final state."""
     from jobs.models import Job
     from tests.support.workers import wait_for
 
-    return wait_for(
+    job = wait_for(
         lambda: Job.objects.filter(pk=job_id, state__in=Job.FINAL_STATES).first(),
         timeout=timeout,
         interval=0.05,
     )
+    assert isinstance(job, Job)
+    return job
 
 
 def machine() -> list[tuple[str, str, str]]:
@@ -169,13 +182,16 @@ def machine() -> list[tuple[str, str, str]]:
     ]
 
 
-def seed_cached_items(overlay: object, first_id: int, count: int, *, title: str = "Item {sid}") -> list:
+def seed_cached_items(
+    overlay: Overlay, first_id: int, count: int, *, title: str = "Item {sid}"
+) -> list[WorkshopItem]:
     """`count` items linked to `overlay`, each with a cache file of the right size and mtime (a
     sparse 1,000-byte file), as if a build had downloaded them; their file_url is never fetched."""
     from django.conf import settings
     from django.utils import timezone
 
-    from workshop.models import OverlayWorkshopItem, WorkshopItem
+    from overlays.models import OverlayWorkshopItem
+    from workshop.models import WorkshopItem
 
     now = timezone.now()
     settings.WORKSHOP_CACHE_ROOT.mkdir(parents=True, exist_ok=True)

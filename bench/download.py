@@ -16,8 +16,12 @@ import os
 import statistics
 import subprocess
 import time
+from typing import TYPE_CHECKING
 
 import _harness as h
+
+if TYPE_CHECKING:
+    from overlays.models import Overlay
 
 SIZE = int(os.environ.get("BENCH_DOWNLOAD_MIB", "1024")) * h.MiB
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -39,11 +43,11 @@ def curl_seconds(url: str, *, fsync: bool) -> float:
     return seconds
 
 
-def left4me_run(overlay: object, pool_pid: int) -> tuple[float, float, int]:
+def left4me_run(overlay: Overlay, pool_pid: int) -> tuple[float, float, int]:
     """One build that downloads the item: (download seconds, job seconds, pool VmHWM KiB)."""
     from jobs.models import Job
-    from overlays.services import cache_file
-    from workshop.services import build_enqueue
+    from overlays.build import cache_file
+    from overlays.services import build_enqueue
 
     cache_file(STEAM_ID).unlink(missing_ok=True)
     job = h.wait_job(build_enqueue(overlay=overlay, user=None).pk)
@@ -52,6 +56,7 @@ def left4me_run(overlay: object, pool_pid: int) -> tuple[float, float, int]:
     lines = {line.text: line.created_at for line in job.lines.all()}
     began = lines[f"workshop {STEAM_ID} downloading ({SIZE} bytes)"]
     ended = lines[f"workshop {STEAM_ID} downloaded"]
+    assert job.started_at is not None and job.finished_at is not None
     return (
         (ended - began).total_seconds(),
         (job.finished_at - job.started_at).total_seconds(),
@@ -65,9 +70,9 @@ def main() -> None:
     h.setup()
     from django.contrib.auth.models import User
 
-    from overlays.services import overlay_create
+    from overlays.services import overlay_create, overlay_link_items
     from tests.support.workers import stop_worker, wait_for
-    from workshop.services import items_store_metadata, overlay_link_items
+    from workshop.services import items_store_metadata
     from workshop.steam import fetch_metadata_batch
 
     owner = User.objects.create_user("bench", password="bench-pw-1")
@@ -76,9 +81,13 @@ def main() -> None:
     url = steam.file_url(STEAM_ID)
 
     worker = h.start_quiet_worker(concurrency=1)
-    curl_plain, curl_sync, runs = [], [], []
+    curl_plain: list[float] = []
+    curl_sync: list[float] = []
+    runs: list[tuple[float, float, int]] = []
     try:
-        pool = wait_for(lambda: h.worker_children(worker.pid), timeout=60)[0]
+        children = wait_for(lambda: h.worker_children(worker.pid), timeout=60)
+        assert isinstance(children, list)
+        pool: int = children[0]
         time.sleep(2)  # the pool process has finished starting
         rss_before = h.proc_status_kib(pool, "VmRSS")
         for _ in range(RUNS):  # interleaved, each from a clean page cache, so disk writeback hits all alike

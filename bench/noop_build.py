@@ -14,9 +14,14 @@ from __future__ import annotations
 
 import os
 import statistics
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import _harness as h
+
+if TYPE_CHECKING:
+    from overlays.models import Overlay
 
 ITEMS = int(os.environ.get("BENCH_NOOP_ITEMS", "2000"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
@@ -24,7 +29,7 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 
 def snapshot(*folders: Path) -> dict[str, tuple[int, int, int, int]]:
     """(inode, mtime_ns, ctime_ns, size) of each folder and each entry in it, links not followed."""
-    found = {}
+    found: dict[str, tuple[int, int, int, int]] = {}
     for folder in folders:
         for path in [folder, *folder.iterdir()]:
             st = path.lstat()
@@ -36,7 +41,7 @@ def atimes(*folders: Path) -> dict[str, int]:
     return {str(p): p.lstat().st_atime_ns for folder in folders for p in [folder, *folder.iterdir()]}
 
 
-def differences(before: dict[str, tuple], after: dict[str, tuple]) -> int:
+def differences(before: Mapping[str, object], after: Mapping[str, object]) -> int:
     return sum(1 for path in before.keys() | after.keys() if before.get(path) != after.get(path))
 
 
@@ -47,10 +52,10 @@ def disk_write_bytes() -> int:
     raise KeyError("write_bytes")
 
 
-def build(overlay: object) -> tuple[float, str]:
+def build(overlay: Overlay) -> tuple[float, str]:
     from jobs.models import Job
+    from overlays.services import build_enqueue
     from overlays.tasks import build_overlay
-    from workshop.services import build_enqueue
 
     job = build_enqueue(overlay=overlay, user=None)
     with h.timer() as took:
@@ -58,7 +63,10 @@ def build(overlay: object) -> tuple[float, str]:
     job.refresh_from_db()
     if job.state != Job.State.SUCCEEDED:
         raise SystemExit(f"build failed: {job.error}")
-    return took["seconds"], job.lines.order_by("seq").last().text
+    last = job.lines.order_by("seq").last()
+    if last is None:
+        raise SystemExit("build logged nothing")
+    return took["seconds"], last.text
 
 
 def main() -> None:
@@ -78,7 +86,10 @@ def main() -> None:
     os.sync()
 
     folders = (overlay.addons_path, Path(settings.WORKSHOP_CACHE_ROOT))
-    seconds, changed, written, accessed = [], [], [], []
+    seconds: list[float] = []
+    changed: list[int] = []
+    written: list[int] = []
+    accessed: list[int] = []
     for _ in range(RUNS):
         before, atime_before, io_before = snapshot(*folders), atimes(*folders), disk_write_bytes()
         took, summary = build(overlay)

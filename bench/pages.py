@@ -15,27 +15,37 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import _harness as h
+
+if TYPE_CHECKING:
+    import requests
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from jobs.models import Job
+    from overlays.models import Overlay
 
 ITEMS = int(os.environ.get("BENCH_PAGES_ITEMS", "2000"))
 REQUESTS = int(os.environ.get("BENCH_PAGES_REQUESTS", "200"))
 LOG_LINES = 40
 
 
-def make_overlay(owner: object) -> tuple[object, object]:
+def make_overlay(owner: User) -> tuple[Overlay, Job]:
     """An overlay of ITEMS cached items and a finished build job with LOG_LINES log lines."""
     from django.utils import timezone
 
     from jobs.models import Job, JobLogLine
-    from overlays.services import overlay_create
+    from overlays.services import BUILD_OVERLAY, overlay_create
 
     overlay = overlay_create(owner=owner, name="pages")
     h.seed_cached_items(overlay, 9_500_000_001, ITEMS, title="Campaign map {n:04d}")
     now = timezone.now()
     job = Job.objects.create(
-        operation=Job.Operation.BUILD_OVERLAY,
-        overlay=overlay,
+        operation=BUILD_OVERLAY,
+        subject=overlay,
+        owner=owner,
         user=owner,
         state=Job.State.SUCCEEDED,
         started_at=now,
@@ -52,7 +62,7 @@ def make_overlay(owner: object) -> tuple[object, object]:
     return overlay, job
 
 
-def queries_per_request(client: object, url: str) -> int:
+def queries_per_request(client: Client, url: str) -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -63,7 +73,7 @@ def queries_per_request(client: object, url: str) -> int:
     return len(queries)
 
 
-def start_gunicorn() -> tuple[subprocess.Popen, str]:
+def start_gunicorn() -> tuple[subprocess.Popen[bytes], str]:
     from tests.support.redisproc import free_port
     from tests.support.workers import database_url, wait_for
 
@@ -96,15 +106,15 @@ def start_gunicorn() -> tuple[subprocess.Popen, str]:
     return proc, base
 
 
-def stop_gunicorn(proc: subprocess.Popen) -> None:
+def stop_gunicorn(proc: subprocess.Popen[bytes]) -> None:
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=30)
 
 
-def latencies(session: object, url: str) -> list[float]:
+def latencies(session: requests.Session, url: str) -> list[float]:
     for _ in range(10):  # warm both gunicorn workers
         session.get(url).raise_for_status()
-    samples = []
+    samples: list[float] = []
     for _ in range(REQUESTS):
         start = time.perf_counter()
         response = session.get(url)

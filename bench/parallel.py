@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import TYPE_CHECKING
 
 import _harness as h
+
+if TYPE_CHECKING:
+    from overlays.models import Overlay
 
 ITEMS = int(os.environ.get("BENCH_PARALLEL_ITEMS", "8"))
 SIZE = int(os.environ.get("BENCH_PARALLEL_MIB", "128")) * h.MiB
 RATE = 20_000_000  # bytes/s per connection
 
 
-def build_seconds(overlay: object, concurrency: int | None) -> tuple[float, float]:
+def build_seconds(overlay: Overlay, concurrency: int | None) -> tuple[float, float]:
     """(job seconds started -> finished, seconds from the first download start to the last end)."""
     from django.conf import settings
 
     from jobs.models import Job
+    from overlays.services import build_enqueue
     from tests.support.workers import stop_worker
-    from workshop.services import build_enqueue
 
     shutil.rmtree(settings.WORKSHOP_CACHE_ROOT, ignore_errors=True)
     env = {"WORKSHOP_DOWNLOAD_CONCURRENCY": str(concurrency)} if concurrency else {}
@@ -39,6 +43,7 @@ def build_seconds(overlay: object, concurrency: int | None) -> tuple[float, floa
     lines = list(job.lines.order_by("seq"))
     began = min(line.created_at for line in lines if line.text.endswith("bytes)"))
     ended = max(line.created_at for line in lines if line.text.endswith(" downloaded"))
+    assert job.started_at is not None and job.finished_at is not None
     return (job.finished_at - job.started_at).total_seconds(), (ended - began).total_seconds()
 
 
@@ -52,8 +57,8 @@ def main() -> None:
     from django.conf import settings
     from django.contrib.auth.models import User
 
-    from overlays.services import overlay_create
-    from workshop.services import items_store_metadata, overlay_link_items
+    from overlays.services import overlay_create, overlay_link_items
+    from workshop.services import items_store_metadata
     from workshop.steam import fetch_metadata_batch
 
     owner = User.objects.create_user("bench", password="bench-pw-1")

@@ -15,8 +15,16 @@ from __future__ import annotations
 import os
 import random
 from collections import Counter
+from typing import TYPE_CHECKING, TypedDict
 
 import _harness as h
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from overlays.models import Overlay
+    from tests.support.fakesteam import FakeSteam
+    from workshop.models import WorkshopItem
 
 PER_OVERLAY = 50
 OVERLAYS = int(os.environ.get("BENCH_REFRESH_OVERLAYS", "200"))
@@ -29,13 +37,13 @@ def steam_id(n: int) -> str:
     return str(FIRST_ID + n)
 
 
-def add_overlays(steam: object, owner: object, first: int, count: int) -> None:
+def add_overlays(steam: FakeSteam, owner: User, first: int, count: int) -> None:
     """`count` overlays of PER_OVERLAY items each, rows and cache files as a finished build leaves them."""
     from django.conf import settings
     from django.utils import timezone
 
-    from overlays.models import Overlay
-    from workshop.models import OverlayWorkshopItem, WorkshopItem
+    from overlays.models import Overlay, OverlayWorkshopItem
+    from workshop.models import WorkshopItem
 
     now = timezone.now()
     cache = settings.WORKSHOP_CACHE_ROOT
@@ -43,7 +51,8 @@ def add_overlays(steam: object, owner: object, first: int, count: int) -> None:
     overlays = Overlay.objects.bulk_create(
         [Overlay(owner=owner, name=f"overlay-{n:04d}", kind="workshop") for n in range(first, first + count)]
     )
-    items, links = [], []
+    items: list[WorkshopItem] = []
+    links: list[tuple[Overlay, WorkshopItem]] = []
     for k, overlay in enumerate(overlays):
         for j in range(PER_OVERLAY):
             sid = steam_id((first + k) * PER_OVERLAY + j)
@@ -70,33 +79,40 @@ def add_overlays(steam: object, owner: object, first: int, count: int) -> None:
     )
 
 
-def refresh(steam: object) -> dict[str, object]:
+class RefreshCost(TypedDict):
+    seconds: float
+    api: int  # Steam API requests
+    queries: int
+    kinds: str  # queries by SQL verb
+    build_overlays: set[int | None]  # the overlays that got a build job
+    summary: str | None  # the job's summary log line
+
+
+def refresh(steam: FakeSteam) -> RefreshCost:
     """Run one global refresh job in this process; what it cost and which overlays got builds."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from jobs.models import Job
-    from workshop.services import global_refresh_enqueue
-    from workshop.tasks import refresh_workshop_items
+    from overlays.services import BUILD_OVERLAY, global_refresh_enqueue
+    from overlays.tasks import refresh_workshop_items
 
     job, _ = global_refresh_enqueue()
-    builds_before = set(
-        Job.objects.filter(operation=Job.Operation.BUILD_OVERLAY).values_list("pk", flat=True)
-    )
+    builds_before = set(Job.objects.filter(operation=BUILD_OVERLAY).values_list("pk", flat=True))
     steam.reset_counters()
     with CaptureQueriesContext(connection) as queries, h.timer() as took:
         refresh_workshop_items.run(job.pk)
     job.refresh_from_db()
     if job.state != Job.State.SUCCEEDED:
         raise SystemExit(f"refresh failed: {job.error}")
-    builds = Job.objects.filter(operation=Job.Operation.BUILD_OVERLAY).exclude(pk__in=builds_before)
+    builds = Job.objects.filter(operation=BUILD_OVERLAY).exclude(pk__in=builds_before)
     kinds = Counter(q["sql"].split(None, 1)[0].upper() for q in queries.captured_queries)
     return {
         "seconds": took["seconds"],
         "api": steam.api_post_count,
         "queries": len(queries),
         "kinds": ", ".join(f"{k} {v}" for k, v in sorted(kinds.items())),
-        "build_overlays": set(builds.values_list("overlay_id", flat=True)),
+        "build_overlays": set(builds.values_list("subject_id", flat=True)),
         "summary": job.lines.filter(text__startswith="workshop refresh:")
         .values_list("text", flat=True)
         .first(),
@@ -109,7 +125,7 @@ def main() -> None:
     from django.contrib.auth.models import User
 
     from jobs.models import Job
-    from workshop.models import OverlayWorkshopItem
+    from overlays.models import OverlayWorkshopItem
 
     owner = User.objects.create_user("bench", password="bench-pw-1")
     half = OVERLAYS // 2
