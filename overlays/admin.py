@@ -4,7 +4,13 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 
 from left4me.http import AuthenticatedHttpRequest
-from overlays.models import Overlay, OverlayWorkshopCollection, OverlayWorkshopItem
+from overlays.models import (
+    Overlay,
+    OverlayCollectionItem,
+    OverlayWorkshopCollection,
+    OverlayWorkshopExclusion,
+    OverlayWorkshopItem,
+)
 from overlays.services import OverlayError, build_enqueue, overlay_refresh_enqueue
 from workshop.admin import WorkshopItemAdmin
 from workshop.models import WorkshopItem
@@ -36,15 +42,30 @@ class OverlayAdmin(admin.ModelAdmin[Overlay]):
 
 @admin.register(OverlayWorkshopItem)
 class OverlayWorkshopItemAdmin(admin.ModelAdmin[OverlayWorkshopItem]):
-    list_display = ("overlay", "item", "added_at")
+    list_display = ("overlay", "item", "direct", "added_at")
+    list_filter = ("direct",)
     list_select_related = ("overlay", "item")
     search_fields = ("overlay__name", "item__steam_id", "item__title")
 
 
+class OverlayCollectionItemInline(admin.TabularInline[OverlayCollectionItem, OverlayWorkshopCollection]):
+    model = OverlayCollectionItem
+    raw_id_fields = ("item",)
+    extra = 0
+
+
 @admin.register(OverlayWorkshopCollection)
 class OverlayWorkshopCollectionAdmin(admin.ModelAdmin[OverlayWorkshopCollection]):
-    list_display = ("overlay", "steam_id", "added_at")
-    search_fields = ("overlay__name", "steam_id")
+    list_display = ("overlay", "steam_id", "title", "added_at")
+    search_fields = ("overlay__name", "steam_id", "title")
+    inlines = [OverlayCollectionItemInline]
+
+
+@admin.register(OverlayWorkshopExclusion)
+class OverlayWorkshopExclusionAdmin(admin.ModelAdmin[OverlayWorkshopExclusion]):
+    list_display = ("overlay", "item", "created_at")
+    list_select_related = ("overlay", "item")
+    search_fields = ("overlay__name", "item__steam_id", "item__title")
 
 
 class WorkshopItemRefreshAdmin(WorkshopItemAdmin):

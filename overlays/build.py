@@ -13,7 +13,7 @@ from django.conf import settings
 
 from jobs.runner import JobCancelled, JobContext, JobFailed
 from overlays.models import Overlay
-from workshop.cache import CacheState, cache_path
+from workshop.cache import CacheState, cache_path, link_name
 from workshop.downloads import DownloadOutcome, DownloadStatus, download_many
 from workshop.models import WorkshopItem
 from workshop.services import items_stamp_downloads
@@ -38,7 +38,7 @@ def overlay_reconcile_links(*, overlay: Overlay, steam_ids: Iterable[str]) -> Li
     """
     addons = overlay.addons_path
     addons.mkdir(parents=True, exist_ok=True)
-    wanted = {f"{sid}.vpk": str(cache_file(sid)) for sid in steam_ids}
+    wanted = {link_name(sid): str(cache_file(sid)) for sid in steam_ids}
     existing = _links_in(addons)
     removed = _remove_unwanted(addons, existing, wanted)
     created, unchanged = _link_wanted(addons, existing, wanted)

@@ -44,8 +44,12 @@ class Overlay(models.Model):
 
 
 class OverlayWorkshopItem(models.Model):
+    """An item in an overlay: added by its owner (`direct`), or through a followed collection
+    that holds it (OverlayCollectionItem), or both."""
+
     overlay = models.ForeignKey(Overlay, on_delete=models.CASCADE, related_name="workshop_links")
     item = models.ForeignKey(WorkshopItem, on_delete=models.CASCADE, related_name="overlay_links")
+    direct = models.BooleanField(default=True, help_text="added by the owner, not only through a collection")
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -61,6 +65,7 @@ class OverlayWorkshopCollection(models.Model):
 
     overlay = models.ForeignKey(Overlay, on_delete=models.CASCADE, related_name="workshop_collections")
     steam_id = models.CharField(max_length=20)
+    title = models.CharField(max_length=255, blank=True)
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -75,3 +80,37 @@ class OverlayWorkshopCollection(models.Model):
     @property
     def workshop_url(self) -> str:
         return item_url(self.steam_id)
+
+    @property
+    def label(self) -> str:
+        return self.title or f"collection {self.steam_id}"
+
+
+class OverlayCollectionItem(models.Model):
+    """A followed collection holds this item (as Steam last listed it)."""
+
+    collection = models.ForeignKey(
+        OverlayWorkshopCollection, on_delete=models.CASCADE, related_name="members"
+    )
+    item = models.ForeignKey(WorkshopItem, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["collection", "item"], name="collection_item_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.collection} holds {self.item_id}"
+
+
+class OverlayWorkshopExclusion(models.Model):
+    """The owner removed an item a followed collection holds: no refresh brings it back."""
+
+    overlay = models.ForeignKey(Overlay, on_delete=models.CASCADE, related_name="workshop_exclusions")
+    item = models.ForeignKey(WorkshopItem, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["overlay", "item"], name="overlay_exclusion_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.overlay} excludes {self.item_id}"

@@ -4,18 +4,27 @@ collections, and builds for the overlays whose files must change."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
 
 from jobs.runner import JobContext, JobFailed
 from overlays.build import overlay_build
+from overlays.items import collection_link_children, usable_children
 from overlays.models import Overlay, OverlayWorkshopCollection, OverlayWorkshopItem
-from overlays.services import build_enqueue, steam_call
+from overlays.services import build_enqueue
 from workshop.cache import CacheState
 from workshop.models import WorkshopItem
 from workshop.services import is_game_item, items_store_metadata
-from workshop.steam import WorkshopMetadata, batches, expand_collections, fetch_metadata_batch
+from workshop.steam import (
+    BATCH_SIZE,
+    SteamAPIError,
+    WorkshopMetadata,
+    batches,
+    expand_collections,
+    fetch_metadata_batch,
+)
 
 
 @dataclass
@@ -24,38 +33,55 @@ class RefreshResult:
     changed: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
     overlays: set[int] = field(default_factory=set)
+    new: int = 0
+    errors: list[str] = field(default_factory=list)  # Steam calls that failed for good
 
 
 def overlay_refresh(*, overlay: Overlay, ctx: JobContext) -> None:
     """Fresh metadata for the overlay's items (and its collections' new items), then the build."""
-    _refresh(overlay_ids=[overlay.pk], ctx=ctx)
+    result = _refresh(overlay_ids=[overlay.pk], ctx=ctx)
     overlay_build(overlay=overlay, ctx=ctx)
+    _fail_on_errors(result)
 
 
 def items_refresh_all(*, ctx: JobContext) -> RefreshResult:
-    """Refresh every item in use; enqueue builds only for overlays whose files must change."""
+    """Refresh every item in use; enqueue builds only for overlays whose files must change.
+
+    What Steam answered is kept even when some calls failed for good: those items keep their
+    old data, the builds for the changes found are still queued, and the job then fails
+    naming the failed calls.
+    """
     result = _refresh(overlay_ids=None, ctx=ctx)
     for overlay in Overlay.objects.filter(pk__in=result.overlays).order_by("pk"):
         job = build_enqueue(overlay=overlay, user=None)
         ctx.log_stdout(f"enqueued {job.operation} job {job.pk} for overlay '{overlay.name}'")
+    _fail_on_errors(result)
     return result
+
+
+def _fail_on_errors(result: RefreshResult) -> None:
+    if result.errors:
+        raise JobFailed(f"steam api error: {'; '.join(result.errors)}")
 
 
 def _refresh(*, overlay_ids: list[int] | None, ctx: JobContext) -> RefreshResult:
     linked = _linked_ids(overlay_ids)
-    new_links = _new_collection_items(overlay_ids, linked)
-    ids = sorted({sid for ids in (*linked.values(), *new_links.values()) for sid in ids})
-    metas = _fetch_for_refresh(ids, ctx)
-    result = _store_refresh(metas, linked, new_links)
+    followed = _followed(overlay_ids)
+    children, errors = _expand(followed, ctx)
+    members = {sid for kids in children.values() for sid in kids}
+    wanted = {sid for ids in linked.values() for sid in ids} | members | {c.steam_id for c in followed}
+    metas, batch_errors = _fetch_for_refresh(sorted(wanted), ctx)
+    result = _store_refresh(metas, linked, followed, children, ctx)
+    result.errors = errors + batch_errors
     ctx.log_stdout(
         f"workshop refresh: items={result.items} changed={len(result.changed)} "
-        f"missing={len(result.missing)} new={sum(len(v) for v in new_links.values())} "
-        f"overlays={len(result.overlays)}"
+        f"missing={len(result.missing)} new={result.new} overlays={len(result.overlays)}"
+        + (f" failed_calls={len(result.errors)}" if result.errors else "")
     )
     return result
 
 
-def _linked_ids(overlay_ids: list[int] | None) -> dict[int, set[str]]:
+def _linked_ids(overlay_ids: Iterable[int] | None) -> dict[int, set[str]]:
     links = OverlayWorkshopItem.objects.all()
     if overlay_ids is not None:
         links = links.filter(overlay_id__in=overlay_ids)
@@ -65,40 +91,54 @@ def _linked_ids(overlay_ids: list[int] | None) -> dict[int, set[str]]:
     return linked
 
 
-def _new_collection_items(overlay_ids: list[int] | None, linked: dict[int, set[str]]) -> dict[int, set[str]]:
-    """Items added to a remembered collection since the overlay last saw it.
-
-    Every remembered collection is expanded in one go (one request per nesting level), however
-    many overlays share it.
-    """
-    collections = OverlayWorkshopCollection.objects.all()
+def _followed(overlay_ids: list[int] | None) -> list[OverlayWorkshopCollection]:
+    collections = OverlayWorkshopCollection.objects.select_related("overlay").order_by("overlay_id", "id")
     if overlay_ids is not None:
         collections = collections.filter(overlay_id__in=overlay_ids)
-    pairs = list(collections.values_list("overlay_id", "steam_id"))
-    if not pairs:
-        return {}
-    children = steam_call(expand_collections, sorted({sid for _, sid in pairs}), error=JobFailed)
-    new: dict[int, set[str]] = defaultdict(set)
-    for overlay_id, collection_id in pairs:
-        new[overlay_id] |= set(children.get(collection_id, ()))
-    return {oid: ids - linked.get(oid, set()) for oid, ids in new.items()}
+    return list(collections)
 
 
-def _fetch_for_refresh(ids: list[str], ctx: JobContext) -> list[WorkshopMetadata]:
+def _expand(
+    followed: list[OverlayWorkshopCollection], ctx: JobContext
+) -> tuple[dict[str, list[str]], list[str]]:
+    """The children of every followed collection, each expanded once however many overlays
+    follow it (one request per nesting level)."""
+    if not followed:
+        return {}, []
+    try:
+        return expand_collections(sorted({c.steam_id for c in followed})), []
+    except SteamAPIError as exc:
+        ctx.log_stderr(f"collections not expanded: {exc}")
+        return {}, [str(exc)]
+
+
+def _fetch_for_refresh(ids: list[str], ctx: JobContext) -> tuple[list[WorkshopMetadata], list[str]]:
+    """Metadata batch by batch (so the job's progress moves); a batch that fails for good is
+    named and skipped, its items keep their old data."""
     ctx.progress(items_done=0, items_total=len(ids))
     metas: list[WorkshopMetadata] = []
-    requests = 0
-    for batch in batches(ids):  # batch by batch, so the job's progress moves
-        metas.extend(steam_call(fetch_metadata_batch, batch, error=JobFailed))
-        requests += 1
-        ctx.progress(items_done=len(metas))
-    ctx.log_stdout(f"fetched metadata for {len(metas)} items in {requests} request(s)")
-    return metas
+    errors: list[str] = []
+    chunks = list(batches(ids))
+    for number, batch in enumerate(chunks, start=1):
+        try:
+            metas.extend(fetch_metadata_batch(batch))
+        except SteamAPIError as exc:
+            errors.append(f"{exc} (batch {number} of {len(chunks)}: items {batch[0]}…{batch[-1]})")
+            ctx.log_stderr(
+                f"metadata batch {number} of {len(chunks)} failed, its items keep their data: {exc}"
+            )
+        ctx.progress(items_done=min(len(ids), number * BATCH_SIZE))
+    ctx.log_stdout(f"fetched metadata for {len(metas)} items in {len(chunks)} request(s)")
+    return metas, errors
 
 
 @transaction.atomic
 def _store_refresh(
-    metas: list[WorkshopMetadata], linked: dict[int, set[str]], new_links: dict[int, set[str]]
+    metas: list[WorkshopMetadata],
+    linked: dict[int, set[str]],
+    followed: list[OverlayWorkshopCollection],
+    children: dict[str, list[str]],
+    ctx: JobContext,
 ) -> RefreshResult:
     before = {
         sid: (updated, size)
@@ -107,20 +147,34 @@ def _store_refresh(
         ).values_list("steam_id", "time_updated", "file_size")
     }
     rows = items_store_metadata(m for m in metas if m.steam_id in before or is_game_item(m))
-    _link_new(new_links, rows)
+    new_links = _follow_children(followed, children, {m.steam_id: m for m in metas}, rows, linked, ctx)
     return _affected(rows, before, linked, new_links)
 
 
-def _link_new(new_links: dict[int, set[str]], rows: dict[str, WorkshopItem]) -> None:
-    OverlayWorkshopItem.objects.bulk_create(
-        [
-            OverlayWorkshopItem(overlay_id=overlay_id, item=rows[sid])
-            for overlay_id, ids in new_links.items()
-            for sid in ids
-            if sid in rows
-        ],
-        ignore_conflicts=True,
-    )
+def _follow_children(
+    followed: list[OverlayWorkshopCollection],
+    children: dict[str, list[str]],
+    metas: dict[str, WorkshopMetadata],
+    rows: dict[str, WorkshopItem],
+    linked: dict[int, set[str]],
+    ctx: JobContext,
+) -> dict[int, set[str]]:
+    """Link the usable children of followed collections (not excluded, as far as the overlay has
+    room); report the ones left out. Returns overlay id -> newly linked ids."""
+    for collection in followed:
+        title = metas[collection.steam_id].title if collection.steam_id in metas else ""
+        if title and title != collection.title:
+            collection.title = title
+            collection.save(update_fields=["title"])
+        kids = [metas[sid] for sid in children.get(collection.steam_id, []) if sid in metas]
+        usable, left_out = usable_children(collection.steam_id, kids)
+        _, over = collection_link_children(
+            collection=collection, items=[rows[m.steam_id] for m in usable if m.steam_id in rows]
+        )
+        for line in [*left_out, *over]:
+            ctx.log_stderr(f"overlay '{collection.overlay.name}': {line}")
+    now = _linked_ids({c.overlay_id for c in followed})
+    return {oid: ids - linked.get(oid, set()) for oid, ids in now.items() if ids - linked.get(oid, set())}
 
 
 def _affected(
@@ -129,7 +183,7 @@ def _affected(
     linked: dict[int, set[str]],
     new_links: dict[int, set[str]],
 ) -> RefreshResult:
-    result = RefreshResult(items=len(rows))
+    result = RefreshResult(items=len(rows), new=sum(len(ids) for ids in new_links.values()))
     for sid, row in rows.items():
         if sid in before and (row.time_updated, row.file_size) != before[sid]:
             result.changed.add(sid)
@@ -137,5 +191,5 @@ def _affected(
             result.missing.add(sid)
     touched = result.changed | result.missing
     result.overlays = {oid for oid, ids in linked.items() if ids & touched}
-    result.overlays |= {oid for oid, ids in new_links.items() if ids & set(rows)}
+    result.overlays |= set(new_links)
     return result

@@ -8,6 +8,12 @@ urlpatterns = [
     path("<int:pk>/", views.overlay_detail, name="detail"),
     path("<int:pk>/items/", views.overlay_items_add, name="items_add"),
     path("<int:pk>/items/<str:steam_id>/delete/", views.overlay_item_delete, name="item_delete"),
+    path("<int:pk>/items/<str:steam_id>/include/", views.overlay_item_include, name="item_include"),
+    path(
+        "<int:pk>/collections/<str:steam_id>/unfollow/",
+        views.overlay_collection_unfollow,
+        name="collection_unfollow",
+    ),
     path("<int:pk>/refresh/", views.overlay_refresh, name="refresh"),
     path("<int:pk>/delete/", views.overlay_remove, name="delete"),
 ]

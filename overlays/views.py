@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections import defaultdict
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
@@ -10,19 +13,27 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from jobs.models import Job
 from left4me.http import AuthenticatedHttpRequest
-from overlays.models import Overlay
+from overlays.items import collection_unfollow, item_include, item_remove, items_add
+from overlays.models import (
+    Overlay,
+    OverlayCollectionItem,
+    OverlayWorkshopCollection,
+    OverlayWorkshopItem,
+)
 from overlays.services import (
     FILE_OPERATIONS,
     OverlayError,
-    item_remove,
-    items_add,
     latest_file_job,
     overlay_create,
     overlay_delete,
     overlay_refresh_enqueue,
 )
+from workshop.cache import CacheState
 from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError
+
+# At most this many "left out" lines are shown after an add; the build's log has them all.
+LEFT_OUT_SHOWN = 10
 
 
 def _overlay_for_user(request: AuthenticatedHttpRequest, pk: int) -> Overlay:
@@ -78,36 +89,84 @@ def overlay_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def _render_detail(
     request: AuthenticatedHttpRequest, overlay: Overlay, *, error: str = "", status: int = 200
 ) -> HttpResponse:
-    items = list(WorkshopItem.objects.filter(overlay_links__overlay=overlay).order_by("title", "steam_id"))
+    links = list(overlay.workshop_links.select_related("item").order_by("item__title", "item__steam_id"))
+    collections = list(overlay.workshop_collections.annotate(item_count=Count("members")))
     latest = latest_file_job(overlay)
     context = {
         "overlay": overlay,
-        "rows": [(item, item.cache_state()) for item in items],
-        "total_size": sum(item.file_size for item in items),
-        "collections": list(overlay.workshop_collections.all()),
+        "rows": _item_rows(links, collections),
+        "total_size": sum(link.item.file_size for link in links),
+        "collections": _collection_rows(overlay, collections),
         "latest_build": latest,
         "can_edit": not (latest and latest.is_active),
         "error": error,
         "input": request.POST.get("input", ""),
-        "input_mode": request.POST.get("input_mode", "items"),
+        "input_mode": request.POST.get("input_mode", "auto"),
     }
     return render(request, "overlays/detail.html", context, status=status)
 
 
+def _holders(collections: list[OverlayWorkshopCollection]) -> dict[int, list[OverlayWorkshopCollection]]:
+    """item id -> the followed collections holding it."""
+    by_pk = {collection.pk: collection for collection in collections}
+    holders: dict[int, list[OverlayWorkshopCollection]] = defaultdict(list)
+    members = OverlayCollectionItem.objects.filter(collection__in=collections).values_list(
+        "item_id", "collection_id"
+    )
+    for item_id, collection_id in members:
+        holders[item_id].append(by_pk[collection_id])
+    return holders
+
+
+def _item_rows(
+    links: list[OverlayWorkshopItem], collections: list[OverlayWorkshopCollection]
+) -> list[tuple[WorkshopItem, CacheState, list[str]]]:
+    """(item, cache state, where it came from: "direct" and/or collection titles) per link."""
+    holders = _holders(collections)
+    rows = []
+    for link in links:
+        sources = (["direct"] if link.direct else []) + [c.label for c in holders.get(link.item_id, [])]
+        rows.append((link.item, link.item.cache_state(), sources or ["direct"]))
+    return rows
+
+
+def _collection_rows(
+    overlay: Overlay, collections: list[OverlayWorkshopCollection]
+) -> list[tuple[OverlayWorkshopCollection, list[WorkshopItem]]]:
+    """Each followed collection with the items the owner excluded from it."""
+    excluded = {e.item_id: e.item for e in overlay.workshop_exclusions.select_related("item")}
+    holders = _holders(collections) if excluded else {}
+    return [
+        (collection, [item for pk, item in excluded.items() if collection in holders.get(pk, [])])
+        for collection in collections
+    ]
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def overlay_items_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
+    if request.method == "GET":  # the address a refused add leaves in the browser
+        return redirect(overlay)
     try:
-        job = items_add(
+        result = items_add(
             overlay=overlay,
             text=request.POST.get("input", ""),
-            input_mode=request.POST.get("input_mode", "items"),
+            input_mode=request.POST.get("input_mode", "auto"),
             user=request.user,
         )
     except WorkshopInputError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
-    return _job_redirect(job)
+    _report_left_out(request, result.messages)
+    return _job_redirect(result.job)
+
+
+def _report_left_out(request: AuthenticatedHttpRequest, lines: list[str]) -> None:
+    shown = lines[:LEFT_OUT_SHOWN]
+    if len(lines) > LEFT_OUT_SHOWN:
+        shown.append(f"… and {len(lines) - LEFT_OUT_SHOWN} more (all of them are in the build's log)")
+    for line in shown:
+        messages.warning(request, line)
 
 
 @login_required
@@ -116,6 +175,35 @@ def overlay_item_delete(request: AuthenticatedHttpRequest, pk: int, steam_id: st
     overlay = _overlay_for_user(request, pk)
     try:
         job = item_remove(overlay=overlay, steam_id=steam_id, user=request.user)
+    except OverlayError as exc:
+        raise Http404(str(exc)) from exc
+    return _job_redirect(job)
+
+
+@login_required
+@require_POST
+def overlay_item_include(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
+    overlay = _overlay_for_user(request, pk)
+    try:
+        job = item_include(overlay=overlay, steam_id=steam_id, user=request.user)
+    except OverlayError as exc:
+        raise Http404(str(exc)) from exc
+    return _job_redirect(job)
+
+
+@login_required
+@require_POST
+def overlay_collection_unfollow(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
+    overlay = _overlay_for_user(request, pk)
+    choice = request.POST.get("items", "")
+    if choice not in ("keep", "remove"):
+        return _render_detail(
+            request, overlay, error="choose whether to keep or remove the collection's items", status=400
+        )
+    try:
+        job = collection_unfollow(
+            overlay=overlay, steam_id=steam_id, keep_items=choice == "keep", user=request.user
+        )
     except OverlayError as exc:
         raise Http404(str(exc)) from exc
     return _job_redirect(job)

@@ -35,16 +35,42 @@ class CacheState(enum.StrEnum):
         return self in (CacheState.CACHED, CacheState.STALE)
 
 
+class UnsafePath(ValueError):
+    """A path built from an id would leave its folder: the id is not a workshop id."""
+
+
+def inside(folder: Path, name: str) -> Path:
+    """``folder / name``, refused unless it is a plain file name directly in ``folder``.
+
+    Ids are validated where they enter (typed, or in Steam's answers); this is the second line
+    of defence for every path the cache, lock and link code builds from one.
+    """
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\x00" in name:
+        raise UnsafePath(f"refusing a path outside {folder}: {name!r}")
+    return Path(folder) / name
+
+
+def _checked_id(steam_id: str) -> str:
+    if not (steam_id.isascii() and steam_id.isdigit()):
+        raise UnsafePath(f"not a workshop id: {steam_id!r}")
+    return steam_id
+
+
 def cache_path(root: Path, steam_id: str) -> Path:
-    return Path(root) / f"{steam_id}.vpk"
+    return inside(Path(root), f"{_checked_id(steam_id)}.vpk")
 
 
 def partial_path(root: Path, steam_id: str) -> Path:
-    return Path(root) / f".{steam_id}.vpk.part"
+    return inside(Path(root), f".{_checked_id(steam_id)}.vpk.part")
 
 
 def lock_path(root: Path, steam_id: str) -> Path:
-    return Path(root) / ".locks" / f"{steam_id}.lock"
+    return inside(Path(root) / ".locks", f"{_checked_id(steam_id)}.lock")
+
+
+def link_name(steam_id: str) -> str:
+    """The name of an item's link in an overlay's addons/ folder."""
+    return f"{_checked_id(steam_id)}.vpk"
 
 
 def holds_upload(stat: os.stat_result, upload: Upload) -> bool:

@@ -4,7 +4,8 @@ import pytest
 
 from jobs.models import Job
 from overlays.models import OverlayWorkshopCollection, OverlayWorkshopItem
-from overlays.services import OverlayError, item_remove, items_add
+from overlays.items import item_remove, items_add
+from overlays.services import OverlayError
 from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError
 
@@ -27,7 +28,7 @@ def test_add_items_stores_metadata_links_and_enqueues_a_build(overlay, owner, st
         text="101\nhttps://steamcommunity.com/sharedfiles/filedetails/?id=102",
         input_mode="items",
         user=owner,
-    )
+    ).job
 
     item = WorkshopItem.objects.get(steam_id="101")
     assert (item.title, item.file_size, item.time_updated, item.steam_result) == (
@@ -44,10 +45,10 @@ def test_add_items_stores_metadata_links_and_enqueues_a_build(overlay, owner, st
 
 def test_add_updates_an_existing_row_and_coalesces_with_the_queued_build(overlay, owner, steam):
     steam.add_item("101", size=10)
-    first = items_add(overlay=overlay, text="101", input_mode="items", user=owner)
+    first = items_add(overlay=overlay, text="101", input_mode="items", user=owner).job
     steam.add_item("101", size=20, title="Renamed")
 
-    second = items_add(overlay=overlay, text="101", input_mode="items", user=owner)
+    second = items_add(overlay=overlay, text="101", input_mode="items", user=owner).job
 
     assert second.pk == first.pk
     assert WorkshopItem.objects.get().title == "Renamed"
@@ -94,17 +95,17 @@ def test_too_many_entries_change_nothing(overlay, owner, steam, settings):
 
 
 def test_too_many_collection_items_change_nothing(overlay, owner, steam, settings):
-    settings.WORKSHOP_MAX_ENTRIES = 2
+    settings.WORKSHOP_COLLECTION_MAX_ITEMS = 2
     steam.add_collection("900", ["1", "2", "3"])
-    with pytest.raises(WorkshopInputError, match="too many workshop items: 3"):
+    with pytest.raises(WorkshopInputError, match="collections hold more than 2 items"):
         items_add(overlay=overlay, text="900", input_mode="collection", user=owner)
     _nothing_changed()
 
 
 def test_steam_api_failure_changes_nothing(overlay, owner, steam):
     steam.add_item("101", size=1)
-    steam.api_statuses = [503]
-    with pytest.raises(WorkshopInputError, match=r"^steam api error: .*HTTP 503"):
+    steam.api_statuses = [503] * 10  # more than every attempt
+    with pytest.raises(WorkshopInputError, match=r"^steam api error: \w+: HTTP 503 after 4 attempts$"):
         items_add(overlay=overlay, text="101", input_mode="items", user=owner)
     _nothing_changed()
 

@@ -1,0 +1,286 @@
+"""The workshop items of an overlay: add (items and collections, mixed), remove, include again,
+unfollow a collection. Each link records where it came from: added directly, through followed
+collections, or both; an item the owner removed while a collection still holds it is excluded,
+so no refresh brings it back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from jobs.models import Job, JobLogLine
+from jobs.services import job_log
+from overlays.models import (
+    Overlay,
+    OverlayCollectionItem,
+    OverlayWorkshopCollection,
+    OverlayWorkshopExclusion,
+    OverlayWorkshopItem,
+)
+from overlays.services import OverlayError, build_enqueue
+from workshop.models import WorkshopItem
+from workshop.parsing import WorkshopInputError, parse_workshop_input
+from workshop.services import items_store_metadata
+from workshop.steam import (
+    SteamAPIError,
+    SteamBudget,
+    SteamLimitError,
+    WorkshopMetadata,
+    expand_collections,
+    fetch_metadata_batch,
+    require_game_items,
+)
+
+INPUT_MODES = ("auto", "items", "collection")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    steam_id: str
+    why: str
+    collection: str = ""  # the collection it came from, if any
+
+    def __str__(self) -> str:
+        if not self.steam_id:  # a count, not one item
+            return self.why
+        source = f" of collection {self.collection}" if self.collection else ""
+        return f"workshop item {self.steam_id}{source} left out: {self.why}"
+
+
+@dataclass
+class AddResult:
+    job: Job
+    added: int = 0
+    left_out: list[LeftOut] = field(default_factory=list)
+
+    @property
+    def messages(self) -> list[str]:
+        return [str(item) for item in self.left_out]
+
+
+@dataclass
+class _Plan:
+    """What an add will write, decided from Steam's answers before anything is written."""
+
+    typed: list[WorkshopMetadata]
+    collections: dict[str, list[WorkshopMetadata]]  # collection id -> its usable children, in order
+    titles: dict[str, str]
+    left_out: list[LeftOut]
+
+
+# --- add ------------------------------------------------------------------------------
+
+
+def items_add(*, overlay: Overlay, text: str, input_mode: str = "auto", user: User | None) -> AddResult:
+    """Add the items and collections in `text` to `overlay` and enqueue its build.
+
+    Every entry is looked up: a collection is expanded (its usable children added, the rest
+    reported as left out) and followed; anything else is an item. Raises WorkshopInputError
+    (bad entry, unknown item or another game's item typed in, a collection with nothing
+    usable, a bound passed, a Steam API failure) before anything is written.
+    """
+    if input_mode not in INPUT_MODES:
+        raise WorkshopInputError(f"unknown input mode: {input_mode!r}")
+    ids = parse_workshop_input(text)
+    plan = _plan_add(ids, input_mode)
+    return _store_add(overlay=overlay, plan=plan, user=user)
+
+
+def _plan_add(ids: list[str], input_mode: str) -> _Plan:
+    budget = SteamBudget.for_add()
+    children = _ask_steam(lambda: expand_collections(ids, budget=budget))
+    if input_mode == "collection" and len(children) < len(ids):
+        plain = [sid for sid in ids if sid not in children]
+        raise WorkshopInputError(f"no workshop items in collection {', '.join(plain)}")
+    typed = [sid for sid in ids if sid not in children]
+    members = list(dict.fromkeys(c for kids in children.values() for c in kids if c not in typed))
+    metas = _ask_steam(lambda: fetch_metadata_batch([*typed, *members, *children], budget=budget))
+    by_id = {meta.steam_id: meta for meta in metas}
+    plan = _Plan(
+        typed=_typed_items([by_id[sid] for sid in typed]),
+        collections={},
+        titles={cid: by_id[cid].title for cid in children if cid in by_id},
+        left_out=[],
+    )
+    for collection_id, kids in children.items():
+        usable, left_out = usable_children(collection_id, [by_id[k] for k in kids if k in by_id])
+        plan.collections[collection_id] = usable
+        plan.left_out += left_out
+    if children and not plan.typed and not any(plan.collections.values()):
+        raise WorkshopInputError(_nothing_usable(list(children), plan.left_out))
+    return plan
+
+
+def _ask_steam(call: Callable[[], T]) -> T:
+    """Steam's failure as the add's error: a bound passed is named as is, the rest is an API error."""
+    try:
+        return call()
+    except SteamLimitError as exc:
+        raise WorkshopInputError(str(exc)) from exc
+    except SteamAPIError as exc:
+        raise WorkshopInputError(f"steam api error: {exc}") from exc
+
+
+def _typed_items(metas: list[WorkshopMetadata]) -> list[WorkshopMetadata]:
+    """Typed ids must be items Steam knows, of our game; the rest of their state is shown later."""
+    unknown = [m.steam_id for m in metas if not m.found or m.result == 9]
+    if unknown:
+        raise WorkshopInputError(f"no such workshop item: {', '.join(unknown)}")
+    require_game_items(metas)
+    return metas
+
+
+def usable_children(
+    collection_id: str, metas: Iterable[WorkshopMetadata]
+) -> tuple[list[WorkshopMetadata], list[LeftOut]]:
+    """A collection's children split into those left4me can download and those left out (why)."""
+    usable: list[WorkshopMetadata] = []
+    left_out: list[LeftOut] = []
+    for meta in metas:
+        if meta.problem:
+            left_out.append(LeftOut(meta.steam_id, meta.problem, collection_id))
+        else:
+            usable.append(meta)
+    return usable, left_out
+
+
+def _nothing_usable(collection_ids: list[str], left_out: list[LeftOut]) -> str:
+    shown = ", ".join(f"{item.steam_id} ({item.why})" for item in left_out[:10])
+    more = f" and {len(left_out) - 10} more" if len(left_out) > 10 else ""
+    named = ", ".join(collection_ids)
+    if not left_out:
+        return f"no workshop items in collection {named}"
+    return f"nothing to add from collection {named}: every item was left out: {shown}{more}"
+
+
+@transaction.atomic
+def _store_add(*, overlay: Overlay, plan: _Plan, user: User | None) -> AddResult:
+    rows = items_store_metadata([*plan.typed, *(m for kids in plan.collections.values() for m in kids)])
+    typed = [rows[m.steam_id] for m in plan.typed]
+    _check_room(overlay, typed)
+    OverlayWorkshopExclusion.objects.filter(overlay=overlay, item__in=typed).delete()
+    _link(overlay, typed, direct=True)
+    added = len(typed)
+    left_out = list(plan.left_out)
+    for collection_id, kids in plan.collections.items():
+        collection = collection_follow(
+            overlay=overlay, steam_id=collection_id, title=plan.titles.get(collection_id, "")
+        )
+        linked, over = collection_link_children(collection=collection, items=[rows[m.steam_id] for m in kids])
+        added += linked
+        left_out += over
+    job = build_enqueue(overlay=overlay, user=user)
+    for line in left_out:
+        job_log(job_id=job.pk, text=str(line), stream=JobLogLine.Stream.STDERR)
+    return AddResult(job=job, added=added, left_out=left_out)
+
+
+def _check_room(overlay: Overlay, typed: list[WorkshopItem]) -> None:
+    limit = settings.WORKSHOP_MAX_ITEMS_PER_OVERLAY
+    have = overlay.workshop_links.count()
+    new = len({item.pk for item in typed} - set(overlay.workshop_links.values_list("item_id", flat=True)))
+    if have + new > limit:
+        raise WorkshopInputError(
+            f"an overlay holds at most {limit} workshop items: this one has {have}, the add would make {have + new}"
+        )
+
+
+def _link(overlay: Overlay, items: list[WorkshopItem], *, direct: bool) -> None:
+    """Link `items`; with direct=True an existing link becomes direct too."""
+    OverlayWorkshopItem.objects.bulk_create(
+        [OverlayWorkshopItem(overlay=overlay, item=item, direct=direct) for item in items],
+        ignore_conflicts=True,
+    )
+    if direct:
+        OverlayWorkshopItem.objects.filter(overlay=overlay, item__in=items, direct=False).update(direct=True)
+
+
+def collection_follow(*, overlay: Overlay, steam_id: str, title: str) -> OverlayWorkshopCollection:
+    collection, created = OverlayWorkshopCollection.objects.get_or_create(
+        overlay=overlay, steam_id=steam_id, defaults={"title": title}
+    )
+    if not created and title and collection.title != title:
+        collection.title = title
+        collection.save(update_fields=["title"])
+    return collection
+
+
+def collection_link_children(
+    *, collection: OverlayWorkshopCollection, items: list[WorkshopItem]
+) -> tuple[int, list[LeftOut]]:
+    """Record that the collection holds `items` and link those the owner did not exclude, as far as
+    the overlay has room (WORKSHOP_MAX_ITEMS_PER_OVERLAY); returns (newly linked, left out)."""
+    overlay = collection.overlay
+    OverlayCollectionItem.objects.bulk_create(
+        [OverlayCollectionItem(collection=collection, item=item) for item in items], ignore_conflicts=True
+    )
+    excluded = set(OverlayWorkshopExclusion.objects.filter(overlay=overlay).values_list("item_id", flat=True))
+    linked = set(OverlayWorkshopItem.objects.filter(overlay=overlay).values_list("item_id", flat=True))
+    wanted = [item for item in items if item.pk not in excluded and item.pk not in linked]
+    room = max(0, settings.WORKSHOP_MAX_ITEMS_PER_OVERLAY - len(linked))
+    _link(overlay, wanted[:room], direct=False)
+    over = wanted[room:]
+    if not over:
+        return len(wanted), []
+    limit = settings.WORKSHOP_MAX_ITEMS_PER_OVERLAY
+    why = (
+        f"{len(over)} items of collection {collection.steam_id} left out: "
+        f"an overlay holds at most {limit} workshop items"
+    )
+    return room, [LeftOut("", why, collection.steam_id)]
+
+
+# --- remove, include again, unfollow ------------------------------------------------------
+
+
+@transaction.atomic
+def item_remove(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
+    """Unlink the item; the build that follows removes its symlink (the cache file stays). While a
+    followed collection holds it, it is excluded, so no refresh brings it back."""
+    link = OverlayWorkshopItem.objects.filter(overlay=overlay, item__steam_id=steam_id).first()
+    if link is None:
+        raise OverlayError(f"workshop item {steam_id} is not in this overlay")
+    if OverlayCollectionItem.objects.filter(collection__overlay=overlay, item_id=link.item_id).exists():
+        OverlayWorkshopExclusion.objects.get_or_create(overlay=overlay, item_id=link.item_id)
+    link.delete()
+    return build_enqueue(overlay=overlay, user=user)
+
+
+@transaction.atomic
+def item_include(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
+    """Undo an exclusion: the item is linked again through the collections that hold it."""
+    exclusion = OverlayWorkshopExclusion.objects.filter(overlay=overlay, item__steam_id=steam_id).first()
+    if exclusion is None:
+        raise OverlayError(f"workshop item {steam_id} is not excluded from this overlay")
+    exclusion.delete()
+    if OverlayCollectionItem.objects.filter(collection__overlay=overlay, item_id=exclusion.item_id).exists():
+        item = WorkshopItem.objects.get(pk=exclusion.item_id)
+        _link(overlay, [item], direct=False)
+    return build_enqueue(overlay=overlay, user=user)
+
+
+@transaction.atomic
+def collection_unfollow(*, overlay: Overlay, steam_id: str, keep_items: bool, user: User | None) -> Job:
+    """Stop following a collection. Its items that no other followed collection holds either
+    stay as direct items (keep_items) or leave the overlay, unless the owner added them directly."""
+    collection = OverlayWorkshopCollection.objects.filter(overlay=overlay, steam_id=steam_id).first()
+    if collection is None:
+        raise OverlayError(f"collection {steam_id} is not followed by this overlay")
+    others = OverlayCollectionItem.objects.filter(collection__overlay=overlay).exclude(collection=collection)
+    only_here = set(collection.members.values_list("item_id", flat=True)) - set(
+        others.values_list("item_id", flat=True)
+    )
+    links = OverlayWorkshopItem.objects.filter(overlay=overlay, item_id__in=only_here)
+    if keep_items:
+        links.update(direct=True)
+    else:
+        links.filter(direct=False).delete()
+    collection.delete()
+    OverlayWorkshopExclusion.objects.filter(overlay=overlay, item_id__in=only_here).delete()
+    return build_enqueue(overlay=overlay, user=user)

@@ -1,0 +1,173 @@
+"""Collections as operators paste them: partial, mixed with items, followed, excluded from, unfollowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.models import Job
+from overlays.items import collection_unfollow, item_include, item_remove, items_add
+from overlays.models import OverlayCollectionItem, OverlayWorkshopCollection, OverlayWorkshopExclusion
+from overlays.refresh import items_refresh_all
+from tests.support.helpers import FakeContext
+from workshop.models import WorkshopItem
+from workshop.parsing import WorkshopInputError
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_roots")]
+
+
+def _linked(overlay) -> set[str]:
+    return set(overlay.workshop_links.values_list("item__steam_id", flat=True))
+
+
+def _community_collection(steam) -> None:
+    """A big community collection as curators leave them: most children fine, some dead."""
+    for sid in ("301", "302", "303"):
+        steam.add_item(sid, size=10)
+    steam.add_item("304", size=10, result=9)  # deleted since it was added
+    steam.add_item("305", size=10, consumer_app_id=730)  # another game's item
+    steam.add_item("306", size=10, file_url="")  # Steam serves no file
+    steam.add_item("307", size=10, banned=1)
+    steam.missing.add("308")  # left out of Steam's answer altogether
+    steam.add_collection("900", ["301", "302", "303", "304", "305", "306", "307", "308"])
+
+
+def test_a_collection_with_dead_children_adds_the_usable_ones_and_names_the_rest(overlay, owner, steam):
+    _community_collection(steam)
+
+    result = items_add(overlay=overlay, text="900", user=owner)
+
+    assert _linked(overlay) == {"301", "302", "303"}
+    assert {(item.steam_id, item.why) for item in result.left_out} == {
+        ("304", "deleted or private"),
+        ("305", "another game (app 730)"),
+        ("306", "no file"),
+        ("307", "banned"),
+        ("308", "not returned by steam"),
+    }
+    log = list(result.job.lines.values_list("text", flat=True))
+    assert "workshop item 304 of collection 900 left out: deleted or private" in log
+    assert len(log) == 5
+    collection = OverlayWorkshopCollection.objects.get()
+    assert (collection.steam_id, collection.title) == ("900", "Collection 900")
+    assert collection.members.count() == 3
+
+
+def test_a_collection_with_nothing_usable_is_refused_and_changes_nothing(overlay, owner, steam):
+    steam.add_item("311", size=10, result=9)
+    steam.add_item("312", size=10, consumer_app_id=730)
+    steam.add_collection("901", ["311", "312"])
+
+    with pytest.raises(WorkshopInputError, match="nothing to add from collection 901") as refused:
+        items_add(overlay=overlay, text="901", user=owner)
+
+    assert "311 (deleted or private)" in str(refused.value)
+    assert not WorkshopItem.objects.exists() and not OverlayWorkshopCollection.objects.exists()
+    assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("mode", ["auto", "items"])
+def test_items_and_collections_mixed_in_one_paste(overlay, owner, steam, mode):
+    steam.add_item("321", size=10)
+    steam.add_item("322", size=10)
+    steam.add_collection("902", ["322"])
+
+    items_add(
+        overlay=overlay,
+        text="321 https://steamcommunity.com/sharedfiles/filedetails/?id=902",
+        input_mode=mode,
+        user=owner,
+    )
+
+    assert _linked(overlay) == {"321", "322"}  # the collection is expanded, never an item row
+    assert not WorkshopItem.objects.filter(steam_id="902").exists()
+    assert list(OverlayWorkshopCollection.objects.values_list("steam_id", flat=True)) == ["902"]
+
+
+def test_collection_mode_refuses_a_plain_item(overlay, owner, steam):
+    steam.add_item("331", size=10)
+    with pytest.raises(WorkshopInputError, match="no workshop items in collection 331"):
+        items_add(overlay=overlay, text="331", input_mode="collection", user=owner)
+
+
+def test_a_removed_item_stays_out_through_refreshes_until_included_again(overlay, owner, steam):
+    _community_collection(steam)
+    items_add(overlay=overlay, text="900", user=owner)
+
+    item_remove(overlay=overlay, steam_id="302", user=owner)
+    items_refresh_all(ctx=FakeContext())
+
+    assert _linked(overlay) == {"301", "303"}
+    assert OverlayWorkshopExclusion.objects.filter(overlay=overlay, item__steam_id="302").exists()
+
+    item_include(overlay=overlay, steam_id="302", user=owner)
+    assert _linked(overlay) == {"301", "302", "303"}
+    assert not OverlayWorkshopExclusion.objects.exists()
+
+
+def test_typing_an_excluded_item_adds_it_back_directly(overlay, owner, steam):
+    _community_collection(steam)
+    items_add(overlay=overlay, text="900", user=owner)
+    item_remove(overlay=overlay, steam_id="302", user=owner)
+
+    items_add(overlay=overlay, text="302", user=owner)
+
+    assert overlay.workshop_links.get(item__steam_id="302").direct
+    assert not OverlayWorkshopExclusion.objects.exists()
+
+
+def test_removing_a_direct_item_no_collection_holds_leaves_no_exclusion(overlay, owner, steam):
+    steam.add_item("341", size=10)
+    items_add(overlay=overlay, text="341", user=owner)
+    item_remove(overlay=overlay, steam_id="341", user=owner)
+    assert not OverlayWorkshopExclusion.objects.exists()
+
+
+def test_refresh_links_children_that_appear_later_and_skips_dead_ones(overlay, owner, steam):
+    steam.add_item("351", size=10)
+    steam.add_collection("903", ["351"])
+    items_add(overlay=overlay, text="903", user=owner)
+    steam.add_item("352", size=10)
+    steam.add_item("353", size=10, result=9)
+    steam.add_collection("903", ["351", "352", "353", "../../etc"])
+    ctx = FakeContext()
+
+    result = items_refresh_all(ctx=ctx)
+
+    assert _linked(overlay) == {"351", "352"}
+    assert result.overlays == {overlay.pk}
+    assert any("353 of collection 903 left out: deleted or private" in line for line in ctx.stderr)
+
+
+@pytest.mark.parametrize(("choice", "left"), [(True, {"361", "362", "363"}), (False, {"361", "363"})])
+def test_unfollow_keeps_or_removes_the_items_only_it_brought(overlay, owner, steam, choice, left):
+    for sid in ("361", "362", "363"):
+        steam.add_item(sid, size=10)
+    steam.add_collection("904", ["361", "362"])
+    steam.add_collection("905", ["363"])
+    items_add(overlay=overlay, text="361 904 905", user=owner)  # 361 is also typed: direct
+
+    collection_unfollow(overlay=overlay, steam_id="904", keep_items=choice, user=owner)
+
+    assert _linked(overlay) == left
+    assert list(OverlayWorkshopCollection.objects.values_list("steam_id", flat=True)) == ["905"]
+    assert not OverlayCollectionItem.objects.filter(collection__steam_id="904").exists()
+    if choice:
+        assert overlay.workshop_links.get(item__steam_id="362").direct  # now the owner's own
+    items_refresh_all(ctx=FakeContext())
+    assert _linked(overlay) == left  # an unfollowed collection brings nothing back
+
+
+def test_children_past_the_overlay_limit_are_left_out_and_counted(overlay, owner, steam, settings):
+    settings.WORKSHOP_MAX_ITEMS_PER_OVERLAY = 3
+    for n in range(371, 376):
+        steam.add_item(str(n), size=10)
+    steam.add_collection("906", [str(n) for n in range(371, 376)])
+
+    result = items_add(overlay=overlay, text="906", user=owner)
+
+    assert _linked(overlay) == {"371", "372", "373"}
+    assert [str(item) for item in result.left_out] == [
+        "2 items of collection 906 left out: an overlay holds at most 3 workshop items"
+    ]
+    with pytest.raises(WorkshopInputError, match="an overlay holds at most 3 workshop items"):
+        items_add(overlay=overlay, text="374", user=owner)
