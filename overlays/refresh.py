@@ -34,13 +34,15 @@ class RefreshResult:
     missing: set[str] = field(default_factory=set)
     overlays: set[int] = field(default_factory=set)
     new: int = 0
+    fetched: int = 0  # items Steam answered for
     errors: list[str] = field(default_factory=list)  # Steam calls that failed for good
 
 
 def overlay_refresh(*, overlay: Overlay, ctx: JobContext) -> None:
     """Fresh metadata for the overlay's items (and its collections' new items), then the build."""
     result = _refresh(overlay_ids=[overlay.pk], ctx=ctx)
-    overlay_build(overlay=overlay, ctx=ctx)
+    if result.fetched:  # Steam answered something: build with it, then say what failed
+        overlay_build(overlay=overlay, ctx=ctx)
     _fail_on_errors(result)
 
 
@@ -73,6 +75,7 @@ def _refresh(*, overlay_ids: list[int] | None, ctx: JobContext) -> RefreshResult
     metas, batch_errors = _fetch_for_refresh(sorted(wanted), ctx)
     result = _store_refresh(metas, linked, followed, children, ctx)
     result.errors = errors + batch_errors
+    result.fetched = len(metas)
     ctx.log_stdout(
         f"workshop refresh: items={result.items} changed={len(result.changed)} "
         f"missing={len(result.missing)} new={result.new} overlays={len(result.overlays)}"

@@ -5,45 +5,88 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('overlays', '0002_workshop_links'),
-        ('workshop', '0003_move_overlay_links'),
+        ("overlays", "0002_workshop_links"),
+        ("workshop", "0003_move_overlay_links"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='overlayworkshopcollection',
-            name='title',
+            model_name="overlayworkshopcollection",
+            name="title",
             field=models.CharField(blank=True, max_length=255),
         ),
         migrations.AddField(
-            model_name='overlayworkshopitem',
-            name='direct',
-            field=models.BooleanField(default=True, help_text='added by the owner, not only through a collection'),
+            model_name="overlayworkshopitem",
+            name="direct",
+            field=models.BooleanField(
+                default=True, help_text="added by the owner, not only through a collection"
+            ),
         ),
         migrations.CreateModel(
-            name='OverlayCollectionItem',
+            name="OverlayCollectionItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('collection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='members', to='overlays.overlayworkshopcollection')),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workshop.workshopitem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "collection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="members",
+                        to="overlays.overlayworkshopcollection",
+                    ),
+                ),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workshop.workshopitem",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('collection', 'item'), name='collection_item_unique')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("collection", "item"), name="collection_item_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='OverlayWorkshopExclusion',
+            name="OverlayWorkshopExclusion",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='workshop.workshopitem')),
-                ('overlay', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='workshop_exclusions', to='overlays.overlay')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="workshop.workshopitem",
+                    ),
+                ),
+                (
+                    "overlay",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="workshop_exclusions",
+                        to="overlays.overlay",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at', 'id'],
-                'constraints': [models.UniqueConstraint(fields=('overlay', 'item'), name='overlay_exclusion_unique')],
+                "ordering": ["created_at", "id"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("overlay", "item"), name="overlay_exclusion_unique")
+                ],
             },
         ),
     ]

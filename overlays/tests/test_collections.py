@@ -171,3 +171,105 @@ def test_children_past_the_overlay_limit_are_left_out_and_counted(overlay, owner
     ]
     with pytest.raises(WorkshopInputError, match="an overlay holds at most 3 workshop items"):
         items_add(overlay=overlay, text="374", user=owner)
+
+
+def test_a_refresh_keeps_the_batches_that_worked_when_one_fails_for_good(owner, steam, settings):
+    from jobs.runner import JobFailed
+    from overlays.services import overlay_create, overlay_link_items
+    from tests.support.helpers import item_from_steam
+
+    overlays = []
+    for n in range(5):  # 5 batches of 100 ids, one overlay per batch
+        overlay = overlay_create(owner=owner, name=f"batch {n}")
+        ids = [str(10_000 + n * 100 + k) for k in range(100)]
+        for sid in ids:
+            steam.add_item(sid, size=10)
+        overlay_link_items(overlay=overlay, items=[item_from_steam(steam, sid) for sid in ids])
+        steam.add_item(ids[0], size=11)  # one change per batch
+        overlays.append(overlay)
+    steam.api_statuses = [200, 200, 502, 502, 502, 502]  # the 3rd batch fails every attempt
+    ctx = FakeContext()
+
+    with pytest.raises(JobFailed, match=r"HTTP 502 after 4 attempts \(batch 3 of 5"):
+        items_refresh_all(ctx=ctx)
+
+    sizes = dict(WorkshopItem.objects.filter(steam_id__endswith="00").values_list("steam_id", "file_size"))
+    assert sizes == {"10000": 11, "10100": 11, "10200": 10, "10300": 11, "10400": 11}
+    built = {job.subject_id for job in Job.objects.filter(operation="build_overlay")}
+    assert built == {overlays[n].pk for n in (0, 1, 3, 4)}
+    assert len(steam.api_requests) == 8
+
+
+def test_hostile_child_ids_touch_nothing_outside_the_data_folder(overlay, owner, steam, settings, tmp_path):
+    steam.add_item("381", size=10)
+    steam.add_collection("907", ["381", "/some/path", "../../escape", str(2**64), "0"])
+    outside = sorted(p.name for p in tmp_path.parent.iterdir())
+
+    result = items_add(overlay=overlay, text="907", user=owner)
+
+    assert _linked(overlay) == {"381"}
+    assert result.left_out == []  # skipped (and logged) where Steam's answer is read
+    assert sorted(WorkshopItem.objects.values_list("steam_id", flat=True)) == ["381"]
+    assert sorted(p.name for p in tmp_path.parent.iterdir()) == outside
+    assert not (settings.WORKSHOP_CACHE_ROOT / ".locks").exists() or all(
+        p.name.removesuffix(".lock").isdigit() for p in (settings.WORKSHOP_CACHE_ROOT / ".locks").iterdir()
+    )
+
+
+def test_the_pages_report_left_out_children_and_manage_membership(owner_client, stranger, overlay, steam):
+    from django.test import Client
+
+    _community_collection(steam)
+
+    response = owner_client.post(f"/overlays/{overlay.pk}/items/", {"input": "900"}, follow=True)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "workshop item 305 of collection 900 left out: another game (app 730)" in page
+    owner_client.post(f"/overlays/{overlay.pk}/items/302/delete/")
+    detail = owner_client.get(f"/overlays/{overlay.pk}/").content.decode()
+    assert "Collection 900" in detail and "Include again" in detail
+
+    client = Client()
+    client.force_login(stranger)
+    assert client.post(f"/overlays/{overlay.pk}/items/302/include/").status_code == 403
+    assert (
+        client.post(f"/overlays/{overlay.pk}/collections/900/unfollow/", {"items": "keep"}).status_code == 403
+    )
+
+    assert owner_client.post(f"/overlays/{overlay.pk}/items/302/include/").status_code == 302
+    assert _linked(overlay) == {"301", "302", "303"}
+    refused = owner_client.post(f"/overlays/{overlay.pk}/collections/900/unfollow/", {"items": "maybe"})
+    assert refused.status_code == 400
+    assert (
+        owner_client.post(
+            f"/overlays/{overlay.pk}/collections/900/unfollow/", {"items": "remove"}
+        ).status_code
+        == 302
+    )
+    assert _linked(overlay) == set()
+    assert (
+        owner_client.post(f"/overlays/{overlay.pk}/collections/900/unfollow/", {"items": "keep"}).status_code
+        == 404
+    )
+
+
+def test_a_collection_chain_too_deep_is_refused_quickly_with_400(owner_client, overlay, steam):
+    import time
+
+    for depth in range(1500):
+        steam.add_collection(str(50_000 + depth), [(str(50_001 + depth), 2)])
+    started = time.monotonic()
+
+    response = owner_client.post(f"/overlays/{overlay.pk}/items/", {"input": "50000"})
+
+    assert response.status_code == 400
+    assert "nested more than 8 levels deep" in response.content.decode()
+    assert time.monotonic() - started < 5
+    assert len(steam.api_requests) <= 10
+    assert not OverlayWorkshopCollection.objects.exists() and not Job.objects.exists()
+
+
+def test_a_get_of_the_add_address_shows_the_overlay(owner_client, overlay):
+    response = owner_client.get(f"/overlays/{overlay.pk}/items/")
+    assert response.status_code == 302 and response["Location"] == f"/overlays/{overlay.pk}/"

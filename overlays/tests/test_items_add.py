@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from jobs.models import Job
-from overlays.models import OverlayWorkshopCollection, OverlayWorkshopItem
 from overlays.items import item_remove, items_add
+from overlays.models import OverlayWorkshopCollection, OverlayWorkshopItem
 from overlays.services import OverlayError
 from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError

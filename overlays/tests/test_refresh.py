@@ -77,7 +77,7 @@ def test_overlay_refresh_steam_error_fails_and_changes_no_row(overlay, steam, ct
     _cached_item(steam, "101", overlay)
     before = list(WorkshopItem.objects.values())
     steam.add_item("101", size=99, title="changed")
-    steam.api_statuses = [500]
+    steam.api_statuses = [500] * 10  # more than every attempt
 
     with pytest.raises(JobFailed, match=r"^steam api error: .*HTTP 500"):
         overlay_refresh(overlay=overlay, ctx=ctx)
@@ -160,7 +160,7 @@ def test_global_refresh_steam_error_fails_and_changes_no_row(overlay, steam, ctx
     _cached_item(steam, "101", overlay)
     steam.add_item("101", size=99, time_updated=T0 + 5)
     before = list(WorkshopItem.objects.values())
-    steam.api_statuses = [502]
+    steam.api_statuses = [502] * 10  # more than every attempt
 
     with pytest.raises(JobFailed, match=r"^steam api error: "):
         items_refresh_all(ctx=FakeContext())

@@ -65,7 +65,7 @@ def test_add_route_bad_input_rerenders_with_400(owner_client, overlay, steam, se
 
 
 def test_add_route_steam_failure_rerenders_with_400(owner_client, overlay, steam):
-    steam.api_statuses = [503]
+    steam.api_statuses = [503] * 10  # more than every attempt
     response = owner_client.post(f"/overlays/{overlay.pk}/items/", {"input": "101", "input_mode": "items"})
     assert response.status_code == 400
     assert "steam api error" in response.content.decode()
@@ -141,7 +141,7 @@ def test_refresh_job_fails_on_steam_error_and_changes_nothing(owner_client, over
     item_from_steam(steam, "101", overlay=overlay)
     before = list(WorkshopItem.objects.values())
     job = _job_of(owner_client.post(f"/overlays/{overlay.pk}/refresh/"))
-    steam.api_statuses = [500]
+    steam.api_statuses = [500] * 10  # more than every attempt
 
     job = _run(job)
 
