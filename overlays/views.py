@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -106,7 +107,7 @@ def _render_detail(
     return render(request, "overlays/detail.html", context, status=status)
 
 
-def _holders(collections: list[OverlayWorkshopCollection]) -> dict[int, list[OverlayWorkshopCollection]]:
+def _holders(collections: Sequence[OverlayWorkshopCollection]) -> dict[int, list[OverlayWorkshopCollection]]:
     """item id -> the followed collections holding it."""
     by_pk = {collection.pk: collection for collection in collections}
     holders: dict[int, list[OverlayWorkshopCollection]] = defaultdict(list)
@@ -119,7 +120,7 @@ def _holders(collections: list[OverlayWorkshopCollection]) -> dict[int, list[Ove
 
 
 def _item_rows(
-    links: list[OverlayWorkshopItem], collections: list[OverlayWorkshopCollection]
+    links: list[OverlayWorkshopItem], collections: Sequence[OverlayWorkshopCollection]
 ) -> list[tuple[WorkshopItem, CacheState, list[str]]]:
     """(item, cache state, where it came from: "direct" and/or collection titles) per link."""
     holders = _holders(collections)
@@ -131,7 +132,7 @@ def _item_rows(
 
 
 def _collection_rows(
-    overlay: Overlay, collections: list[OverlayWorkshopCollection]
+    overlay: Overlay, collections: Sequence[OverlayWorkshopCollection]
 ) -> list[tuple[OverlayWorkshopCollection, list[WorkshopItem]]]:
     """Each followed collection with the items the owner excluded from it."""
     excluded = {e.item_id: e.item for e in overlay.workshop_exclusions.select_related("item")}

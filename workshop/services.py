@@ -54,15 +54,25 @@ def item_apply_metadata(item: WorkshopItem, meta: WorkshopMetadata, now: datetim
     """Copy what Steam said onto the row; last_downloaded_at is the build's business."""
     item.last_checked_at = now
     item.steam_result = meta.result
-    if not meta.ok:
+    if not meta.ok or meta.banned or meta.invalid:
         # Not served any more. Size and time stay as Steam last gave them: they describe the
         # cached file, which the build keeps linked.
         item.file_url = ""
-        item.last_error = f"steam result {meta.result}" if meta.found else NO_ENTRY
+        item.last_error = _not_served(meta)
         return
     for name in METADATA_FIELDS:
         setattr(item, name, getattr(meta, name))
     item.consumer_app_id, item.last_error = meta.consumer_app_id, ""
+
+
+def _not_served(meta: WorkshopMetadata) -> str:
+    """Why Steam serves no file of the item, as the pages show it: "steam result 9: deleted or private"."""
+    if not meta.found:
+        return NO_ENTRY
+    if meta.ok:
+        return meta.problem  # banned, or a number out of range
+    why = meta.problem
+    return why if why.startswith("steam result") else f"steam result {meta.result}: {why}"
 
 
 def is_game_item(meta: WorkshopMetadata) -> bool:

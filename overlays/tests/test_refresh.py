@@ -64,7 +64,7 @@ def test_overlay_refresh_records_items_steam_left_out_or_refused(overlay, steam,
     assert WorkshopItem.objects.get(steam_id="101").last_error == NO_ENTRY
     gone = WorkshopItem.objects.get(steam_id="102")
     assert (gone.last_error, gone.file_url, gone.steam_result, gone.file_size) == (
-        "steam result 9",
+        "steam result 9: deleted or private",
         "",
         9,
         30,
@@ -167,3 +167,24 @@ def test_global_refresh_steam_error_fails_and_changes_no_row(overlay, steam, ctx
 
     assert list(WorkshopItem.objects.values()) == before
     assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("details", "error"),
+    [
+        ({"banned": 1}, "banned"),
+        ({"result": 15}, "steam result 15: access denied"),
+        ({"result": 2}, "steam result 2 (failed)"),
+        ({"file_size": str(10**25)}, "steam sent an invalid file_size"),
+        ({"time_updated": 10**25}, "steam sent an invalid time_updated"),
+    ],
+)
+def test_a_refresh_stores_every_answer_with_its_meaning(overlay, steam, ctx, details, error):
+    _cached_item(steam, "101", overlay)
+    steam.add_item("101", size=10, **details)
+
+    overlay_refresh(overlay=overlay, ctx=ctx)
+
+    item = WorkshopItem.objects.get(steam_id="101")
+    assert (item.last_error, item.file_url) == (error, "")
+    assert (overlay.addons_path / "101.vpk").is_symlink()  # the cached file stays linked
