@@ -172,7 +172,10 @@ def _store_add(*, overlay: Overlay, plan: _Plan, user: User | None) -> AddResult
         collection = collection_follow(
             overlay=overlay, steam_id=collection_id, title=plan.titles.get(collection_id, "")
         )
-        linked, over = collection_link_children(collection=collection, items=[rows[m.steam_id] for m in kids])
+        unusable = sum(1 for item in plan.left_out if item.collection == collection_id)
+        linked, over = collection_link_children(
+            collection=collection, items=[rows[m.steam_id] for m in kids], unusable=unusable
+        )
         added += linked
         left_out += over
     job = build_enqueue(overlay=overlay, user=user)
@@ -212,10 +215,11 @@ def collection_follow(*, overlay: Overlay, steam_id: str, title: str) -> Overlay
 
 
 def collection_link_children(
-    *, collection: OverlayWorkshopCollection, items: list[WorkshopItem]
+    *, collection: OverlayWorkshopCollection, items: list[WorkshopItem], unusable: int = 0
 ) -> tuple[int, list[LeftOut]]:
     """Record that the collection holds `items` and link those the owner did not exclude, as far as
-    the overlay has room (WORKSHOP_MAX_ITEMS_PER_OVERLAY); returns (newly linked, left out)."""
+    the overlay has room (WORKSHOP_MAX_ITEMS_PER_OVERLAY); returns (newly linked, left out).
+    The collection notes how many children are left out (`unusable` ones and those past the limit)."""
     overlay = collection.overlay
     OverlayCollectionItem.objects.bulk_create(
         [OverlayCollectionItem(collection=collection, item=item) for item in items], ignore_conflicts=True
@@ -226,6 +230,9 @@ def collection_link_children(
     room = max(0, settings.WORKSHOP_MAX_ITEMS_PER_OVERLAY - len(linked))
     _link(overlay, wanted[:room], direct=False)
     over = wanted[room:]
+    if collection.left_out != unusable + len(over):
+        collection.left_out = unusable + len(over)
+        collection.save(update_fields=["left_out"])
     if not over:
         return len(wanted), []
     limit = settings.WORKSHOP_MAX_ITEMS_PER_OVERLAY

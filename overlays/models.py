@@ -66,6 +66,10 @@ class OverlayWorkshopCollection(models.Model):
     overlay = models.ForeignKey(Overlay, on_delete=models.CASCADE, related_name="workshop_collections")
     steam_id = models.CharField(max_length=20)
     title = models.CharField(max_length=255, blank=True)
+    left_out = models.PositiveIntegerField(
+        default=0,
+        help_text="children not linked at the last add or refresh: unusable, or past the overlay's limit",
+    )
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -172,7 +172,9 @@ def _follow_children(
         kids = [metas[sid] for sid in children.get(collection.steam_id, []) if sid in metas]
         usable, left_out = usable_children(collection.steam_id, kids)
         _, over = collection_link_children(
-            collection=collection, items=[rows[m.steam_id] for m in usable if m.steam_id in rows]
+            unusable=len(left_out),
+            collection=collection,
+            items=[rows[m.steam_id] for m in usable if m.steam_id in rows],
         )
         for line in [*left_out, *over]:
             ctx.log_stderr(f"overlay '{collection.overlay.name}': {line}")

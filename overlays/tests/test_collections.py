@@ -48,7 +48,7 @@ def test_a_collection_with_dead_children_adds_the_usable_ones_and_names_the_rest
     assert "workshop item 304 of collection 900 left out: deleted or private" in log
     assert len(log) == 5
     collection = OverlayWorkshopCollection.objects.get()
-    assert (collection.steam_id, collection.title) == ("900", "Collection 900")
+    assert (collection.steam_id, collection.title, collection.left_out) == ("900", "Collection 900", 5)
     assert collection.members.count() == 3
 
 
@@ -169,6 +169,7 @@ def test_children_past_the_overlay_limit_are_left_out_and_counted(overlay, owner
     assert [str(item) for item in result.left_out] == [
         "2 items of collection 906 left out: an overlay holds at most 3 workshop items"
     ]
+    assert OverlayWorkshopCollection.objects.get().left_out == 2
     with pytest.raises(WorkshopInputError, match="an overlay holds at most 3 workshop items"):
         items_add(overlay=overlay, text="374", user=owner)
 
