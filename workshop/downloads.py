@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import requests
-from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.db import connections
 
 from jobs.cancel import sleep_with_cancel
 from workshop.cache import Upload, cache_path, is_cached, lock_path, partial_path
+from workshop.retry import retry_delay
 from workshop.steam import request_timeout
 
 CHUNK_SIZE = 2**20
@@ -310,21 +310,6 @@ def _retry_after(response: requests.Response) -> float | None:
 
 
 # --- retries and the per-item lock ---------------------------------------------------------------
-
-
-def retry_delay(attempt: int, retry_after: float | None = None) -> float:
-    """Seconds to wait after failed attempt ``attempt`` (1-based).
-
-    The server's Retry-After when it sent one; else Celery's exponential backoff with full
-    jitter (``retry_backoff``/``retry_jitter``): a random wait in [0, BACKOFF * 2**(attempt-1)].
-    Both are capped at WORKSHOP_RETRY_BACKOFF_MAX. Computed in milliseconds because Celery's
-    formula works in whole units.
-    """
-    cap = float(settings.WORKSHOP_RETRY_BACKOFF_MAX)
-    if retry_after is not None:
-        return min(retry_after, cap)
-    factor_ms = int(settings.WORKSHOP_RETRY_BACKOFF * 1000)
-    return get_exponential_backoff_interval(factor_ms, attempt - 1, int(cap * 1000), full_jitter=True) / 1000
 
 
 @contextmanager
