@@ -6,7 +6,9 @@ Accepted entries, separated by whitespace, commas or newlines:
   ``https://steamcommunity.com/sharedfiles/filedetails/?id=N`` or ``.../workshop/filedetails/?id=N``,
   with or without extra query parameters or a ``#fragment``. ``http://``, a ``www.`` host and a
   missing scheme (``steamcommunity.com/sharedfiles/filedetails/?id=N``, as some browsers copy
-  the address bar) are accepted too.
+  the address bar) are accepted too;
+- what the Steam client's "Copy link" gives: ``steam://url/CommunityFilePage/N`` and
+  ``steam://openurl/`` followed by one of the links above.
 
 Anything else is refused with a :class:`WorkshopInputError` naming the first bad entry.
 """
@@ -23,6 +25,8 @@ _SEPARATORS = re.compile(r"[\s,]+")
 _DIGITS = re.compile(r"[0-9]{1,20}")
 _URL_PATH = re.compile(r"/(?:sharedfiles|workshop)/filedetails/?", re.IGNORECASE)
 _HOSTS = {"steamcommunity.com", "www.steamcommunity.com"}
+_STEAM_FILE_PAGE = re.compile(r"steam://url/CommunityFilePage/([0-9]{1,20})/?", re.IGNORECASE)
+_STEAM_OPEN_URL = re.compile(r"steam://openurl/(.+)", re.IGNORECASE)
 _SHOWN_CHARS = 60
 
 
@@ -46,8 +50,23 @@ def parse_workshop_input(text: str, *, max_entries: int | None = None) -> list[s
     return ids
 
 
+def steam_id_from_steam(value: object) -> str | None:
+    """The canonical id for a ``publishedfileid`` in one of Steam's answers, None when it is not one.
+
+    The rule of typed ids: an int or a string of 1-20 decimal digits, 1 <= id <= 2**64 - 1.
+    Anything else (paths, signs, exponents, floats, booleans) is not an id.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value) if 0 < value <= MAX_STEAM_ID else None
+    if isinstance(value, str):
+        return _numeric_id(value)
+    return None
+
+
 def _entry_to_id(entry: str) -> str:
-    steam_id = _numeric_id(entry) or _id_from_url(entry)
+    steam_id = _numeric_id(entry) or _id_from_url(entry) or _id_from_steam_link(entry)
     if steam_id is None:
         raise WorkshopInputError(f"not a workshop id or URL: {_shown(entry)!r}")
     return steam_id
@@ -73,6 +92,15 @@ def _id_from_url(entry: str) -> str | None:
         return None
     values = parse_qs(parts.query).get("id", [])
     return _numeric_id(values[0]) if len(values) == 1 else None
+
+
+def _id_from_steam_link(entry: str) -> str | None:
+    """``steam://url/CommunityFilePage/N`` or ``steam://openurl/<a link _id_from_url accepts>``."""
+    page = _STEAM_FILE_PAGE.fullmatch(entry)
+    if page is not None:
+        return _numeric_id(page.group(1))
+    opened = _STEAM_OPEN_URL.fullmatch(entry)
+    return _id_from_url(opened.group(1)) if opened is not None else None
 
 
 def _shown(entry: str) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from workshop.parsing import WorkshopInputError, parse_workshop_input
+from workshop.parsing import WorkshopInputError, parse_workshop_input, steam_id_from_steam
 
 
 def test_plain_ids() -> None:
@@ -94,3 +94,75 @@ def test_the_default_limit_is_the_setting(settings) -> None:
     assert len(ids) == 500
     with pytest.raises(WorkshopInputError, match=r"^too many workshop ids: 501 \(at most 500 at once\)$"):
         parse_workshop_input("\n".join(str(i) for i in range(1, 502)))
+
+
+def test_links_the_steam_client_copies() -> None:
+    text = (
+        "steam://url/CommunityFilePage/111\n"
+        "steam://url/CommunityFilePage/222/\n"
+        "STEAM://URL/communityfilepage/0333\n"
+        "steam://openurl/https://steamcommunity.com/sharedfiles/filedetails/?id=444\n"
+        "steam://openurl/https://steamcommunity.com/workshop/filedetails/?id=555&searchtext=tank\n"
+        "steam://openurl/http://www.steamcommunity.com/sharedfiles/filedetails?id=666#x\n"
+        "steam://openurl/steamcommunity.com/sharedfiles/filedetails/?id=777"
+    )
+    assert parse_workshop_input(text) == ["111", "222", "333", "444", "555", "666", "777"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "steam://rungameid/550",
+        "steam://url/CommunityFilePage/",
+        "steam://url/CommunityFilePage/0",
+        "steam://url/CommunityFilePage/18446744073709551616",
+        "steam://url/CommunityFilePage/12/34",
+        "steam://url/SteamIDPage/76561198000000001",
+        "steam://openurl/",
+        "steam://openurl/https://evil.example/sharedfiles/filedetails/?id=1",
+        "steam://openurl/https://steamcommunity.com/id/someone/?id=1",
+        "steam://openurl/steam://url/CommunityFilePage/1",
+        "steam://openurl/ftp://steamcommunity.com/sharedfiles/filedetails/?id=1",
+        "steam:url/CommunityFilePage/1",
+        "steam://install/550",
+    ],
+)
+def test_other_steam_links_are_refused_naming_the_entry(text: str) -> None:
+    with pytest.raises(WorkshopInputError) as caught:
+        parse_workshop_input(f"123 {text}")
+    shown = text if len(text) <= 60 else text[:59] + "…"
+    assert str(caught.value) == f"not a workshop id or URL: {shown!r}"
+
+
+@pytest.mark.parametrize(
+    ("value", "steam_id"),
+    [
+        ("123456789", "123456789"),
+        (123456789, "123456789"),
+        ("0042", "42"),
+        (1, "1"),
+        (2**64 - 1, str(2**64 - 1)),
+        (str(2**64 - 1), str(2**64 - 1)),
+        (2**64, None),
+        (str(2**64), None),
+        (0, None),
+        ("0", None),
+        (-1, None),
+        ("-1", None),
+        ("+1", None),
+        ("1e5", None),
+        (1e5, None),
+        (100000.0, None),
+        ("/some/path", None),
+        ("../x", None),
+        ("12 ", None),
+        ("", None),
+        ("\uff11\uff12\uff13", None),  # full-width digits
+        (True, None),
+        (None, None),
+        (["1"], None),
+        ("1" * 21, None),
+    ],
+)
+def test_ids_from_steam_follow_the_rule_of_typed_ids(value: object, steam_id: str | None) -> None:
+    assert steam_id_from_steam(value) == steam_id
