@@ -5,7 +5,10 @@ It answers the two API calls left4me makes (``GetPublishedFileDetails/v1`` and
 ``/files/<steam_id>`` with ``Range`` support. Files are either given as bytes or generated
 from a repeating pattern by size, so a 1 GiB item costs no memory. Per-file switches inject
 failures (status sequences, truncated bodies, stalls, ``Retry-After``) and a per-connection
-rate limit; counters record every GET and API POST.
+rate limit; counters record every GET and API POST. API calls can be scripted too, one
+:class:`ApiStep` per POST (``steam.script_api(502, 502)``: two failures, then the answer; an
+HTML error page, a stall, a ``Retry-After``), and :meth:`FakeSteam.add_entry` serves any
+``publishedfiledetails`` entry as is (result 9 or 15, banned, keys missing, odd types).
 
 In a test::
 
@@ -57,6 +60,24 @@ class Step:
     stall_after: int | None = None  # body bytes sent before the server stalls for stall_seconds
     stall_seconds: float = 0.0
     retry_after: str | None = None  # Retry-After header value
+
+
+@dataclass
+class ApiStep:
+    """What the server does for one API POST."""
+
+    status: int = 200
+    body: str | None = None  # sent instead of the JSON answer, e.g. an HTML error page
+    content_type: str = "text/html; charset=utf-8"  # of ``body`` (and of a failure's text)
+    retry_after: str | None = None  # Retry-After header value
+    stall_seconds: float = 0.0  # wait this long before answering (a client's read timeout)
+
+
+HTML_ERROR_PAGE = (
+    "<!DOCTYPE html>\n<html><head><title>Sorry!</title></head><body>"
+    "<h1>Sorry!</h1><p>An error was encountered while processing your request:</p>"
+    "<h3>Please try again later.</h3></body></html>\n"
+)
 
 
 @dataclass
@@ -112,6 +133,8 @@ class FakeSteam:
         self.collections: dict[str, list[tuple[str, int]]] = {}  # (child id, filetype) in order
         self.files: dict[str, FakeFile] = {}
         self.api_statuses: list[int] = []  # statuses for the next API POSTs, e.g. [503]
+        # Scripted API POSTs: by method name, or for any method under None (before api_statuses).
+        self.api_steps: dict[str | None, list[ApiStep]] = {}
         self.gets: Counter[str] = Counter()
         self.range_headers: dict[str, list[str | None]] = {}
         self.api_posts: Counter[str] = Counter()  # by method name
@@ -173,6 +196,19 @@ class FakeSteam:
                 "file_size": "0",
             }
 
+    def add_entry(self, entry: dict[str, Any]) -> None:
+        """A ``publishedfiledetails`` entry served as is, keyed by its ``publishedfileid`` (no file):
+        ``{"publishedfileid": "9", "result": 15}``, an item without ``file_url``, a string size..."""
+        with self.lock:
+            self.details[str(entry["publishedfileid"])] = dict(entry)
+
+    def script_api(self, *steps: int | ApiStep, method: str | None = None) -> None:
+        """What the next API POSTs (of ``method``, or of any method) get, one step each; a bare
+        status is ``ApiStep(status)``, so ``script_api(502, 502)`` fails twice and then answers."""
+        with self.lock:
+            queue = self.api_steps.setdefault(method, [])
+            queue.extend(ApiStep(status=s) if isinstance(s, int) else s for s in steps)
+
     def get_count(self, steam_id: str) -> int:
         with self.lock:
             return self.gets[steam_id]
@@ -224,11 +260,14 @@ class FakeSteam:
             fake = self.files.get(steam_id)
             return fake, fake.next_step() if fake else Step(status=404)
 
-    def record_post(self, method: str, ids: list[str]) -> int:
+    def record_post(self, method: str, ids: list[str]) -> ApiStep:
         with self.lock:
             self.api_posts[method] += 1
             self.api_requests.append((method, ids))
-            return self.api_statuses.pop(0) if self.api_statuses else 200
+            for key in (method, None):
+                if self.api_steps.get(key):
+                    return self.api_steps[key].pop(0)
+            return ApiStep(status=self.api_statuses.pop(0)) if self.api_statuses else ApiStep()
 
     def api_answer(self, method: str, ids: list[str]) -> dict[str, Any]:
         with self.lock:
@@ -238,13 +277,19 @@ class FakeSteam:
                     "response": {"result": 1, "resultcount": len(entries), "publishedfiledetails": entries}
                 }
             entries = [self._collection_entry(i) for i in ids if i not in self.missing]
-            return {"response": {"result": 1, "resultcount": len(entries), "collectiondetails": entries}}
+            count = sum(1 for entry in entries if "children" in entry)
+            return {"response": {"result": 1, "resultcount": count, "collectiondetails": entries}}
 
     def _details_entry(self, steam_id: str) -> dict[str, Any]:
         return dict(self.details.get(steam_id) or {"publishedfileid": steam_id, "result": 9})
 
     def _collection_entry(self, steam_id: str) -> dict[str, Any]:
-        entry: dict[str, Any] = {"publishedfileid": steam_id, "result": 1 if steam_id in self.details else 9}
+        # As Steam does: an id that is not a collection (an item, a dead id) answers result 9 and
+        # is not counted in resultcount.
+        entry: dict[str, Any] = {
+            "publishedfileid": steam_id,
+            "result": 1 if steam_id in self.collections else 9,
+        }
         if steam_id in self.collections:
             entry["children"] = [
                 {"publishedfileid": c, "sortorder": n, "filetype": t}
@@ -297,9 +342,13 @@ class _Handler(BaseHTTPRequestHandler):
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         count_field = "itemcount" if match.group(1) == "GetPublishedFileDetails" else "collectioncount"
         ids = [form.get(f"publishedfileids[{i}]", "") for i in range(int(form.get(count_field) or 0))]
-        status = self.server.fake.record_post(match.group(1), ids)
-        if status != 200:
-            return self._reply(status, b"fake failure")
+        step = self.server.fake.record_post(match.group(1), ids)
+        if step.stall_seconds and self.server.fake.stopping.wait(step.stall_seconds):
+            return None
+        if step.status != 200 or step.body is not None:
+            text = b"fake failure" if step.body is None else step.body.encode()
+            content_type = "text/plain" if step.body is None else step.content_type
+            return self._reply(step.status, text, content_type=content_type, retry_after=step.retry_after)
         if len(ids) > API_BATCH_LIMIT:
             return self._reply(400, b"too many ids")
         answer = json.dumps(self.server.fake.api_answer(match.group(1), ids)).encode()
