@@ -1,19 +1,35 @@
 """The two Steam Web API calls left4me makes (no API key needed); see steam-api.md for the facts.
 
-Every request carries ``timeout=(WORKSHOP_CONNECT_TIMEOUT, WORKSHOP_READ_TIMEOUT)`` and goes to
-``STEAM_API_BASE_URL``, so tests and demos can point it at a local server.
+Every request goes to ``STEAM_API_BASE_URL`` (so tests and demos can point it at a local
+server) through one pooled session per process, with ``timeout=(WORKSHOP_CONNECT_TIMEOUT,
+WORKSHOP_READ_TIMEOUT)``. A call is tried up to STEAM_API_ATTEMPTS times when the failure may
+pass (network, timeout, HTTP 5xx or 429, an HTML page instead of JSON), with the downloads'
+backoff (workshop.retry). A :class:`SteamBudget` bounds the calls and the time one user action
+may spend; background jobs pass none.
+
+Nothing Steam sends is trusted: ids go through :func:`workshop.parsing.steam_id_from_steam`
+(an entry with a bad id is skipped), numbers out of range mark the record ``invalid`` and
+collections are walked level by level within a depth and a size bound.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 from django.conf import settings
+from urllib3.exceptions import ReadTimeoutError
 
-from workshop.parsing import WorkshopInputError
+from workshop.parsing import WorkshopInputError, steam_id_from_steam
+from workshop.retry import retry_after_seconds, retry_delay
+
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 100  # Steam refuses more ids in one request
 TEXT_MAX = 255  # WorkshopItem.title and .filename
@@ -21,10 +37,100 @@ ITEM_DETAILS = "GetPublishedFileDetails"
 COLLECTION_DETAILS = "GetCollectionDetails"
 FILETYPE_COLLECTION = 2
 ITEM_PAGE = "https://steamcommunity.com/sharedfiles/filedetails/?id={}"
+RESULT_OK = 1
+RESULT_NOT_FOUND = 9  # deleted, private and unknown ids alike
+RESULT_ACCESS_DENIED = 15
+# Steam's EResult codes an item answer may carry, as a few words for a person.
+RESULT_NAMES = {
+    2: "failed",
+    3: "no connection",
+    8: "invalid id",
+    10: "busy",
+    11: "invalid state",
+    16: "timed out",
+    17: "banned",
+    19: "invalid id",
+    20: "service unavailable",
+    24: "insufficient privilege",
+    25: "limit exceeded",
+    26: "revoked",
+    42: "no match",
+    84: "rate limited",
+}
+BIG_NUMBER_LIMIT = 2**63  # file_size, time_updated: 0 <= n < 2**63 (a signed 64-bit column)
+SMALL_NUMBER_LIMIT = 2**31  # consumer_app_id, result: 0 <= n < 2**31
+_NUMBER_CHARS = 40  # a longer "number" is unreadable, not converted
+_RETRY_AFTER_STATUSES = {429, 503}
+_SHOWN_CHARS = 60
 
 
 class SteamAPIError(Exception):
     """The API call itself failed (network, HTTP status, unreadable answer); the message says why."""
+
+
+class SteamLimitError(SteamAPIError):
+    """A :class:`SteamBudget` ran out: too many calls or too long for one user action."""
+
+
+class CollectionLimitError(SteamAPIError):
+    """Collections nest deeper or hold more items than left4me follows."""
+
+
+# --- the budget of one user action ------------------------------------------------------------
+
+
+@dataclass
+class SteamBudget:
+    """How many API calls (each attempt counts) and until when (``time.monotonic()``) one action may
+    ask Steam. Not thread-safe: one action, one thread."""
+
+    max_calls: int
+    deadline: float
+    calls: int = 0
+    started: float = field(default_factory=time.monotonic)
+    seconds: float = field(init=False)  # deadline - started, as the message says it
+
+    def __post_init__(self) -> None:
+        self.seconds = round(self.deadline - self.started, 3)
+
+    @classmethod
+    def for_add(cls) -> SteamBudget:
+        """The budget of one "add workshop items" request: WORKSHOP_ADD_MAX_STEAM_CALLS calls
+        within WORKSHOP_ADD_DEADLINE_SECONDS from now."""
+        now = time.monotonic()
+        seconds = float(settings.WORKSHOP_ADD_DEADLINE_SECONDS)
+        return cls(max_calls=int(settings.WORKSHOP_ADD_MAX_STEAM_CALLS), deadline=now + seconds, started=now)
+
+    def spend(self, method: str) -> None:
+        """Count one call of ``method`` about to be made; SteamLimitError when none is left."""
+        if self.calls >= self.max_calls:
+            log.warning("steam budget: %s refused, %d calls made already", method, self.calls)
+            raise SteamLimitError(f"too many Steam calls: more than {self.max_calls} for one add")
+        if self.remaining() <= 0:
+            log.warning("steam budget: %s refused, the deadline has passed", method)
+            raise self._late()
+        self.calls += 1
+
+    def remaining(self) -> float:
+        """Seconds left until the deadline (negative once past it)."""
+        return self.deadline - time.monotonic()
+
+    def allow_wait(self, seconds: float) -> None:
+        """SteamLimitError at once when waiting ``seconds`` would pass the deadline."""
+        if seconds >= self.remaining():
+            log.warning("steam budget: a %.2f s backoff would pass the deadline", seconds)
+            raise self._late()
+
+    def timeout(self, timeout: tuple[float, float]) -> tuple[float, float]:
+        """(connect, read) seconds for the next request, none longer than the time that is left."""
+        left = max(0.001, self.remaining())
+        return (min(timeout[0], left), min(timeout[1], left))
+
+    def _late(self) -> SteamLimitError:
+        return SteamLimitError(f"steam did not answer in time: more than {self.seconds:g} s")
+
+
+# --- records -------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -39,10 +145,40 @@ class WorkshopMetadata:
     consumer_app_id: int = 0
     result: int = 0
     found: bool = True  # False when Steam left the id out of its answer altogether (then result == 0)
+    banned: bool = False
+    invalid: str = ""  # "steam sent an invalid file_size" when a number was out of range (then 0)
 
     @property
     def ok(self) -> bool:
-        return self.found and self.result == 1
+        """Steam knows the item (found, result 1); :attr:`problem` says whether it can be downloaded."""
+        return self.found and self.result == RESULT_OK
+
+    @property
+    def problem(self) -> str:
+        """Why the item cannot be downloaded, in a few words; the empty string when it can."""
+        if not self.found:
+            return "not returned by steam"
+        if self.result == RESULT_NOT_FOUND:
+            return "deleted or private"
+        if self.result == RESULT_ACCESS_DENIED:
+            return "access denied"
+        if self.banned:
+            return "banned"
+        if self.result != RESULT_OK:
+            return self.invalid if self.invalid == _invalid("result") else result_text(self.result)
+        if self.invalid:
+            return self.invalid
+        if self.consumer_app_id != settings.STEAM_APP_ID:
+            return f"another game (app {self.consumer_app_id})"
+        if not self.file_url:
+            return "no file"
+        return ""
+
+
+def result_text(result: int) -> str:
+    """``steam result 2 (failed)``: an EResult code with its meaning when it has a known one."""
+    name = RESULT_NAMES.get(result)
+    return f"steam result {result} ({name})" if name else f"steam result {result}"
 
 
 def item_url(steam_id: str) -> str:
@@ -55,13 +191,17 @@ def request_timeout() -> tuple[float, float]:
     return (settings.WORKSHOP_CONNECT_TIMEOUT, settings.WORKSHOP_READ_TIMEOUT)
 
 
-def fetch_metadata_batch(ids: Sequence[str]) -> list[WorkshopMetadata]:
+# --- item details ----------------------------------------------------------------------------------
+
+
+def fetch_metadata_batch(ids: Sequence[str], *, budget: SteamBudget | None = None) -> list[WorkshopMetadata]:
     """One record per id, in the order given; one POST per 100 ids."""
     details: dict[str, dict[str, Any]] = {}
     for batch in batches(list(dict.fromkeys(ids))):
-        for entry in _post_ids(ITEM_DETAILS, "itemcount", batch).get("publishedfiledetails") or []:
-            if isinstance(entry, dict):
-                details[str(entry.get("publishedfileid", ""))] = entry
+        for entry in _entries(ITEM_DETAILS, _post_ids(ITEM_DETAILS, "itemcount", batch, budget)):
+            steam_id = _entry_id(ITEM_DETAILS, entry)
+            if steam_id is not None:
+                details.setdefault(steam_id, entry)
     return [_metadata(steam_id, details.get(steam_id)) for steam_id in ids]
 
 
@@ -79,65 +219,67 @@ def require_game_items(metas: Sequence[WorkshopMetadata]) -> None:
         raise WorkshopInputError(f"workshop items {named} are for other games, not Left 4 Dead 2")
 
 
-def fetch_collection_children(collection_ids: Sequence[str]) -> list[str]:
-    """The item ids of the given collections in collection order, duplicates folded.
-
-    Nested collections are expanded in place, each one once (a loop ends there). An id that is
-    not a collection contributes nothing; use :func:`expand_collections` to tell which are.
-    """
-    expanded = expand_collections(collection_ids)
-    return list(dict.fromkeys(item for children in expanded.values() for item in children))
-
-
-def expand_collections(ids: Sequence[str]) -> dict[str, list[str]]:
-    """For each given id that is a collection: its item ids in collection order, nested expanded.
-
-    Ids that are not collections (Steam sends no ``children`` for them) are left out of the
-    answer, so the add form can send every entry here and treat the rest as items.
-    """
-    tree = _collection_tree(ids)
-    answer: dict[str, list[str]] = {}
-    for steam_id in dict.fromkeys(ids):
-        if steam_id in tree:
-            answer[steam_id] = list(dict.fromkeys(_walk(steam_id, tree, {steam_id})))
-    return answer
-
-
-def _walk(collection_id: str, tree: dict[str, list[tuple[str, int]]], expanded: set[str]) -> Iterator[str]:
-    for child_id, filetype in tree[collection_id]:
-        if filetype != FILETYPE_COLLECTION:
-            yield child_id
-        elif child_id in tree and child_id not in expanded:
-            expanded.add(child_id)
-            yield from _walk(child_id, tree, expanded)
+def _metadata(steam_id: str, entry: dict[str, Any] | None) -> WorkshopMetadata:
+    if entry is None:
+        return WorkshopMetadata(steam_id=steam_id, result=0, found=False)
+    numbers: dict[str, int] = {}
+    invalid = ""
+    for name, limit in _NUMBER_FIELDS:
+        value = _number(entry.get(name))
+        if value is None or not 0 <= value < limit:
+            log.warning("workshop %s: steam sent an invalid %s: %s", steam_id, name, _shown(entry.get(name)))
+            invalid = invalid or _invalid(name)
+            value = 0
+        numbers[name] = value
+    return WorkshopMetadata(
+        steam_id=steam_id,
+        title=_text(entry.get("title"), TEXT_MAX),
+        filename=_text(entry.get("filename"), TEXT_MAX),
+        file_url=_text(entry.get("file_url")),
+        file_size=numbers["file_size"],
+        time_updated=numbers["time_updated"],
+        preview_url=_text(entry.get("preview_url")),
+        consumer_app_id=numbers["consumer_app_id"],
+        result=numbers["result"],
+        banned=_flag(entry.get("banned")),
+        invalid=invalid,
+    )
 
 
-def _collection_tree(ids: Sequence[str]) -> dict[str, list[tuple[str, int]]]:
-    """Children (id, filetype) of every collection reachable from ids: one POST per level."""
-    tree: dict[str, list[tuple[str, int]]] = {}
-    asked: set[str] = set()
-    pending = list(dict.fromkeys(ids))
-    while pending:
-        asked.update(pending)
-        level: dict[str, list[tuple[str, int]]] = {}
-        for batch in batches(pending):
-            level.update(_fetch_children(batch))
-        tree.update(level)
-        nested = (c for kids in level.values() for c, ftype in kids if ftype == FILETYPE_COLLECTION)
-        pending = [c for c in dict.fromkeys(nested) if c not in asked]
-    return tree
+# Checked in this order; the first bad one names the record's ``invalid``.
+_NUMBER_FIELDS = (
+    ("result", SMALL_NUMBER_LIMIT),
+    ("consumer_app_id", SMALL_NUMBER_LIMIT),
+    ("file_size", BIG_NUMBER_LIMIT),
+    ("time_updated", BIG_NUMBER_LIMIT),
+)
 
 
-def _fetch_children(batch: list[str]) -> dict[str, list[tuple[str, int]]]:
-    found: dict[str, list[tuple[str, int]]] = {}
-    for entry in _post_ids(COLLECTION_DETAILS, "collectioncount", batch).get("collectiondetails") or []:
-        children = entry.get("children") if isinstance(entry, dict) else None
-        if isinstance(children, list):
-            ordered = sorted((c for c in children if isinstance(c, dict)), key=_sortorder)
-            found[str(entry.get("publishedfileid", ""))] = [
-                (str(c.get("publishedfileid", "")), _int(c.get("filetype"))) for c in ordered
-            ]
-    return found
+def _invalid(name: str) -> str:
+    return f"steam sent an invalid {name}"
+
+
+def _number(value: Any) -> int | None:
+    """Steam's numbers, whether sent as int or string (file_size became a string in 2024); a missing
+    one is 0, an unreadable one None."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and len(value) <= _NUMBER_CHARS:
+        digits = value[1:] if value[:1] in "+-" else value
+        if digits.isascii() and digits.isdigit():
+            return int(value)
+    return None
+
+
+def _flag(value: Any) -> bool:
+    """Steam's 0/1 flags, sent as int, bool or string."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true"}
+    return isinstance(value, int) and value != 0
 
 
 def _text(value: Any, limit: int | None = None) -> str:
@@ -145,32 +287,148 @@ def _text(value: Any, limit: int | None = None) -> str:
     return str(value or "").replace("\x00", "")[:limit]
 
 
+# --- collections ---------------------------------------------------------------------------------
+
+
+def fetch_collection_children(
+    collection_ids: Sequence[str], *, budget: SteamBudget | None = None
+) -> list[str]:
+    """The item ids of the given collections in collection order, duplicates folded.
+
+    Nested collections are expanded in place, each one once (a loop ends there). An id that is
+    not a collection contributes nothing; use :func:`expand_collections` to tell which are.
+    Raises CollectionLimitError past the bounds of :func:`expand_collections`.
+    """
+    expanded = expand_collections(collection_ids, budget=budget)
+    return list(dict.fromkeys(item for children in expanded.values() for item in children))
+
+
+def expand_collections(
+    ids: Sequence[str],
+    *,
+    budget: SteamBudget | None = None,
+    max_depth: int | None = None,
+    max_children: int | None = None,
+) -> dict[str, list[str]]:
+    """For each given id that is a collection: its item ids in collection order, nested expanded.
+
+    Ids that are not collections (Steam sends no ``children`` for them) are left out of the
+    answer, so the add form can send every entry here and treat the rest as items.
+
+    Steam is asked one level at a time (a given collection is level 0), and no more once a bound
+    is passed: CollectionLimitError when a collection nests deeper than ``max_depth`` levels
+    (default WORKSHOP_COLLECTION_MAX_DEPTH) or the collections hold more than ``max_children``
+    distinct children in all, items and nested collections (default WORKSHOP_COLLECTION_MAX_ITEMS).
+    """
+    depth_limit = settings.WORKSHOP_COLLECTION_MAX_DEPTH if max_depth is None else max_depth
+    size_limit = settings.WORKSHOP_COLLECTION_MAX_ITEMS if max_children is None else max_children
+    tree = _collection_tree(ids, budget, depth_limit, size_limit)
+    return {steam_id: _flatten(steam_id, tree) for steam_id in dict.fromkeys(ids) if steam_id in tree}
+
+
+Children = list[tuple[str, int]]  # (child id, filetype) in collection order
+
+
+def _flatten(collection_id: str, tree: dict[str, Children]) -> list[str]:
+    """The collection's items, nested collections expanded in place, each once (no recursion)."""
+    items: dict[str, None] = {}
+    expanded = {collection_id}
+    stack = [iter(tree[collection_id])]
+    while stack:
+        for child_id, filetype in stack[-1]:
+            if filetype != FILETYPE_COLLECTION:
+                items.setdefault(child_id)
+            elif child_id in tree and child_id not in expanded:
+                expanded.add(child_id)
+                stack.append(iter(tree[child_id]))
+                break
+        else:
+            stack.pop()
+    return list(items)
+
+
+def _collection_tree(
+    ids: Sequence[str], budget: SteamBudget | None, max_depth: int, max_children: int
+) -> dict[str, Children]:
+    """Children of every collection reachable from ids: one POST per level (per 100 ids)."""
+    tree: dict[str, Children] = {}
+    root_of = {steam_id: steam_id for steam_id in ids}  # the given collection each one was found in
+    children: set[str] = set()
+    pending = list(dict.fromkeys(ids))
+    depth = 0
+    while pending:
+        for batch in batches(pending):
+            for collection_id, kids in _fetch_children(batch, budget).items():
+                tree[collection_id] = kids
+                children.update(child for child, _ in kids)
+                if len(children) > max_children:
+                    raise CollectionLimitError(f"collections hold more than {max_children} items")
+        nested: dict[str, str] = {}  # new collection id -> its root
+        for collection_id in pending:
+            for child, filetype in tree.get(collection_id, ()):
+                if filetype == FILETYPE_COLLECTION and child not in root_of and child not in nested:
+                    nested[child] = root_of[collection_id]
+        if nested and depth >= max_depth:
+            root = next(iter(nested.values()))
+            raise CollectionLimitError(f"collection {root} is nested more than {max_depth} levels deep")
+        root_of.update(nested)
+        pending = list(nested)
+        depth += 1
+    return tree
+
+
+def _fetch_children(batch: list[str], budget: SteamBudget | None) -> dict[str, Children]:
+    """Children of the collections among ``batch``; answers for ids not asked are ignored."""
+    asked = set(batch)
+    found: dict[str, Children] = {}
+    for entry in _entries(
+        COLLECTION_DETAILS, _post_ids(COLLECTION_DETAILS, "collectioncount", batch, budget)
+    ):
+        collection_id = _entry_id(COLLECTION_DETAILS, entry)
+        children = entry.get("children")
+        if collection_id in asked and collection_id not in found and isinstance(children, list):
+            ordered = sorted((c for c in children if isinstance(c, dict)), key=_sortorder)
+            found[collection_id] = [
+                (child_id, _int(c.get("filetype")))
+                for c in ordered
+                if (child_id := _entry_id(COLLECTION_DETAILS, c)) is not None
+            ]
+    return found
+
+
 def _sortorder(child: dict[str, Any]) -> int:
     return _int(child.get("sortorder"))
 
 
-def _metadata(steam_id: str, entry: dict[str, Any] | None) -> WorkshopMetadata:
-    if entry is None:
-        return WorkshopMetadata(steam_id=steam_id, result=0, found=False)
-    return WorkshopMetadata(
-        steam_id=steam_id,
-        title=_text(entry.get("title"), TEXT_MAX),
-        filename=_text(entry.get("filename"), TEXT_MAX),
-        file_url=_text(entry.get("file_url")),
-        file_size=_int(entry.get("file_size")),
-        time_updated=_int(entry.get("time_updated")),
-        preview_url=_text(entry.get("preview_url")),
-        consumer_app_id=_int(entry.get("consumer_app_id")),
-        result=_int(entry.get("result")),
-    )
-
-
 def _int(value: Any) -> int:
-    """Steam's numbers, whether sent as int or string (file_size became a string in 2024)."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return 0
+    """A number that only orders or classifies (sortorder, filetype): 0 when unreadable."""
+    number = _number(value)
+    return number if number is not None and -BIG_NUMBER_LIMIT <= number < BIG_NUMBER_LIMIT else 0
+
+
+# --- answers ---------------------------------------------------------------------------------------
+
+
+def _entries(method: str, response: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The entries of an answer's list (``publishedfiledetails`` or ``collectiondetails``)."""
+    key = "publishedfiledetails" if method == ITEM_DETAILS else "collectiondetails"
+    entries = response.get(key)
+    if isinstance(entries, list):
+        yield from (entry for entry in entries if isinstance(entry, dict))
+
+
+def _entry_id(method: str, entry: dict[str, Any]) -> str | None:
+    """The entry's ``publishedfileid`` when it is a workshop id; else None, logged."""
+    value = entry.get("publishedfileid")
+    steam_id = steam_id_from_steam(value)
+    if steam_id is None:
+        log.warning("%s: skipped an entry with a bad publishedfileid: %s", method, _shown(value))
+    return steam_id
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
 
 
 def batches(ids: list[str]) -> Iterator[list[str]]:
@@ -179,32 +437,99 @@ def batches(ids: list[str]) -> Iterator[list[str]]:
         yield ids[start : start + BATCH_SIZE]
 
 
-def _post_ids(method: str, count_field: str, ids: list[str]) -> dict[str, Any]:
+# --- requests ------------------------------------------------------------------------------------
+
+_session: requests.Session | None = None
+_session_pid = 0
+_session_lock = threading.Lock()
+
+
+def api_session() -> requests.Session:
+    """This process's pooled session for the API; a forked process (a Celery worker) makes its own."""
+    global _session, _session_pid
+    with _session_lock:
+        if _session is None or _session_pid != os.getpid():
+            _session, _session_pid = requests.Session(), os.getpid()
+        return _session
+
+
+@dataclass(frozen=True)
+class _Transient:
+    """One attempt failed in a way the next may not: ``why`` for the message, ``detail`` for the log."""
+
+    why: str
+    detail: str
+    retry_after: float | None = None
+
+
+def _post_ids(method: str, count_field: str, ids: list[str], budget: SteamBudget | None) -> dict[str, Any]:
     form = {count_field: str(len(ids))}
     form.update({f"publishedfileids[{i}]": steam_id for i, steam_id in enumerate(ids)})
-    return _post(method, form)
+    return _post(method, form, budget)
 
 
-def _post(method: str, form: dict[str, str]) -> dict[str, Any]:
-    """The ``response`` object of one API call, or SteamAPIError saying what went wrong."""
+def _post(method: str, form: dict[str, str], budget: SteamBudget | None = None) -> dict[str, Any]:
+    """The ``response`` object of one API call, tried up to STEAM_API_ATTEMPTS times while the
+    failure may pass; else SteamAPIError saying what went wrong (SteamLimitError past the budget)."""
     url = f"{settings.STEAM_API_BASE_URL}/ISteamRemoteStorage/{method}/v1/"
+    attempts = max(1, int(settings.STEAM_API_ATTEMPTS))
+    for attempt in range(1, attempts + 1):
+        if budget is not None:
+            budget.spend(method)
+        outcome = _attempt(method, url, form, budget)
+        if not isinstance(outcome, _Transient):
+            return outcome
+        log.warning(
+            "%s attempt %d/%d failed: %s (%s)", method, attempt, attempts, outcome.why, outcome.detail
+        )
+        if attempt == attempts:
+            tries = "attempt" if attempts == 1 else "attempts"
+            raise SteamAPIError(f"{method}: {outcome.why} after {attempts} {tries}")
+        delay = retry_delay(attempt, outcome.retry_after)
+        if budget is not None:
+            budget.allow_wait(delay)
+        _wait(delay)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _attempt(
+    method: str, url: str, form: dict[str, str], budget: SteamBudget | None
+) -> dict[str, Any] | _Transient:
+    """One POST: the ``response`` object, a _Transient, or SteamAPIError when trying again is no use."""
+    timeout = request_timeout() if budget is None else budget.timeout(request_timeout())
     try:
-        reply = requests.post(url, data=form, timeout=request_timeout())
+        reply = api_session().post(url, data=form, timeout=timeout)
     except requests.Timeout as exc:
-        raise SteamAPIError(f"{method}: timed out ({exc.__class__.__name__})") from exc
+        return _Transient("timed out", f"{url}: {exc!r}")
+    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+        timed_out = any(isinstance(arg, ReadTimeoutError) for arg in exc.args)
+        return _Transient("timed out" if timed_out else "connection failed", f"{url}: {exc!r}")
     except requests.RequestException as exc:
-        raise SteamAPIError(f"{method}: {exc.__class__.__name__}: {exc}") from exc
-    if reply.status_code != 200:
-        raise SteamAPIError(f"{method}: HTTP {reply.status_code}")
-    return _response_object(method, reply)
-
-
-def _response_object(method: str, reply: requests.Response) -> dict[str, Any]:
+        log.warning("%s failed: %s: %r", method, url, exc)
+        raise SteamAPIError(f"{method}: request failed ({exc.__class__.__name__})") from exc
+    status = reply.status_code
+    if status == 429 or status >= 500:
+        after = (
+            retry_after_seconds(reply.headers.get("Retry-After")) if status in _RETRY_AFTER_STATUSES else None
+        )
+        return _Transient(f"HTTP {status}", f"{url}: {_body_start(reply)}", after)
+    if status != 200:
+        log.warning("%s failed: %s: HTTP %d: %s", method, url, status, _body_start(reply))
+        raise SteamAPIError(f"{method}: HTTP {status}")
     try:
         body = reply.json()
-    except ValueError as exc:
-        raise SteamAPIError(f"{method}: answer is not JSON") from exc
+    except ValueError:
+        return _Transient("answer is not JSON", f"{url}: {_body_start(reply)}")
     response = body.get("response") if isinstance(body, dict) else None
     if not isinstance(response, dict):
+        log.warning("%s failed: %s: no 'response' object in %s", method, url, _body_start(reply))
         raise SteamAPIError(f"{method}: answer has no 'response' object")
     return response
+
+
+def _body_start(reply: requests.Response) -> str:
+    return repr(reply.text[:200])
+
+
+def _wait(seconds: float) -> None:
+    time.sleep(seconds)

@@ -177,26 +177,47 @@ def test_the_server_app_id_is_not_the_game(settings) -> None:
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
-        ({"status": 503, "body": "busy"}, "GetPublishedFileDetails: HTTP 503"),
-        ({"status": 403, "json": {"response": {}}}, "GetPublishedFileDetails: HTTP 403"),
-        ({"body": "<html>oops</html>"}, "GetPublishedFileDetails: answer is not JSON"),
-        ({"json": {"nothing": 1}}, "GetPublishedFileDetails: answer has no 'response' object"),
-        ({"json": [1, 2]}, "GetPublishedFileDetails: answer has no 'response' object"),
-        ({"body": requests.ConnectTimeout("slow")}, "GetPublishedFileDetails: timed out (ConnectTimeout)"),
-        ({"body": requests.ConnectionError("refused")}, "GetPublishedFileDetails: ConnectionError: refused"),
+        ({"status": 503, "body": "busy"}, "GetPublishedFileDetails: HTTP 503 after 4 attempts"),
+        ({"body": "<html>oops</html>"}, "GetPublishedFileDetails: answer is not JSON after 4 attempts"),
+        ({"body": requests.ConnectTimeout("slow")}, "GetPublishedFileDetails: timed out after 4 attempts"),
+        ({"body": requests.ReadTimeout("slow")}, "GetPublishedFileDetails: timed out after 4 attempts"),
+        (
+            {"body": requests.ConnectionError("refused")},
+            "GetPublishedFileDetails: connection failed after 4 attempts",
+        ),
     ],
 )
-def test_api_failures_raise_steam_api_error(reply: dict, message: str) -> None:
+def test_transient_api_failures_are_tried_four_times(reply: dict, message: str) -> None:
     responses.add(responses.POST, DETAILS_URL, **reply)
     with pytest.raises(SteamAPIError) as caught:
         fetch_metadata_batch(["1"])
     assert str(caught.value) == message
+    assert len(responses.calls) == 4
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        ({"status": 403, "json": {"response": {}}}, "GetPublishedFileDetails: HTTP 403"),
+        ({"status": 400, "body": "bad request"}, "GetPublishedFileDetails: HTTP 400"),
+        ({"json": {"nothing": 1}}, "GetPublishedFileDetails: answer has no 'response' object"),
+        ({"json": [1, 2]}, "GetPublishedFileDetails: answer has no 'response' object"),
+        ({"json": {"response": "x"}}, "GetPublishedFileDetails: answer has no 'response' object"),
+    ],
+)
+def test_permanent_api_failures_fail_at_once(reply: dict, message: str) -> None:
+    responses.add(responses.POST, DETAILS_URL, **reply)
+    with pytest.raises(SteamAPIError) as caught:
+        fetch_metadata_batch(["1"])
+    assert str(caught.value) == message
+    assert len(responses.calls) == 1
 
 
 @responses.activate
 def test_collection_failure_raises_steam_api_error() -> None:
     responses.add(responses.POST, COLLECTIONS_URL, status=500)
-    with pytest.raises(SteamAPIError, match=r"^GetCollectionDetails: HTTP 500$"):
+    with pytest.raises(SteamAPIError, match=r"^GetCollectionDetails: HTTP 500 after 4 attempts$"):
         fetch_collection_children(["1"])
 
 
