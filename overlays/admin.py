@@ -54,6 +54,13 @@ class OverlayCollectionItemInline(admin.TabularInline[OverlayCollectionItem, Ove
     extra = 0
 
 
+@admin.register(OverlayCollectionItem)
+class OverlayCollectionItemAdmin(admin.ModelAdmin[OverlayCollectionItem]):
+    list_display = ("collection", "item")
+    list_select_related = ("collection__overlay", "item")
+    search_fields = ("collection__steam_id", "collection__title", "item__steam_id", "item__title")
+
+
 @admin.register(OverlayWorkshopCollection)
 class OverlayWorkshopCollectionAdmin(admin.ModelAdmin[OverlayWorkshopCollection]):
     list_display = ("overlay", "steam_id", "title", "added_at")

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -35,7 +34,7 @@ from django.db import connections
 
 from jobs.cancel import sleep_with_cancel
 from workshop.cache import Upload, cache_path, is_cached, lock_path, partial_path
-from workshop.retry import retry_delay
+from workshop.retry import retry_after_seconds, retry_delay
 from workshop.steam import request_timeout
 
 CHUNK_SIZE = 2**20
@@ -219,7 +218,11 @@ def _status_error(response: requests.Response) -> DownloadFailed:
     if status in PERMANENT_STATUSES:
         return DownloadFailed(why)
     if status == 429 or status >= 500:
-        after = _retry_after(response) if status in RETRY_AFTER_STATUSES else None
+        after = (
+            retry_after_seconds(response.headers.get("Retry-After"))
+            if status in RETRY_AFTER_STATUSES
+            else None
+        )
         return DownloadRetryable(why, retry_after=after)
     return DownloadFailed(why)
 
@@ -292,21 +295,6 @@ def _disk_why(exc: OSError) -> str:
     if exc.errno == errno.ENOSPC:
         return "no space left on device"
     return f"cache write failed: {exc.strerror or exc}"
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    """Retry-After as seconds (it is either a number or an HTTP date); None when absent or unreadable."""
-    value = (response.headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 # --- retries and the per-item lock ---------------------------------------------------------------

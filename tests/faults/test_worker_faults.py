@@ -19,8 +19,8 @@ from django.conf import settings
 from jobs.models import Job
 from jobs.services import job_enqueue, job_reap_stale
 from overlays.build import cache_file
+from overlays.items import items_add
 from overlays.models import Overlay
-from overlays.services import items_add
 from tests.support import plugin
 from tests.support.fakesteam import Step
 from tests.support.helpers import cache_leftovers, sha256_of
@@ -40,7 +40,7 @@ def finished(job: Job, timeout: float = 90) -> Job:
 
 def add(owner, name: str, text: str) -> tuple[Overlay, Job]:
     overlay = Overlay.objects.create(owner=owner, name=name)
-    return overlay, items_add(overlay=overlay, text=text, input_mode="items", user=owner)
+    return overlay, items_add(overlay=overlay, text=text, input_mode="items", user=owner).job
 
 
 def log_of(job: Job) -> list[str]:
