@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -170,26 +170,31 @@ def _report_left_out(request: AuthenticatedHttpRequest, lines: list[str]) -> Non
         messages.warning(request, line)
 
 
-@login_required
-@require_POST
-def overlay_item_delete(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
+ItemAction = Callable[..., Job]
+
+
+def _item_action(
+    request: AuthenticatedHttpRequest, pk: int, steam_id: str, action: ItemAction
+) -> HttpResponse:
+    """Run `action` on one item of the user's overlay and show its build; 404 when it does not apply."""
     overlay = _overlay_for_user(request, pk)
     try:
-        job = item_remove(overlay=overlay, steam_id=steam_id, user=request.user)
+        job = action(overlay=overlay, steam_id=steam_id, user=request.user)
     except OverlayError as exc:
         raise Http404(str(exc)) from exc
     return _job_redirect(job)
+
+
+@login_required
+@require_POST
+def overlay_item_delete(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
+    return _item_action(request, pk, steam_id, item_remove)
 
 
 @login_required
 @require_POST
 def overlay_item_include(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
-    overlay = _overlay_for_user(request, pk)
-    try:
-        job = item_include(overlay=overlay, steam_id=steam_id, user=request.user)
-    except OverlayError as exc:
-        raise Http404(str(exc)) from exc
-    return _job_redirect(job)
+    return _item_action(request, pk, steam_id, item_include)
 
 
 @login_required

@@ -175,3 +175,11 @@ def test_systemd_analyze_verify_notices_a_broken_unit(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert "ProtectHomes" in result.stdout + result.stderr
+
+
+def test_the_web_timeout_is_one_and_longer_than_an_add_may_take() -> None:
+    """An add asks Steam within WORKSHOP_ADD_DEADLINE_SECONDS, so gunicorn never kills it midway."""
+    sources = [BASE_DIR / "Procfile", BASE_DIR / "deploy" / "systemd" / "left4me-web.service"]
+    timeouts = {int(re.search(r"--timeout (\d+)", path.read_text()).group(1)) for path in sources}
+    assert len(timeouts) == 1
+    assert timeouts.pop() > settings.WORKSHOP_ADD_DEADLINE_SECONDS

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
 import pytest
 import responses
 
 from tests.support.fakesteam import FakeSteam
 from workshop.steam import WorkshopMetadata, fetch_metadata_batch, result_text
-
-BASE = "https://steam.test"
-DETAILS_URL = f"{BASE}/ISteamRemoteStorage/GetPublishedFileDetails/v1/"
-FIXTURES = Path(__file__).parent / "fixtures" / "steam"
-
-
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
+from workshop.tests.answers import BASE, DETAILS_URL, fixture
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -18,15 +17,7 @@ from workshop.steam import (
     fetch_collection_children,
     fetch_metadata_batch,
 )
-
-BASE = "https://steam.test"
-DETAILS_URL = f"{BASE}/ISteamRemoteStorage/GetPublishedFileDetails/v1/"
-COLLECTIONS_URL = f"{BASE}/ISteamRemoteStorage/GetCollectionDetails/v1/"
-FIXTURES = Path(__file__).parent / "fixtures" / "steam"
-
-
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
+from workshop.tests.answers import BASE, COLLECTIONS_URL, DETAILS_URL, fixture
 
 
 @pytest.fixture(autouse=True)

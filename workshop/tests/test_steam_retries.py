@@ -3,12 +3,10 @@ budget; messages say what failed without hosts or URLs."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 
 import pytest
 import requests
@@ -25,15 +23,7 @@ from workshop.steam import (
     fetch_collection_children,
     fetch_metadata_batch,
 )
-
-BASE = "https://steam.test"
-DETAILS_URL = f"{BASE}/ISteamRemoteStorage/GetPublishedFileDetails/v1/"
-COLLECTIONS_URL = f"{BASE}/ISteamRemoteStorage/GetCollectionDetails/v1/"
-FIXTURES = Path(__file__).parent / "fixtures" / "steam"
-
-
-def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
+from workshop.tests.answers import BASE, DETAILS_URL, fixture
 
 
 @pytest.fixture(autouse=True)
