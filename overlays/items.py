@@ -27,6 +27,7 @@ from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError, parse_workshop_input
 from workshop.services import items_store_metadata
 from workshop.steam import (
+    CollectionLimitError,
     SteamAPIError,
     SteamBudget,
     SteamLimitError,
@@ -121,7 +122,7 @@ def _ask_steam(call: Callable[[], T]) -> T:
     """Steam's failure as the add's error: a bound passed is named as is, the rest is an API error."""
     try:
         return call()
-    except SteamLimitError as exc:
+    except (SteamLimitError, CollectionLimitError) as exc:
         raise WorkshopInputError(str(exc)) from exc
     except SteamAPIError as exc:
         raise WorkshopInputError(f"steam api error: {exc}") from exc

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.overlay_list, name="list"),
     path("<int:pk>/", views.overlay_detail, name="detail"),
     path("<int:pk>/items/", views.overlay_items_add, name="items_add"),
+    path("<int:pk>/items/remove/", views.overlay_items_remove, name="items_remove"),
     path("<int:pk>/items/<str:steam_id>/delete/", views.overlay_item_delete, name="item_delete"),
     path("<int:pk>/items/<str:steam_id>/include/", views.overlay_item_include, name="item_include"),
     path(

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -19,7 +19,6 @@ from overlays.models import (
     Overlay,
     OverlayCollectionItem,
     OverlayWorkshopCollection,
-    OverlayWorkshopItem,
 )
 from overlays.services import (
     FILE_OPERATIONS,
@@ -90,13 +89,17 @@ def overlay_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def _render_detail(
     request: AuthenticatedHttpRequest, overlay: Overlay, *, error: str = "", status: int = 200
 ) -> HttpResponse:
-    links = list(overlay.workshop_links.select_related("item").order_by("item__title", "item__steam_id"))
+    items = list(
+        WorkshopItem.objects.filter(overlay_links__overlay=overlay)
+        .annotate(direct=F("overlay_links__direct"))
+        .order_by("title", "steam_id")
+    )
     collections = list(overlay.workshop_collections.annotate(item_count=Count("members")))
     latest = latest_file_job(overlay)
     context = {
         "overlay": overlay,
-        "rows": _item_rows(links, collections),
-        "total_size": sum(link.item.file_size for link in links),
+        "rows": _item_rows(items, collections),
+        "total_size": sum(item.file_size for item in items),
         "collections": _collection_rows(overlay, collections),
         "latest_build": latest,
         "can_edit": not (latest and latest.is_active),
@@ -120,14 +123,17 @@ def _holders(collections: Sequence[OverlayWorkshopCollection]) -> dict[int, list
 
 
 def _item_rows(
-    links: list[OverlayWorkshopItem], collections: Sequence[OverlayWorkshopCollection]
-) -> list[tuple[WorkshopItem, CacheState, list[str]]]:
-    """(item, cache state, where it came from: "direct" and/or collection titles) per link."""
+    items: list[WorkshopItem], collections: Sequence[OverlayWorkshopCollection]
+) -> list[tuple[WorkshopItem, CacheState, str]]:
+    """(item, cache state, where it came from: "direct" and/or collection titles) per item; each
+    item carries its link's `direct` flag as an annotation."""
     holders = _holders(collections)
     rows = []
-    for link in links:
-        sources = (["direct"] if link.direct else []) + [c.label for c in holders.get(link.item_id, [])]
-        rows.append((link.item, link.item.cache_state(), sources or ["direct"]))
+    for item in items:
+        sources = (["direct"] if getattr(item, "direct", True) else []) + [
+            c.label for c in holders.get(item.pk, [])
+        ]
+        rows.append((item, item.cache_state(), ", ".join(sources) or "direct"))
     return rows
 
 
@@ -189,6 +195,13 @@ def _item_action(
 @require_POST
 def overlay_item_delete(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
     return _item_action(request, pk, steam_id, item_remove)
+
+
+@login_required
+@require_POST
+def overlay_items_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """The Remove buttons of the overlay page: one form, the item in `steam_id`."""
+    return _item_action(request, pk, request.POST.get("steam_id", ""), item_remove)
 
 
 @login_required

@@ -88,9 +88,10 @@ def is_cached(upload: Upload, root: Path) -> bool:
 
 
 def cache_state(upload: Upload, root: Path) -> CacheState:
-    """One stat of the cache file, read against what Steam says."""
+    """One stat of the cache file, read against what Steam says (called per row of a page,
+    so it joins strings rather than building Path objects)."""
     try:
-        stat = cache_path(root, upload.steam_id).stat()
+        stat = os.stat(os.path.join(root, link_name(upload.steam_id)))
     except FileNotFoundError:
         return CacheState.MISSING if upload.file_url else CacheState.NO_FILE
     if not upload.file_url or holds_upload(stat, upload):

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -7,7 +9,6 @@ from django.urls import reverse
 
 from jobs.models import Job
 from jobs.services import job_log
-from overlays.models import Overlay
 from tests.support.helpers import SentMessages, make_job
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +59,7 @@ def test_cancel_action(admin_client_: Client, revoked: list[str], django_capture
 def test_rerun_action_enqueues_the_same_work(
     admin_client_: Client,
     owner: User,
-    overlay: Overlay,
+    overlay: Any,
     sent: SentMessages,
     django_capture_on_commit_callbacks,
 ) -> None:

@@ -4,6 +4,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import redis
@@ -16,9 +17,8 @@ from jobs.cancel import sleep_with_cancel
 from jobs.models import Job
 from jobs.runner import JobContext, job_task
 from jobs.services import Claim, job_cancel, job_claim, job_enqueue
-from overlays.models import Overlay
 from tests.support import tasks as test_tasks
-from tests.support.helpers import SentMessages, make_job
+from tests.support.helpers import SentMessages, make_job, make_overlay
 from tests.support.workers import wait_for
 
 pytestmark = pytest.mark.django_db
@@ -90,11 +90,11 @@ def test_claim_ignores_a_message_for_another_operation_or_a_missing_job() -> Non
 @pytest.mark.parametrize("busy_operation", [BUILD, "refresh_overlay"])
 @pytest.mark.parametrize("busy_state", [Job.State.RUNNING, Job.State.CANCELLING])
 def test_a_build_waits_while_the_overlay_has_a_running_job(
-    overlay: Overlay, busy_operation: str, busy_state: str
+    overlay: Any, busy_operation: str, busy_state: str
 ) -> None:
     make_job(busy_operation, subject=overlay, state=busy_state)
     waiting = make_job(BUILD, subject=overlay)
-    elsewhere = make_job(BUILD, subject=Overlay.objects.create(owner=overlay.owner, name="other"))
+    elsewhere = make_job(BUILD, subject=make_overlay(overlay.owner, "other"))
 
     assert job_claim(job_id=waiting.pk)[0] is Claim.BLOCKED
     assert job_claim(job_id=elsewhere.pk)[0] is Claim.CLAIMED
@@ -103,7 +103,7 @@ def test_a_build_waits_while_the_overlay_has_a_running_job(
 
 
 def test_a_blocked_build_is_sent_again_later_and_runs_after_the_other_ends(
-    overlay: Overlay, sent: SentMessages, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
+    overlay: Any, sent: SentMessages, monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks
 ) -> None:
     # test_sleep stands in for a build: same exclusive group.
     exclusive = replace(registry.get("test_sleep"), exclusive_per="overlay files")
@@ -271,7 +271,7 @@ def test_sleep_with_cancel_wakes_promptly_on_cancel() -> None:
 
 
 def test_each_operation_sends_its_jobs_to_its_queue(
-    overlay: Overlay, sent: SentMessages, django_capture_on_commit_callbacks
+    overlay: Any, sent: SentMessages, django_capture_on_commit_callbacks
 ) -> None:
     with override_settings(LEFT4ME_WORKER_QUEUE="host-a"), django_capture_on_commit_callbacks(execute=True):
         build, _ = job_enqueue(operation=BUILD, subject=overlay, owner=overlay.owner)
@@ -299,7 +299,7 @@ def test_job_task_declares_the_operation_with_its_policy() -> None:
 
 
 def test_a_build_message_lands_in_the_worker_queue_in_redis(
-    overlay: Overlay, django_capture_on_commit_callbacks
+    overlay: Any, django_capture_on_commit_callbacks
 ) -> None:
     queue = f"left4me-test-host-{time.monotonic_ns()}"
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
@@ -10,8 +11,7 @@ from django.db import connection
 from jobs import services
 from jobs.models import Job, JobLogLine
 from jobs.services import job_cancel, job_enqueue, job_log
-from overlays.models import Overlay
-from tests.support.helpers import SentMessages, make_job
+from tests.support.helpers import SentMessages, make_job, make_overlay
 
 pytestmark = pytest.mark.django_db
 
@@ -21,7 +21,7 @@ REFRESH_ITEMS = "refresh_workshop_items"
 
 
 def test_enqueue_creates_a_queued_job_and_sends_its_message_on_commit(
-    owner: User, overlay: Overlay, sent: SentMessages, django_capture_on_commit_callbacks
+    owner: User, overlay: Any, sent: SentMessages, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         job, created = job_enqueue(operation=BUILD, user=owner, subject=overlay, owner=overlay.owner)
@@ -38,7 +38,7 @@ def test_enqueue_creates_a_queued_job_and_sends_its_message_on_commit(
 
 
 def test_a_second_build_of_the_same_overlay_joins_the_queued_one(
-    owner: User, overlay: Overlay, sent: SentMessages, django_capture_on_commit_callbacks
+    owner: User, overlay: Any, sent: SentMessages, django_capture_on_commit_callbacks
 ) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         first, first_created = job_enqueue(operation=BUILD, user=owner, subject=overlay, owner=overlay.owner)
@@ -53,9 +53,9 @@ def test_a_second_build_of_the_same_overlay_joins_the_queued_one(
 
 
 def test_build_coalesces_only_while_queued_and_per_overlay(
-    owner: User, overlay: Overlay, sent: SentMessages
+    owner: User, overlay: Any, sent: SentMessages
 ) -> None:
-    other = Overlay.objects.create(owner=owner, name="versus")
+    other = make_overlay(owner, "versus")
     running = make_job(BUILD, subject=overlay, state=Job.State.RUNNING)
 
     job, created = job_enqueue(operation=BUILD, user=owner, subject=overlay, owner=overlay.owner)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
@@ -7,8 +9,7 @@ from django.urls import reverse
 
 from jobs.models import Job, JobLogLine
 from jobs.services import job_log
-from overlays.models import Overlay
-from tests.support.helpers import make_job
+from tests.support.helpers import make_job, make_overlay
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +66,7 @@ def test_pages_need_a_login(client: Client, owner: User) -> None:
 # --- detail ------------------------------------------------------------------------------
 
 
-def test_job_page_renders_for_its_owner(owner_client: Client, owner: User, overlay: Overlay) -> None:
+def test_job_page_renders_for_its_owner(owner_client: Client, owner: User, overlay: Any) -> None:
     job = _job_with_lines(
         owner, 2, operation="build_overlay", subject=overlay, state=Job.State.RUNNING,
         items_done=1, items_total=4, bytes_done=768 * 1024, bytes_total=3 * 1024 * 1024,
@@ -124,10 +125,10 @@ def test_job_page_renders_for_staff_and_is_403_for_another_user(
 
 
 def test_overlay_owner_sees_the_scheduled_jobs_of_their_overlay(
-    owner_client: Client, owner: User, stranger: User, overlay: Overlay
+    owner_client: Client, owner: User, stranger: User, overlay: Any
 ) -> None:
     scheduled = make_job(user=None, subject=overlay)
-    foreign = make_job(user=None, subject=Overlay.objects.create(owner=stranger, name="theirs"))
+    foreign = make_job(user=None, subject=make_overlay(stranger, "theirs"))
     assert owner_client.get(reverse("jobs:detail", args=[scheduled.pk])).status_code == 200
     assert owner_client.get(reverse("jobs:status", args=[scheduled.pk])).status_code == 200
     assert owner_client.get(reverse("jobs:detail", args=[foreign.pk])).status_code == 403

@@ -86,10 +86,22 @@ def test_detail_shows_items_with_cache_state(owner_client, overlay):
     assert "steam result 9" in body
     assert "Refresh from Steam" in body
     assert f'action="/overlays/{overlay.pk}/refresh/"' in body
-    # Every Remove button posts through the one CSRF-protected form, to its own item's URL.
-    assert body.count('<form method="post" id="remove-items">') == 1
+    # Every Remove button posts its item through the one CSRF-protected form.
+    assert (
+        body.count(f'<form method="post" id="remove-items" action="/overlays/{overlay.pk}/items/remove/">')
+        == 1
+    )
     for steam_id in ("101", "102", "103", "104"):
-        assert f'form="remove-items" formaction="/overlays/{overlay.pk}/items/{steam_id}/delete/"' in body
+        assert f'form="remove-items" name="steam_id" value="{steam_id}"' in body
+
+
+def test_the_remove_form_unlinks_the_item_it_names(owner_client, overlay):
+    item = WorkshopItem.objects.create(steam_id="106", title="Leaving", file_url="http://x/6")
+    OverlayWorkshopItem.objects.create(overlay=overlay, item=item)
+    response = owner_client.post(f"/overlays/{overlay.pk}/items/remove/", {"steam_id": "106"})
+    assert response.status_code == 302 and response["Location"].startswith("/jobs/")
+    assert not OverlayWorkshopItem.objects.filter(overlay=overlay).exists()
+    assert owner_client.post(f"/overlays/{overlay.pk}/items/remove/", {"steam_id": "106"}).status_code == 404
 
 
 def test_remove_button_unlinks_the_item(owner_client, overlay):

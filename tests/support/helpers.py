@@ -64,6 +64,11 @@ class SentMessages:
         return [call["args"][0] for call in self.calls]
 
 
+def make_overlay(owner: Any, name: str) -> Overlay:
+    """A bare overlay row, for suites that need a job subject and nothing of its folder."""
+    return Overlay.objects.create(owner=owner, name=name)
+
+
 def make_job(operation: str = "test_sleep", **fields: Any) -> Job:
     """A job row as enqueue makes it: the owner of its subject (if any) may see it."""
     if fields.get("subject") is not None:
