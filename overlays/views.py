@@ -123,7 +123,7 @@ def _holders(collections: Sequence[OverlayWorkshopCollection]) -> dict[int, list
 
 
 def _item_rows(
-    items: list[WorkshopItem], collections: Sequence[OverlayWorkshopCollection]
+    items: Sequence[WorkshopItem], collections: Sequence[OverlayWorkshopCollection]
 ) -> list[tuple[WorkshopItem, CacheState, str]]:
     """(item, cache state, where it came from: "direct" and/or collection titles) per item; each
     item carries its link's `direct` flag as an annotation."""
