@@ -24,6 +24,15 @@ class LinkResult:
     created: int = 0
     removed: int = 0
     unchanged: int = 0
+    conflicts: dict[str, str] = field(default_factory=dict)  # steam id -> what is in the way
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One entry of addons/: its link text and where that resolves (both None: not a link)."""
+
+    text: str | None
+    resolved: str | None
 
 
 def cache_file(steam_id: str) -> Path:
@@ -33,58 +42,80 @@ def cache_file(steam_id: str) -> Path:
 def overlay_reconcile_links(*, overlay: Overlay, steam_ids: Iterable[str]) -> LinkResult:
     """Make addons/ hold exactly one `<steam_id>.vpk` link into the cache per wanted item.
 
-    Links into the cache whose item is not wanted are removed; regular files and links that
-    point anywhere else are never touched.
+    Links are relative (`../../../../workshop_cache/<id>.vpk`), so the data folder can be moved or
+    mounted anywhere; links left4me made with an absolute target are rewritten. Links into the
+    cache whose item is not wanted are removed. Anything else under a wanted name (a regular
+    file, a folder, a link pointing outside the cache) is the operator's: it is left as it is
+    and reported as a conflict.
     """
     addons = overlay.addons_path
     addons.mkdir(parents=True, exist_ok=True)
-    wanted = {link_name(sid): str(cache_file(sid)) for sid in steam_ids}
-    existing = _links_in(addons)
+    wanted = {link_name(sid): sid for sid in steam_ids}
+    existing = _entries_in(addons)
     removed = _remove_unwanted(addons, existing, wanted)
-    created, unchanged = _link_wanted(addons, existing, wanted)
-    return LinkResult(created=created, removed=removed, unchanged=unchanged)
+    created, unchanged, conflicts = _link_wanted(addons, existing, wanted)
+    return LinkResult(created=created, removed=removed, unchanged=unchanged, conflicts=conflicts)
 
 
-def _links_in(addons: Path) -> dict[str, str | None]:
-    """Every entry of addons/: name -> absolute link target, or None for anything not a link."""
-    entries: dict[str, str | None] = {}
+def _entries_in(addons: Path) -> dict[str, _Entry]:
+    entries: dict[str, _Entry] = {}
     with os.scandir(addons) as it:
         for entry in it:
-            entries[entry.name] = _link_target(addons, entry) if entry.is_symlink() else None
+            entries[entry.name] = _link_entry(addons, entry) if entry.is_symlink() else _Entry(None, None)
     return entries
 
 
-def _link_target(addons: Path, entry: os.DirEntry[str]) -> str | None:
+def _link_entry(addons: Path, entry: os.DirEntry[str]) -> _Entry:
     try:
-        return os.path.normpath(os.path.join(addons, os.readlink(entry.path)))
+        text = os.readlink(entry.path)
     except OSError:
-        return None
+        return _Entry(None, None)
+    return _Entry(text, os.path.normpath(os.path.join(addons, text)))
 
 
-def _points_into_cache(target: str | None) -> bool:
-    return target is not None and os.path.dirname(target) == str(settings.WORKSHOP_CACHE_ROOT)
+def _made_by_us(name: str, entry: _Entry) -> bool:
+    """A link into the cache, or one left4me made before the data folder moved (a dangling
+    absolute link to `<old root>/workshop_cache/<name>`)."""
+    if entry.resolved is None:
+        return False
+    folder = os.path.dirname(entry.resolved)
+    if folder == str(settings.WORKSHOP_CACHE_ROOT):
+        return True
+    return os.path.basename(entry.resolved) == name and os.path.basename(folder) == "workshop_cache"
 
 
-def _remove_unwanted(addons: Path, existing: dict[str, str | None], wanted: dict[str, str]) -> int:
+def _remove_unwanted(addons: Path, existing: dict[str, _Entry], wanted: dict[str, str]) -> int:
     removed = 0
-    for name, target in existing.items():
-        if name not in wanted and _points_into_cache(target):
+    for name, entry in existing.items():
+        if name not in wanted and _made_by_us(name, entry):
             _unlink_quietly(addons / name)
             removed += 1
     return removed
 
 
-def _link_wanted(addons: Path, existing: dict[str, str | None], wanted: dict[str, str]) -> tuple[int, int]:
+def _link_wanted(
+    addons: Path, existing: dict[str, _Entry], wanted: dict[str, str]
+) -> tuple[int, int, dict[str, str]]:
     created = unchanged = 0
-    for name, target in wanted.items():
-        if name in existing and existing[name] == target:
+    conflicts: dict[str, str] = {}
+    for name, steam_id in wanted.items():
+        target = os.path.relpath(cache_file(steam_id), addons)
+        entry = existing.get(name)
+        if entry is not None and entry.text == target:
             unchanged += 1
-        elif name in existing and not (addons / name).is_symlink():
-            continue  # a real file under our name: the operator's, leave it
-        else:
+        elif entry is None or _made_by_us(name, entry):
             _symlink_atomic(target, addons / name)
             created += 1
-    return created, unchanged
+        else:
+            conflicts[steam_id] = _in_the_way(addons / name, entry)
+    return created, unchanged, conflicts
+
+
+def _in_the_way(path: Path, entry: _Entry) -> str:
+    if entry.text is not None:
+        return f"addons/{path.name} is a link to {entry.text}, not into the cache"
+    kind = "a folder" if path.is_dir() else "a file"
+    return f"addons/{path.name} is {kind} left4me did not make"
 
 
 def _symlink_atomic(target: str, link: Path) -> None:
@@ -121,6 +152,9 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
     if ctx.should_cancel():
         raise JobCancelled("cancelled before linking")
     links = overlay_reconcile_links(overlay=overlay, steam_ids=sorted(plan.on_disk | done))
+    for steam_id, why in sorted(links.conflicts.items()):
+        ctx.log_stderr(f"workshop item {steam_id} not linked: {why}; left as it is")
+    _record_conflicts(overlay, links.conflicts)
     ctx.log_stdout(_summary(overlay, plan, len(done), failed, links))
     if failed:
         raise JobFailed(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
@@ -200,6 +234,14 @@ def _item_counter(ctx: JobContext) -> Callable[[str, DownloadOutcome], None]:
             ctx.log_stdout(f"workshop {steam_id} downloaded")
 
     return item_done
+
+
+def _record_conflicts(overlay: Overlay, conflicts: dict[str, str]) -> None:
+    """Show on the overlay page which items an operator's own file keeps out (writes only changes)."""
+    stale = overlay.workshop_links.exclude(conflict="").exclude(item__steam_id__in=list(conflicts))
+    stale.update(conflict="")
+    for steam_id, why in conflicts.items():
+        overlay.workshop_links.filter(item__steam_id=steam_id).exclude(conflict=why).update(conflict=why)
 
 
 def _summary(

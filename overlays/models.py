@@ -50,6 +50,11 @@ class OverlayWorkshopItem(models.Model):
     overlay = models.ForeignKey(Overlay, on_delete=models.CASCADE, related_name="workshop_links")
     item = models.ForeignKey(WorkshopItem, on_delete=models.CASCADE, related_name="overlay_links")
     direct = models.BooleanField(default=True, help_text="added by the owner, not only through a collection")
+    conflict = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="what in addons/ keeps the item from being linked (the operator's own file)",
+    )
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

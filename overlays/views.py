@@ -91,7 +91,7 @@ def _render_detail(
 ) -> HttpResponse:
     items = list(
         WorkshopItem.objects.filter(overlay_links__overlay=overlay)
-        .annotate(direct=F("overlay_links__direct"))
+        .annotate(direct=F("overlay_links__direct"), conflict=F("overlay_links__conflict"))
         .order_by("title", "steam_id")
     )
     collections = list(overlay.workshop_collections.annotate(item_count=Count("members")))

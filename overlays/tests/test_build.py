@@ -10,7 +10,7 @@ from jobs.runner import JobCancelled, JobFailed
 from overlays.build import cache_file, overlay_build, overlay_reconcile_links
 from overlays.models import OverlayWorkshopItem
 from tests.support.fakesteam import Step
-from tests.support.helpers import T0, FakeContext, item_from_steam, put_in_cache
+from tests.support.helpers import T0, FakeContext, item_from_steam, link_target, put_in_cache
 from workshop.models import WorkshopItem
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +22,7 @@ def _build(overlay, ctx):
 
 
 def _link_target(overlay, steam_id):
-    return os.readlink(overlay.addons_path / f"{steam_id}.vpk")
+    return link_target(overlay.addons_path / f"{steam_id}.vpk")
 
 
 def test_downloads_uncached_items_and_stamps_them(overlay, steam, ctx):
@@ -187,3 +187,23 @@ def _snapshot(overlay):
     cache = cache_file("0").parent
     paths = [overlay.addons_path, cache, *overlay.addons_path.iterdir(), *cache.iterdir()]
     return {str(p): (os.lstat(p).st_ino, os.lstat(p).st_mtime_ns, os.lstat(p).st_ctime_ns) for p in paths}
+
+
+def test_an_operators_file_under_an_items_name_is_left_and_reported(overlay, steam, ctx, owner_client):
+    steam.add_item("2101", size=10)
+    item_from_steam(steam, "2101", overlay=overlay)
+    overlay.addons_path.mkdir(parents=True, exist_ok=True)
+    (overlay.addons_path / "2101.vpk").write_bytes(b"the operator's own build")
+
+    _build(overlay, ctx)
+
+    assert (overlay.addons_path / "2101.vpk").read_bytes() == b"the operator's own build"
+    why = "addons/2101.vpk is a file left4me did not make"
+    assert ctx.stderr == [f"workshop item 2101 not linked: {why}; left as it is"]
+    assert OverlayWorkshopItem.objects.get(overlay=overlay).conflict == why
+    assert f"not linked: {why}" in owner_client.get(f"/overlays/{overlay.pk}/").content.decode()
+
+    (overlay.addons_path / "2101.vpk").unlink()
+    _build(overlay, FakeContext())
+    assert OverlayWorkshopItem.objects.get(overlay=overlay).conflict == ""
+    assert _link_target(overlay, "2101") == str(cache_file("2101"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 
 import pytest
 from django.core.management import call_command
@@ -12,7 +11,7 @@ from jobs.models import Job
 from overlays.build import cache_file
 from overlays.models import Overlay
 from tests.support.fakesteam import FakeSteam
-from tests.support.helpers import T0
+from tests.support.helpers import T0, link_target
 from tests.support.workers import running_worker, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -41,7 +40,7 @@ def _create_overlay(client, name: str) -> Overlay:
 
 
 def _links(overlay: Overlay) -> dict[str, str]:
-    return {p.name: os.readlink(p) for p in overlay.addons_path.iterdir()}
+    return {p.name: link_target(p) for p in overlay.addons_path.iterdir()}
 
 
 def test_add_download_link_and_refresh(client, django_user_model, settings):

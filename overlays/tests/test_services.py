@@ -9,6 +9,7 @@ import pytest
 from overlays.build import cache_file, overlay_reconcile_links
 from overlays.models import Overlay
 from overlays.services import OverlayError, overlay_create, overlay_delete
+from tests.support.helpers import link_target
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +80,7 @@ def _cache(steam_id: str, data: bytes = b"x") -> Path:
 
 
 def _links(overlay: Overlay) -> dict[str, str]:
-    return {p.name: os.readlink(p) for p in overlay.addons_path.iterdir() if p.is_symlink()}
+    return {p.name: link_target(p) for p in overlay.addons_path.iterdir() if p.is_symlink()}
 
 
 def test_reconcile_creates_missing_links(overlay):
@@ -108,14 +109,48 @@ def test_reconcile_removes_links_into_the_cache_whose_item_left(overlay):
     assert cache_file("1").exists()
 
 
-def test_reconcile_retargets_wrong_links(overlay, tmp_path):
+def test_reconcile_retargets_its_own_wrong_links_and_reports_an_operators_link(overlay, tmp_path):
     _cache("1"), _cache("2")
     overlay.addons_path.mkdir(parents=True, exist_ok=True)
     os.symlink(cache_file("2"), overlay.addons_path / "1.vpk")
     os.symlink(tmp_path / "elsewhere.vpk", overlay.addons_path / "2.vpk")
     result = overlay_reconcile_links(overlay=overlay, steam_ids=["1", "2"])
-    assert (result.created, result.removed, result.unchanged) == (2, 0, 0)
-    assert _links(overlay) == {"1.vpk": str(cache_file("1")), "2.vpk": str(cache_file("2"))}
+    assert (result.created, result.removed, result.unchanged) == (1, 0, 0)
+    assert result.conflicts == {
+        "2": f"addons/2.vpk is a link to {tmp_path / 'elsewhere.vpk'}, not into the cache"
+    }
+    assert _links(overlay) == {"1.vpk": str(cache_file("1")), "2.vpk": str(tmp_path / "elsewhere.vpk")}
+
+
+def test_links_are_relative_and_survive_moving_the_data_folder(overlay, settings, tmp_path):
+    _cache("1")
+    overlay_reconcile_links(overlay=overlay, steam_ids=["1"])
+    assert os.readlink(overlay.addons_path / "1.vpk") == "../../../../workshop_cache/1.vpk"
+
+    moved = tmp_path.parent / f"{tmp_path.name}-moved"
+    tmp_path.rename(moved)
+    try:
+        link = moved / "overlays" / str(overlay.pk) / "left4dead2" / "addons" / "1.vpk"
+        assert link.read_bytes() == b"x"  # the link resolves in the new place
+    finally:
+        moved.rename(tmp_path)
+
+
+def test_absolute_links_of_the_old_layout_are_rewritten_even_after_a_move(overlay, tmp_path):
+    _cache("1"), _cache("2")
+    addons = overlay.addons_path
+    addons.mkdir(parents=True, exist_ok=True)
+    os.symlink(cache_file("1"), addons / "1.vpk")  # what earlier versions made
+    os.symlink("/old/data/workshop_cache/2.vpk", addons / "2.vpk")  # made before the folder moved
+
+    result = overlay_reconcile_links(overlay=overlay, steam_ids=["1", "2"])
+
+    assert (result.created, result.unchanged, result.conflicts) == (2, 0, {})
+    assert {p.name: os.readlink(p) for p in addons.iterdir()} == {
+        "1.vpk": "../../../../workshop_cache/1.vpk",
+        "2.vpk": "../../../../workshop_cache/2.vpk",
+    }
+    assert overlay_reconcile_links(overlay=overlay, steam_ids=["1", "2"]).unchanged == 2
 
 
 def test_reconcile_never_touches_foreign_files_or_links(overlay, tmp_path):

@@ -64,6 +64,11 @@ class SentMessages:
         return [call["args"][0] for call in self.calls]
 
 
+def link_target(link: Path) -> str:
+    """Where a link in addons/ points, as an absolute path (the links themselves are relative)."""
+    return os.path.normpath(os.path.join(link.parent, os.readlink(link)))
+
+
 def make_overlay(owner: Any, name: str) -> Overlay:
     """A bare overlay row, for suites that need a job subject and nothing of its folder."""
     return Overlay.objects.create(owner=owner, name=name)
