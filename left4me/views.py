@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from left4me.celery import app
+from left4me.disk import free_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -29,15 +30,25 @@ def home(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the broker answer, 503 naming what failed.
+    """200 when the database and the broker answer and the disk has room, 503 naming what failed.
 
     A missing worker is reported ("none seen") but is not a failure: the web still serves and
     jobs wait in the queue.
     """
     status = {"database": _probe("database", _check_database), "broker": _probe("broker", _check_broker)}
     status["worker"] = _worker_status() if status["broker"] == "ok" else "none seen"
-    healthy = status["database"] == "ok" and status["broker"] == "ok"
+    status["disk"] = _disk_status()
+    healthy = status["database"] == "ok" and status["broker"] == "ok" and status["disk"] == "ok"
     return JsonResponse(status, status=200 if healthy else 503)
+
+
+def _disk_status() -> str:
+    """ "low" when the workshop cache's file system has less than WORKSHOP_MIN_FREE_BYTES free."""
+    try:
+        free = free_bytes(settings.WORKSHOP_CACHE_ROOT)
+    except OSError as exc:
+        return f"error: {_describe(exc)}"
+    return "ok" if free >= settings.WORKSHOP_MIN_FREE_BYTES else "low"
 
 
 def _probe(name: str, check: Callable[[], None]) -> str:

@@ -12,8 +12,9 @@ from pathlib import Path
 from django.conf import settings
 
 from jobs.runner import JobCancelled, JobContext, JobFailed
+from left4me.disk import free_bytes, human_bytes
 from overlays.models import Overlay
-from workshop.cache import CacheState, cache_path, link_name
+from workshop.cache import CacheState, cache_path, link_name, partial_path
 from workshop.downloads import DownloadOutcome, DownloadStatus, download_many
 from workshop.models import WorkshopItem
 from workshop.services import items_stamp_downloads
@@ -148,6 +149,7 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
     """Download what is missing or stale, then reconcile addons/; see README "Workshop overlays"."""
     items = list(WorkshopItem.objects.filter(overlay_links__overlay=overlay).order_by("steam_id"))
     plan = _build_plan(items, ctx)
+    _check_disk(plan.to_download)
     done, failed = _download_items(plan.to_download, ctx)
     if ctx.should_cancel():
         raise JobCancelled("cancelled before linking")
@@ -158,6 +160,28 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
     ctx.log_stdout(_summary(overlay, plan, len(done), failed, links))
     if failed:
         raise JobFailed(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
+
+
+def _check_disk(items: list[WorkshopItem]) -> None:
+    """Fail before writing when the downloads would leave less than WORKSHOP_MIN_FREE_BYTES free."""
+    if not items:
+        return
+    root = Path(settings.WORKSHOP_CACHE_ROOT)
+    need = sum(max(0, item.file_size - _partial_bytes(root, item.steam_id)) for item in items)
+    free, keep = free_bytes(root), settings.WORKSHOP_MIN_FREE_BYTES
+    if need > free - keep:
+        raise JobFailed(
+            f"not enough disk space: need {human_bytes(need)}, {human_bytes(free)} free "
+            f"(keeping {human_bytes(keep)} free)"
+        )
+
+
+def _partial_bytes(root: Path, steam_id: str) -> int:
+    """What an interrupted download of the item already holds (it resumes from there)."""
+    try:
+        return partial_path(root, steam_id).stat().st_size
+    except OSError:
+        return 0
 
 
 def _build_plan(items: list[WorkshopItem], ctx: JobContext) -> BuildPlan:

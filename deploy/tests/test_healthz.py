@@ -40,7 +40,7 @@ def _get(client: Client) -> tuple[int, dict[str, str], str, float]:
 def test_healthy_without_login_and_no_worker_is_not_a_failure(client: Client) -> None:
     status, body, _, _ = _get(client)
     assert status == 200
-    assert body == {"database": "ok", "broker": "ok", "worker": "none seen"}
+    assert body == {"database": "ok", "broker": "ok", "worker": "none seen", "disk": "ok"}
 
 
 def test_broker_down_is_503_naming_the_broker_without_its_url(client: Client) -> None:
@@ -48,7 +48,12 @@ def test_broker_down_is_503_naming_the_broker_without_its_url(client: Client) ->
     with override_settings(CELERY_BROKER_URL=f"redis://:hunter2@127.0.0.1:{port}/0"):
         status, body, raw, elapsed = _get(client)
     assert status == 503
-    assert body == {"database": "ok", "broker": "error: connection refused", "worker": "none seen"}
+    assert body == {
+        "database": "ok",
+        "broker": "error: connection refused",
+        "worker": "none seen",
+        "disk": "ok",
+    }
     assert "hunter2" not in raw and str(port) not in raw and "redis" not in raw
     assert elapsed < 5
 
@@ -95,4 +100,13 @@ def test_a_running_worker_is_seen(client: Client) -> None:
         wait_for(lambda: client.get("/healthz").json()["worker"] == "ok", timeout=60, interval=0.5)
         status, body, _, _ = _get(client)
     assert status == 200
-    assert body == {"database": "ok", "broker": "ok", "worker": "ok"}
+    assert body == {"database": "ok", "broker": "ok", "worker": "ok", "disk": "ok"}
+
+
+def test_a_disk_below_the_minimum_is_reported_low_with_503(client, settings, monkeypatch) -> None:
+    from left4me import views
+
+    settings.WORKSHOP_MIN_FREE_BYTES = 10 * 2**30
+    monkeypatch.setattr(views, "free_bytes", lambda folder: 2**30)
+    response = client.get("/healthz")
+    assert (response.status_code, response.json()["disk"]) == (503, "low")

@@ -207,3 +207,19 @@ def test_an_operators_file_under_an_items_name_is_left_and_reported(overlay, ste
     _build(overlay, FakeContext())
     assert OverlayWorkshopItem.objects.get(overlay=overlay).conflict == ""
     assert _link_target(overlay, "2101") == str(cache_file("2101"))
+
+
+def test_a_build_without_room_fails_before_writing_a_byte(overlay, steam, ctx, settings, monkeypatch):
+    from overlays import build
+
+    settings.WORKSHOP_MIN_FREE_BYTES = 2 * 2**30
+    steam.add_item("2201", size=600 * 2**20)
+    item_from_steam(steam, "2201", overlay=overlay)
+    monkeypatch.setattr(build, "free_bytes", lambda folder: 2**31 + 100 * 2**20)
+
+    with pytest.raises(JobFailed) as failed:
+        overlay_build(overlay=overlay, ctx=ctx)
+
+    assert str(failed.value) == "not enough disk space: need 600.0 MiB, 2.1 GiB free (keeping 2.0 GiB free)"
+    assert steam.get_count("2201") == 0
+    assert not settings.WORKSHOP_CACHE_ROOT.exists() or not any(settings.WORKSHOP_CACHE_ROOT.iterdir())
