@@ -27,6 +27,7 @@ from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError, parse_workshop_input
 from workshop.services import items_store_metadata
 from workshop.steam import (
+    RESULT_NOT_FOUND,
     CollectionLimitError,
     SteamAPIError,
     SteamBudget,
@@ -130,7 +131,7 @@ def _ask_steam(call: Callable[[], T]) -> T:
 
 def _typed_items(metas: list[WorkshopMetadata]) -> list[WorkshopMetadata]:
     """Typed ids must be items Steam knows, of our game; the rest of their state is shown later."""
-    unknown = [m.steam_id for m in metas if not m.found or m.result == 9]
+    unknown = [m.steam_id for m in metas if not m.found or m.result == RESULT_NOT_FOUND]
     if unknown:
         raise WorkshopInputError(f"no such workshop item: {', '.join(unknown)}")
     require_game_items(metas)
@@ -216,12 +217,17 @@ def collection_follow(*, overlay: Overlay, steam_id: str, title: str) -> Overlay
 
 
 def collection_link_children(
-    *, collection: OverlayWorkshopCollection, items: list[WorkshopItem], unusable: int = 0
+    *, collection: OverlayWorkshopCollection, items: list[WorkshopItem], unusable: int | None = 0
 ) -> tuple[int, list[LeftOut]]:
     """Record that the collection holds `items` and link those the owner did not exclude, as far as
     the overlay has room (WORKSHOP_MAX_ITEMS_PER_OVERLAY); returns (newly linked, left out).
-    The collection notes how many children are left out (`unusable` ones and those past the limit)."""
+
+    With `unusable` given, `items` is the whole collection as Steam lists it now: members it no
+    longer holds are forgotten and it notes how many children are left out (the unusable ones
+    and those past the limit). None: Steam answered only in part, so only additions are kept."""
     overlay = collection.overlay
+    if unusable is not None:
+        collection.members.exclude(item__in=items).delete()
     OverlayCollectionItem.objects.bulk_create(
         [OverlayCollectionItem(collection=collection, item=item) for item in items], ignore_conflicts=True
     )
@@ -231,7 +237,7 @@ def collection_link_children(
     room = max(0, settings.WORKSHOP_MAX_ITEMS_PER_OVERLAY - len(linked))
     _link(overlay, wanted[:room], direct=False)
     over = wanted[room:]
-    if collection.left_out != unusable + len(over):
+    if unusable is not None and collection.left_out != unusable + len(over):
         collection.left_out = unusable + len(over)
         collection.save(update_fields=["left_out"])
     if not over:

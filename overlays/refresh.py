@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
 
 from jobs.runner import JobContext, JobFailed
@@ -19,6 +20,7 @@ from workshop.models import WorkshopItem
 from workshop.services import is_game_item, items_store_metadata
 from workshop.steam import (
     BATCH_SIZE,
+    CollectionLimitError,
     SteamAPIError,
     WorkshopMetadata,
     batches,
@@ -73,7 +75,7 @@ def _refresh(*, overlay_ids: list[int] | None, ctx: JobContext) -> RefreshResult
     members = {sid for kids in children.values() for sid in kids}
     wanted = {sid for ids in linked.values() for sid in ids} | members | {c.steam_id for c in followed}
     metas, batch_errors = _fetch_for_refresh(sorted(wanted), ctx)
-    result = _store_refresh(metas, linked, followed, children, ctx)
+    result = _store_refresh(metas, linked, followed, children, ctx, complete=not batch_errors)
     result.errors = errors + batch_errors
     result.fetched = len(metas)
     ctx.log_stdout(
@@ -105,14 +107,29 @@ def _expand(
     followed: list[OverlayWorkshopCollection], ctx: JobContext
 ) -> tuple[dict[str, list[str]], list[str]]:
     """The children of every followed collection, each expanded once however many overlays
-    follow it (one request per nesting level)."""
+    follow it (one request per nesting level). The bounds of an add hold per collection: one
+    that passes them is skipped (and said so), the others are expanded one by one."""
     if not followed:
         return {}, []
+    ids = sorted({c.steam_id for c in followed})
     try:
-        return expand_collections(sorted({c.steam_id for c in followed})), []
+        return expand_collections(ids, max_children=settings.WORKSHOP_COLLECTION_MAX_ITEMS * len(ids)), []
+    except CollectionLimitError:
+        pass
     except SteamAPIError as exc:
         ctx.log_stderr(f"collections not expanded: {exc}")
         return {}, [str(exc)]
+    children: dict[str, list[str]] = {}
+    errors: list[str] = []
+    for collection_id in ids:
+        try:
+            children |= expand_collections([collection_id])
+        except CollectionLimitError as exc:
+            ctx.log_stderr(f"collection {collection_id} not expanded: {exc}")
+        except SteamAPIError as exc:
+            ctx.log_stderr(f"collection {collection_id} not expanded: {exc}")
+            errors.append(str(exc))
+    return children, errors
 
 
 def _fetch_for_refresh(ids: list[str], ctx: JobContext) -> tuple[list[WorkshopMetadata], list[str]]:
@@ -142,6 +159,8 @@ def _store_refresh(
     followed: list[OverlayWorkshopCollection],
     children: dict[str, list[str]],
     ctx: JobContext,
+    *,
+    complete: bool,
 ) -> RefreshResult:
     before = {
         sid: (updated, size)
@@ -149,8 +168,12 @@ def _store_refresh(
             steam_id__in=[m.steam_id for m in metas]
         ).values_list("steam_id", "time_updated", "file_size")
     }
-    rows = items_store_metadata(m for m in metas if m.steam_id in before or is_game_item(m))
-    new_links = _follow_children(followed, children, {m.steam_id: m for m in metas}, rows, linked, ctx)
+    collections = {c.steam_id for c in followed}  # looked up for their titles only
+    rows = items_store_metadata(
+        m for m in metas if m.steam_id in before or (is_game_item(m) and m.steam_id not in collections)
+    )
+    by_id = {m.steam_id: m for m in metas}
+    new_links = _follow_children(followed, children, by_id, rows, linked, ctx, complete=complete)
     return _affected(rows, before, linked, new_links)
 
 
@@ -161,20 +184,26 @@ def _follow_children(
     rows: dict[str, WorkshopItem],
     linked: dict[int, set[str]],
     ctx: JobContext,
+    *,
+    complete: bool,
 ) -> dict[int, set[str]]:
     """Link the usable children of followed collections (not excluded, as far as the overlay has
-    room); report the ones left out. Returns overlay id -> newly linked ids."""
+    room); report the ones left out. A collection Steam did not expand is left as it was; what
+    it holds and how many it leaves out are rewritten only when every batch answered
+    (`complete`). Returns overlay id -> newly linked ids."""
     for collection in followed:
         title = metas[collection.steam_id].title if collection.steam_id in metas else ""
         if title and title != collection.title:
             collection.title = title
             collection.save(update_fields=["title"])
-        kids = [metas[sid] for sid in children.get(collection.steam_id, []) if sid in metas]
+        if collection.steam_id not in children:
+            continue
+        kids = [metas[sid] for sid in children[collection.steam_id] if sid in metas]
         usable, left_out = usable_children(collection.steam_id, kids)
         _, over = collection_link_children(
-            unusable=len(left_out),
             collection=collection,
             items=[rows[m.steam_id] for m in usable if m.steam_id in rows],
+            unusable=len(left_out) if complete else None,
         )
         for line in [*left_out, *over]:
             ctx.log_stderr(f"overlay '{collection.overlay.name}': {line}")

@@ -70,7 +70,7 @@ def build_enqueue(*, overlay: Overlay, user: User | None) -> Job:
 
 
 def overlay_refresh_enqueue(*, overlay: Overlay, user: User | None) -> tuple[Job, bool]:
-    if not overlay.workshop_links.exists():
+    if not overlay.workshop_links.exists() and not overlay.workshop_collections.exists():
         raise OverlayError("overlay has no items")
     return job_enqueue(operation=REFRESH_OVERLAY, subject=overlay, owner=overlay.owner, user=user)
 

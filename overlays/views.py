@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum
@@ -133,7 +135,7 @@ def _item_rows(
         sources = (["direct"] if getattr(item, "direct", True) else []) + [
             c.label for c in holders.get(item.pk, [])
         ]
-        rows.append((item, item.cache_state(), ", ".join(sources) or "direct"))
+        rows.append((item, item.cache_state(), ", ".join(sources) or "a collection it has left"))
     return rows
 
 
@@ -176,7 +178,8 @@ def _report_left_out(request: AuthenticatedHttpRequest, lines: list[str]) -> Non
         messages.warning(request, line)
 
 
-ItemAction = Callable[..., Job]
+class ItemAction(Protocol):
+    def __call__(self, *, overlay: Overlay, steam_id: str, user: User | None) -> Job: ...
 
 
 def _item_action(

@@ -413,6 +413,10 @@ def _entries(method: str, response: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """The entries of an answer's list (``publishedfiledetails`` or ``collectiondetails``)."""
     key = "publishedfiledetails" if method == ITEM_DETAILS else "collectiondetails"
     entries = response.get(key)
+    if method == ITEM_DETAILS and not isinstance(entries, list):
+        # Not "every id left out": an answer without its list says nothing of the items, and
+        # reading it as their removal would wipe a whole batch.
+        raise SteamAPIError(f"{method}: answer has no '{key}' list")
     if isinstance(entries, list):
         yield from (entry for entry in entries if isinstance(entry, dict))
 

@@ -201,17 +201,31 @@ def test_a_refresh_keeps_the_batches_that_worked_when_one_fails_for_good(owner, 
     assert len(steam.api_requests) == 8
 
 
+def _tree(folder) -> dict[str, tuple[bool, int]]:
+    """Every path under `folder` (not following links): is it a link, its mtime."""
+    return {str(p): (p.is_symlink(), p.lstat().st_mtime_ns) for p in folder.rglob("*")}
+
+
 def test_hostile_child_ids_touch_nothing_outside_the_data_folder(overlay, owner, steam, settings, tmp_path):
+    from overlays.build import overlay_build
+
     steam.add_item("381", size=10)
     steam.add_collection("907", ["381", "/some/path", "../../escape", str(2**64), "0"])
     outside = sorted(p.name for p in tmp_path.parent.iterdir())
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-neighbour"
+    elsewhere.mkdir()
+    (elsewhere / "path").write_bytes(b"someone else's")
+    before = _tree(elsewhere)
 
     result = items_add(overlay=overlay, text="907", user=owner)
+    overlay_build(overlay=overlay, ctx=FakeContext())
 
     assert _linked(overlay) == {"381"}
     assert result.left_out == []  # skipped (and logged) where Steam's answer is read
     assert sorted(WorkshopItem.objects.values_list("steam_id", flat=True)) == ["381"]
-    assert sorted(p.name for p in tmp_path.parent.iterdir()) == outside
+    assert sorted(p.name for p in tmp_path.parent.iterdir() if p != elsewhere) == outside
+    assert _tree(elsewhere) == before
+    assert (overlay.addons_path / "381.vpk").is_symlink()
     assert not (settings.WORKSHOP_CACHE_ROOT / ".locks").exists() or all(
         p.name.removesuffix(".lock").isdigit() for p in (settings.WORKSHOP_CACHE_ROOT / ".locks").iterdir()
     )
@@ -275,3 +289,67 @@ def test_a_collection_chain_too_deep_is_refused_quickly_with_400(owner_client, o
 def test_a_get_of_the_add_address_shows_the_overlay(owner_client, overlay):
     response = owner_client.get(f"/overlays/{overlay.pk}/items/")
     assert response.status_code == 302 and response["Location"] == f"/overlays/{overlay.pk}/"
+
+
+def test_the_bounds_of_an_add_hold_per_collection_in_a_refresh(owner, steam, settings):
+    from overlays.services import overlay_create
+
+    settings.WORKSHOP_COLLECTION_MAX_ITEMS = 5
+    overlays = []
+    for n in range(3):  # 9 children in all, 3 per collection
+        kids = [str(400 + n * 10 + k) for k in range(3)]
+        for sid in kids:
+            steam.add_item(sid, size=10)
+        steam.add_collection(str(910 + n), kids)
+        overlay = overlay_create(owner=owner, name=f"follows {n}")
+        items_add(overlay=overlay, text=str(910 + n), user=owner)
+        overlays.append(overlay)
+    steam.add_item("403", size=10)
+    steam.add_collection("910", ["400", "401", "402", "403"])
+    for depth in range(12):  # a chain nested deeper than 8 levels, followed by the third overlay
+        steam.add_collection(str(60_000 + depth), [(str(60_001 + depth), 2)])
+    from overlays.models import OverlayWorkshopCollection as Followed
+
+    Followed.objects.create(overlay=overlays[2], steam_id="60000")
+    ctx = FakeContext()
+
+    items_refresh_all(ctx=ctx)
+
+    assert _linked(overlays[0]) == {"400", "401", "402", "403"}
+    assert _linked(overlays[2]) == {"420", "421", "422"}
+    assert any(line.startswith("collection 60000 not expanded: ") for line in ctx.stderr), ctx.stderr
+    assert not WorkshopItem.objects.filter(
+        steam_id__in=["910", "911", "912"]
+    ).exists()  # collections are no items
+
+
+def test_a_refresh_follows_children_leaving_and_keeps_counts_when_steam_fails(overlay, owner, steam):
+    _community_collection(steam)
+    items_add(overlay=overlay, text="900", user=owner)
+    collection = OverlayWorkshopCollection.objects.get()
+    steam.add_collection("900", ["301", "302"])  # 303 and the dead ones left the collection
+
+    items_refresh_all(ctx=FakeContext())
+
+    collection.refresh_from_db()
+    assert set(collection.members.values_list("item__steam_id", flat=True)) == {"301", "302"}
+    assert collection.left_out == 0
+    assert _linked(overlay) == {"301", "302", "303"}  # an item is never taken away behind the owner's back
+
+    steam.add_collection("900", ["301", "302", "304"])
+    steam.api_statuses = [200] + [502] * 4  # collections answer, the metadata batch fails for good
+    with pytest.raises(Exception, match="HTTP 502 after 4 attempts"):
+        items_refresh_all(ctx=FakeContext())
+    collection.refresh_from_db()
+    assert collection.left_out == 0 and collection.members.count() == 2
+
+
+def test_a_refresh_of_an_overlay_that_only_follows_collections_is_allowed(overlay, owner, steam):
+    from overlays.services import overlay_refresh_enqueue
+
+    _community_collection(steam)
+    items_add(overlay=overlay, text="900", user=owner)
+    for sid in ("301", "302", "303"):
+        item_remove(overlay=overlay, steam_id=sid, user=owner)
+    job, _ = overlay_refresh_enqueue(overlay=overlay, user=owner)
+    assert job.operation == "refresh_overlay"

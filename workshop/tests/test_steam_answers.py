@@ -226,3 +226,14 @@ def test_entries_from_the_fake_steam(steam: FakeSteam) -> None:
         "deleted or private",
     ]
     assert metas[1].file_size == 10
+
+
+@responses.activate
+def test_an_answer_without_its_list_is_a_failure_not_every_item_gone() -> None:
+    from workshop.steam import SteamAPIError
+
+    responses.add(responses.POST, DETAILS_URL, json={"response": {"result": 1, "resultcount": 0}})
+    with pytest.raises(
+        SteamAPIError, match="GetPublishedFileDetails: answer has no 'publishedfiledetails' list"
+    ):
+        fetch_metadata_batch(["123456789"])
