@@ -70,14 +70,15 @@ def main() -> None:
     h.setup()
     from django.contrib.auth.models import User
 
-    from overlays.services import overlay_create, overlay_link_items
+    from overlays.items import link_items
+    from overlays.services import overlay_create
     from tests.support.workers import stop_worker, wait_for
     from workshop.services import items_store_metadata
     from workshop.steam import fetch_metadata_batch
 
     owner = User.objects.create_user("bench", password="bench-pw-1")
     overlay = overlay_create(owner=owner, name="download")
-    overlay_link_items(overlay=overlay, items=items_store_metadata(fetch_metadata_batch([STEAM_ID])).values())
+    link_items(overlay=overlay, items=items_store_metadata(fetch_metadata_batch([STEAM_ID])).values())
     url = steam.file_url(STEAM_ID)
 
     worker = h.start_quiet_worker(concurrency=1)

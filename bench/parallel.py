@@ -57,13 +57,14 @@ def main() -> None:
     from django.conf import settings
     from django.contrib.auth.models import User
 
-    from overlays.services import overlay_create, overlay_link_items
+    from overlays.items import link_items
+    from overlays.services import overlay_create
     from workshop.services import items_store_metadata
     from workshop.steam import fetch_metadata_batch
 
     owner = User.objects.create_user("bench", password="bench-pw-1")
     overlay = overlay_create(owner=owner, name="parallel")
-    overlay_link_items(overlay=overlay, items=items_store_metadata(fetch_metadata_batch(ids)).values())
+    link_items(overlay=overlay, items=items_store_metadata(fetch_metadata_batch(ids)).values())
 
     serial = build_seconds(overlay, 1)
     parallel = build_seconds(overlay, None)

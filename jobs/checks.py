@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from celery import current_app
 from django.apps import AppConfig
 from django.core.checks import CheckMessage, Error
 
 from jobs import registry
-from left4me.celery import app
 
 
 def check_operations_have_tasks(
     app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
 ) -> list[CheckMessage]:
-    tasks = app.tasks  # finalizes the Celery app: every autodiscovered task is registered
+    tasks = current_app.tasks  # finalizes the Celery app: every autodiscovered task is registered
     return [
         Error(
             f"job operation {op.name!r} has no Celery task {op.task_name!r}",

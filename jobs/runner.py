@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from celery import shared_task
 from django.conf import settings
 from django.db import connection
 
@@ -25,7 +26,6 @@ from jobs.services import (
     job_progress_save,
     job_wait_for_subject,
 )
-from left4me.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +210,6 @@ def job_task(
             "ignore_result": True,
             **celery_options,
         }
-        return app.task(**options)(run)
+        return shared_task(**options)(run)
 
     return decorator

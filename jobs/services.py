@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
+from celery import current_app
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, connection, models, transaction
@@ -18,7 +19,6 @@ from django.utils import timezone
 
 from jobs import registry
 from jobs.models import Job, JobLogLine
-from left4me.celery import app
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -104,7 +104,7 @@ def job_dispatch(*, job: Job, countdown: float | None = None) -> None:
 
 def _send(job_id: int, operation: str, queue: str, task_id: str, countdown: float | None) -> None:
     try:
-        app.send_task(
+        current_app.send_task(
             registry.get(operation).task_name,
             args=[job_id],
             task_id=task_id,
@@ -143,7 +143,7 @@ def _revoke(task_id: str) -> None:
     if not task_id:
         return
     try:
-        app.control.revoke(task_id)
+        current_app.control.revoke(task_id)
     except Exception:
         # Harmless: a message of a job that is no longer queued does nothing when it arrives.
         logger.warning("could not revoke task %s", task_id, exc_info=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
+from celery import shared_task
+
 from jobs.services import job_reap_stale
-from left4me.celery import app
 
 logger = logging.getLogger(__name__)
 
 
-@app.task(name="jobs.reap_stale_jobs", ignore_result=True)
+@shared_task(name="jobs.reap_stale_jobs", ignore_result=True)
 def reap_stale_jobs() -> dict[str, int]:
     counts = job_reap_stale()
     if any(counts.values()):

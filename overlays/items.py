@@ -167,7 +167,7 @@ def _store_add(*, overlay: Overlay, plan: _Plan, user: User | None) -> AddResult
     typed = [rows[m.steam_id] for m in plan.typed]
     _check_room(overlay, typed)
     OverlayWorkshopExclusion.objects.filter(overlay=overlay, item__in=typed).delete()
-    _link(overlay, typed, direct=True)
+    link_items(overlay=overlay, items=typed, direct=True)
     added = len(typed)
     left_out = list(plan.left_out)
     for collection_id, kids in plan.collections.items():
@@ -196,8 +196,9 @@ def _check_room(overlay: Overlay, typed: list[WorkshopItem]) -> None:
         )
 
 
-def _link(overlay: Overlay, items: list[WorkshopItem], *, direct: bool) -> None:
+def link_items(*, overlay: Overlay, items: Iterable[WorkshopItem], direct: bool = True) -> None:
     """Link `items`; with direct=True an existing link becomes direct too."""
+    items = list(items)
     OverlayWorkshopItem.objects.bulk_create(
         [OverlayWorkshopItem(overlay=overlay, item=item, direct=direct) for item in items],
         ignore_conflicts=True,
@@ -235,7 +236,7 @@ def collection_link_children(
     linked = set(OverlayWorkshopItem.objects.filter(overlay=overlay).values_list("item_id", flat=True))
     wanted = [item for item in items if item.pk not in excluded and item.pk not in linked]
     room = max(0, settings.WORKSHOP_MAX_ITEMS_PER_OVERLAY - len(linked))
-    _link(overlay, wanted[:room], direct=False)
+    link_items(overlay=overlay, items=wanted[:room], direct=False)
     over = wanted[room:]
     if unusable is not None and collection.left_out != unusable + len(over):
         collection.left_out = unusable + len(over)
@@ -275,7 +276,7 @@ def item_include(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
     exclusion.delete()
     if OverlayCollectionItem.objects.filter(collection__overlay=overlay, item_id=exclusion.item_id).exists():
         item = WorkshopItem.objects.get(pk=exclusion.item_id)
-        _link(overlay, [item], direct=False)
+        link_items(overlay=overlay, items=[item], direct=False)
     return build_enqueue(overlay=overlay, user=user)
 
 

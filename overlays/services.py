@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import unicodedata
-from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -12,8 +11,7 @@ from django.db import transaction
 
 from jobs.models import Job
 from jobs.services import job_enqueue
-from overlays.models import Overlay, OverlayWorkshopItem
-from workshop.models import WorkshopItem
+from overlays.models import Overlay
 
 # The job operations of overlays (declared with their policy in overlays.tasks).
 BUILD_OVERLAY = "build_overlay"
@@ -82,12 +80,3 @@ def global_refresh_enqueue() -> tuple[Job, bool]:
 
 def latest_file_job(overlay: Overlay) -> Job | None:
     return Job.objects.of(overlay).filter(operation__in=FILE_OPERATIONS).order_by("-id").first()
-
-
-# --- Steam and links -------------------------------------------------------------------
-
-
-def overlay_link_items(*, overlay: Overlay, items: Iterable[WorkshopItem]) -> None:
-    OverlayWorkshopItem.objects.bulk_create(
-        [OverlayWorkshopItem(overlay=overlay, item=item) for item in items], ignore_conflicts=True
-    )

@@ -34,7 +34,7 @@ from django.db import connections
 
 from jobs.cancel import sleep_with_cancel
 from workshop.cache import Upload, cache_path, is_cached, lock_path, partial_path
-from workshop.retry import retry_after_seconds, retry_delay
+from workshop.retry import retry_delay, transient_wait
 from workshop.steam import request_timeout
 
 CHUNK_SIZE = 2**20
@@ -44,7 +44,6 @@ CHUNK_SIZE = 2**20
 WRITEBACK_BYTES = 32 * 2**20
 LOCK_POLL_SECONDS = 0.1
 PERMANENT_STATUSES = {403, 404, 410}
-RETRY_AFTER_STATUSES = {429, 503}
 
 
 class DownloadHooks(Protocol):
@@ -217,14 +216,8 @@ def _status_error(response: requests.Response) -> DownloadFailed:
     why = f"HTTP {status}"
     if status in PERMANENT_STATUSES:
         return DownloadFailed(why)
-    if status == 429 or status >= 500:
-        after = (
-            retry_after_seconds(response.headers.get("Retry-After"))
-            if status in RETRY_AFTER_STATUSES
-            else None
-        )
-        return DownloadRetryable(why, retry_after=after)
-    return DownloadFailed(why)
+    after = transient_wait(response)
+    return DownloadFailed(why) if after is False else DownloadRetryable(why, retry_after=after)
 
 
 def _stream(response: requests.Response, part: Path, meta: Upload, offset: int, hooks: DownloadHooks) -> None:

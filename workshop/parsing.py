@@ -68,7 +68,7 @@ def steam_id_from_steam(value: object) -> str | None:
 def _entry_to_id(entry: str) -> str:
     steam_id = _numeric_id(entry) or _id_from_url(entry) or _id_from_steam_link(entry)
     if steam_id is None:
-        raise WorkshopInputError(f"not a workshop id or URL: {_shown(entry)!r}")
+        raise WorkshopInputError(f"not a workshop id or URL: {shown(entry)!r}")
     return steam_id
 
 
@@ -103,5 +103,6 @@ def _id_from_steam_link(entry: str) -> str | None:
     return _id_from_url(opened.group(1)) if opened is not None else None
 
 
-def _shown(entry: str) -> str:
-    return entry if len(entry) <= _SHOWN_CHARS else entry[: _SHOWN_CHARS - 1] + "…"
+def shown(text: str) -> str:
+    """`text` cut to a length a message can show."""
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"

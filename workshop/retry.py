@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from email.utils import parsedate_to_datetime
 
+import requests
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 
@@ -39,3 +40,18 @@ def retry_after_seconds(value: str | None) -> float | None:
         except (TypeError, ValueError, IndexError, OverflowError):
             return None
     return max(0.0, seconds) if seconds == seconds else None  # NaN is unreadable
+
+
+RETRY_AFTER_STATUSES = {429, 503}
+
+
+def transient_wait(response: requests.Response) -> float | bool | None:
+    """For an HTTP answer: False when another attempt would get the same (4xx other than 429);
+    else the seconds Steam asked to wait (Retry-After of a 429 or 503), or None for the usual
+    backoff. Shared by API calls and downloads."""
+    status = response.status_code
+    if status != 429 and status < 500:
+        return False
+    if status in RETRY_AFTER_STATUSES:
+        return retry_after_seconds(response.headers.get("Retry-After"))
+    return None

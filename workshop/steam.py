@@ -26,8 +26,8 @@ import requests
 from django.conf import settings
 from urllib3.exceptions import ReadTimeoutError
 
-from workshop.parsing import WorkshopInputError, steam_id_from_steam
-from workshop.retry import retry_after_seconds, retry_delay
+from workshop.parsing import WorkshopInputError, shown, steam_id_from_steam
+from workshop.retry import retry_delay, transient_wait
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,6 @@ RESULT_NAMES = {
 BIG_NUMBER_LIMIT = 2**63  # file_size, time_updated: 0 <= n < 2**63 (a signed 64-bit column)
 SMALL_NUMBER_LIMIT = 2**31  # consumer_app_id, result: 0 <= n < 2**31
 _NUMBER_CHARS = 40  # a longer "number" is unreadable, not converted
-_RETRY_AFTER_STATUSES = {429, 503}
-_SHOWN_CHARS = 60
 
 
 class SteamAPIError(Exception):
@@ -431,8 +429,7 @@ def _entry_id(method: str, entry: dict[str, Any]) -> str | None:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
+    return shown(repr(value))
 
 
 def batches(ids: list[str]) -> Iterator[list[str]]:
@@ -512,10 +509,8 @@ def _attempt(
         log.warning("%s failed: %s: %r", method, url, exc)
         raise SteamAPIError(f"{method}: request failed ({exc.__class__.__name__})") from exc
     status = reply.status_code
-    if status == 429 or status >= 500:
-        after = (
-            retry_after_seconds(reply.headers.get("Retry-After")) if status in _RETRY_AFTER_STATUSES else None
-        )
+    after = transient_wait(reply)
+    if after is not False:
         return _Transient(f"HTTP {status}", f"{url}: {_body_start(reply)}", after)
     if status != 200:
         log.warning("%s failed: %s: HTTP %d: %s", method, url, status, _body_start(reply))

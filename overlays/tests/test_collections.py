@@ -176,7 +176,8 @@ def test_children_past_the_overlay_limit_are_left_out_and_counted(overlay, owner
 
 def test_a_refresh_keeps_the_batches_that_worked_when_one_fails_for_good(owner, steam, settings):
     from jobs.runner import JobFailed
-    from overlays.services import overlay_create, overlay_link_items
+    from overlays.items import link_items
+    from overlays.services import overlay_create
     from tests.support.helpers import item_from_steam
 
     overlays = []
@@ -185,7 +186,7 @@ def test_a_refresh_keeps_the_batches_that_worked_when_one_fails_for_good(owner, 
         ids = [str(10_000 + n * 100 + k) for k in range(100)]
         for sid in ids:
             steam.add_item(sid, size=10)
-        overlay_link_items(overlay=overlay, items=[item_from_steam(steam, sid) for sid in ids])
+        link_items(overlay=overlay, items=[item_from_steam(steam, sid) for sid in ids])
         steam.add_item(ids[0], size=11)  # one change per batch
         overlays.append(overlay)
     steam.api_statuses = [200, 200, 502, 502, 502, 502]  # the 3rd batch fails every attempt
