@@ -176,6 +176,8 @@ WORKSHOP_DOWNLOAD_ATTEMPTS = env_int("WORKSHOP_DOWNLOAD_ATTEMPTS", 3, minimum=1)
 WORKSHOP_RETRY_BACKOFF = env_float("WORKSHOP_RETRY_BACKOFF", 2.0)
 WORKSHOP_RETRY_BACKOFF_MAX = env_float("WORKSHOP_RETRY_BACKOFF_MAX", 120.0)
 WORKSHOP_DOWNLOAD_CONCURRENCY = env_int("WORKSHOP_DOWNLOAD_CONCURRENCY", 4, minimum=1)
+# Earlier uploads of an item kept for rollback besides the newest (pinned ones are always kept).
+WORKSHOP_KEEP_VERSIONS = env_int("WORKSHOP_KEEP_VERSIONS", 1)
 # A build that would leave less than this free in the cache's file system fails before writing.
 WORKSHOP_MIN_FREE_BYTES = env_int("WORKSHOP_MIN_FREE_BYTES", 2 * 2**30)
 WORKSHOP_REFRESH_HOUR = env_int("WORKSHOP_REFRESH_HOUR", 4)

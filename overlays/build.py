@@ -5,16 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.db.models import F
 
 from jobs.runner import JobCancelled, JobContext, JobFailed
 from left4me.disk import free_bytes, human_bytes
-from overlays.models import Overlay
-from workshop.cache import CacheState, cache_path, link_name, partial_path
+from overlays.models import Overlay, OverlayWorkshopItem
+from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
 from workshop.downloads import DownloadOutcome, DownloadStatus, download_many
 from workshop.models import WorkshopItem
 from workshop.services import items_stamp_downloads
@@ -40,21 +41,23 @@ def cache_file(steam_id: str) -> Path:
     return cache_path(settings.WORKSHOP_CACHE_ROOT, steam_id)
 
 
-def overlay_reconcile_links(*, overlay: Overlay, steam_ids: Iterable[str]) -> LinkResult:
+def overlay_reconcile_links(
+    *, overlay: Overlay, steam_ids: Iterable[str], versions: dict[str, int] | None = None
+) -> LinkResult:
     """Make addons/ hold exactly one `<steam_id>.vpk` link into the cache per wanted item.
 
     Links are relative (`../../../../workshop_cache/<id>.vpk`), so the data folder can be moved or
     mounted anywhere; links left4me made with an absolute target are rewritten. Links into the
     cache whose item is not wanted are removed. Anything else under a wanted name (a regular
     file, a folder, a link pointing outside the cache) is the operator's: it is left as it is
-    and reported as a conflict.
+    and reported as a conflict. An item in `versions` (pinned) links to that kept upload.
     """
     addons = overlay.addons_path
     addons.mkdir(parents=True, exist_ok=True)
     wanted = {link_name(sid): sid for sid in steam_ids}
     existing = _entries_in(addons)
     removed = _remove_unwanted(addons, existing, wanted)
-    created, unchanged, conflicts = _link_wanted(addons, existing, wanted)
+    created, unchanged, conflicts = _link_wanted(addons, existing, wanted, versions or {})
     return LinkResult(created=created, removed=removed, unchanged=unchanged, conflicts=conflicts)
 
 
@@ -79,9 +82,10 @@ def _made_by_us(name: str, entry: _Entry) -> bool:
     absolute link to `<old root>/workshop_cache/<name>`)."""
     if entry.resolved is None:
         return False
-    folder = os.path.dirname(entry.resolved)
-    if folder == str(settings.WORKSHOP_CACHE_ROOT):
+    root = str(settings.WORKSHOP_CACHE_ROOT)
+    if os.path.commonpath([entry.resolved, root]) == root:
         return True
+    folder = os.path.dirname(entry.resolved)
     return os.path.basename(entry.resolved) == name and os.path.basename(folder) == "workshop_cache"
 
 
@@ -95,12 +99,15 @@ def _remove_unwanted(addons: Path, existing: dict[str, _Entry], wanted: dict[str
 
 
 def _link_wanted(
-    addons: Path, existing: dict[str, _Entry], wanted: dict[str, str]
+    addons: Path, existing: dict[str, _Entry], wanted: dict[str, str], versions: dict[str, int]
 ) -> tuple[int, int, dict[str, str]]:
     created = unchanged = 0
     conflicts: dict[str, str] = {}
+    root = Path(settings.WORKSHOP_CACHE_ROOT)
     for name, steam_id in wanted.items():
-        target = os.path.relpath(cache_file(steam_id), addons)
+        version = versions.get(steam_id)
+        path = cache_file(steam_id) if version is None else version_path(root, steam_id, version)
+        target = os.path.relpath(path, addons)
         entry = existing.get(name)
         if entry is not None and entry.text == target:
             unchanged += 1
@@ -141,19 +148,27 @@ class BuildPlan:
 
     to_download: list[WorkshopItem] = field(default_factory=list)
     on_disk: set[str] = field(default_factory=set)
+    pinned: dict[str, int] = field(default_factory=dict)  # steam id -> the kept upload it stays on
     cached: int = 0
     skipped: int = 0
 
 
 def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
     """Download what is missing or stale, then reconcile addons/; see README "Workshop overlays"."""
-    items = list(WorkshopItem.objects.filter(overlay_links__overlay=overlay).order_by("steam_id"))
+    items = list(
+        WorkshopItem.objects.filter(overlay_links__overlay=overlay)
+        .annotate(pinned_version=F("overlay_links__pinned_version"))
+        .order_by("steam_id")
+    )
     plan = _build_plan(items, ctx)
     _check_disk(plan.to_download)
     done, failed = _download_items(plan.to_download, ctx)
     if ctx.should_cancel():
         raise JobCancelled("cancelled before linking")
-    links = overlay_reconcile_links(overlay=overlay, steam_ids=sorted(plan.on_disk | done))
+    _prune_versions(done)
+    links = overlay_reconcile_links(
+        overlay=overlay, steam_ids=sorted(plan.on_disk | done | set(plan.pinned)), versions=plan.pinned
+    )
     for steam_id, why in sorted(links.conflicts.items()):
         ctx.log_stderr(f"workshop item {steam_id} not linked: {why}; left as it is")
     _record_conflicts(overlay, links.conflicts)
@@ -184,9 +199,19 @@ def _partial_bytes(root: Path, steam_id: str) -> int:
         return 0
 
 
-def _build_plan(items: list[WorkshopItem], ctx: JobContext) -> BuildPlan:
+def _build_plan(items: Sequence[WorkshopItem], ctx: JobContext) -> BuildPlan:
     plan = BuildPlan()
+    root = Path(settings.WORKSHOP_CACHE_ROOT)
     for item in items:
+        pinned = getattr(item, "pinned_version", None)
+        if pinned is not None and version_path(root, item.steam_id, pinned).exists():
+            plan.pinned[item.steam_id] = pinned
+            plan.cached += 1
+            continue
+        if pinned is not None:
+            ctx.log_stderr(
+                f"workshop item {item.steam_id}: pinned upload {pinned} is not kept; following Steam"
+            )
         state = item.cache_state()  # one stat of the cache file
         on_disk = state.on_disk
         if on_disk:
@@ -199,6 +224,20 @@ def _build_plan(items: list[WorkshopItem], ctx: JobContext) -> BuildPlan:
         else:
             plan.cached += 1
     return plan
+
+
+def _prune_versions(downloaded: set[str]) -> None:
+    """Keep WORKSHOP_KEEP_VERSIONS earlier uploads of what was just downloaded, and every pinned one."""
+    root = Path(settings.WORKSHOP_CACHE_ROOT)
+    pins = OverlayWorkshopItem.objects.filter(item__steam_id__in=downloaded, pinned_version__isnull=False)
+    protected: dict[str, set[int]] = {}
+    for steam_id, version in pins.values_list("item__steam_id", "pinned_version"):
+        if version is not None:
+            protected.setdefault(steam_id, set()).add(version)
+    for steam_id in downloaded:
+        prune_versions(
+            root, steam_id, keep=settings.WORKSHOP_KEEP_VERSIONS, protected=protected.get(steam_id, set())
+        )
 
 
 def _skip(item: WorkshopItem, keep_cached: bool, ctx: JobContext) -> None:

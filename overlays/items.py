@@ -5,6 +5,7 @@ so no refresh brings it back."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -23,6 +24,7 @@ from overlays.models import (
     OverlayWorkshopItem,
 )
 from overlays.services import OverlayError, build_enqueue
+from workshop.cache import kept_versions, link_name
 from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError, parse_workshop_input
 from workshop.services import items_store_metadata
@@ -298,4 +300,67 @@ def collection_unfollow(*, overlay: Overlay, steam_id: str, keep_items: bool, us
         links.filter(direct=False).delete()
     collection.delete()
     OverlayWorkshopExclusion.objects.filter(overlay=overlay, item_id__in=only_here).delete()
+    return build_enqueue(overlay=overlay, user=user)
+
+
+# --- versions: pin, roll back, unpin ------------------------------------------------------
+
+
+def _link_of(overlay: Overlay, steam_id: str) -> OverlayWorkshopItem:
+    link = (
+        OverlayWorkshopItem.objects.select_related("item")
+        .filter(overlay=overlay, item__steam_id=steam_id)
+        .first()
+    )
+    if link is None:
+        raise OverlayError(f"workshop item {steam_id} is not in this overlay")
+    return link
+
+
+def linked_version(overlay: Overlay, link: OverlayWorkshopItem) -> int | None:
+    """The upload the overlay's addons/ link holds now (its pin, else the cache file's)."""
+    if link.pinned_version is not None:
+        return link.pinned_version
+    try:
+        return int(os.stat(overlay.addons_path / link_name(link.item.steam_id)).st_mtime)
+    except OSError:
+        return None
+
+
+@transaction.atomic
+def item_pin(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
+    """Keep the overlay on the upload it has: refreshes still record Steam's newer one (the page
+    says "update available"), but builds keep linking this one, and it is never collected."""
+    link = _link_of(overlay, steam_id)
+    version = linked_version(overlay, link)
+    if version is None or version not in kept_versions(settings.WORKSHOP_CACHE_ROOT, steam_id):
+        raise OverlayError(f"workshop item {steam_id} has no downloaded upload to pin yet")
+    link.pinned_version = version
+    link.save(update_fields=["pinned_version"])
+    return build_enqueue(overlay=overlay, user=user)
+
+
+@transaction.atomic
+def item_rollback(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
+    """Switch the overlay to the kept upload before the one it has, and pin it."""
+    link = _link_of(overlay, steam_id)
+    current = linked_version(overlay, link)
+    earlier = [
+        v for v in kept_versions(settings.WORKSHOP_CACHE_ROOT, steam_id) if current is None or v < current
+    ]
+    if not earlier:
+        raise OverlayError(f"no earlier upload of workshop item {steam_id} is kept")
+    link.pinned_version = earlier[0]
+    link.save(update_fields=["pinned_version"])
+    return build_enqueue(overlay=overlay, user=user)
+
+
+@transaction.atomic
+def item_unpin(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
+    """Follow Steam again: the next build links the newest upload."""
+    link = _link_of(overlay, steam_id)
+    if link.pinned_version is None:
+        raise OverlayError(f"workshop item {steam_id} is not pinned")
+    link.pinned_version = None
+    link.save(update_fields=["pinned_version"])
     return build_enqueue(overlay=overlay, user=user)

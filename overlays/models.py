@@ -50,6 +50,11 @@ class OverlayWorkshopItem(models.Model):
     overlay = models.ForeignKey(Overlay, on_delete=models.CASCADE, related_name="workshop_links")
     item = models.ForeignKey(WorkshopItem, on_delete=models.CASCADE, related_name="overlay_links")
     direct = models.BooleanField(default=True, help_text="added by the owner, not only through a collection")
+    pinned_version = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="the upload (Steam's time_updated) the overlay stays on; empty: follow Steam",
+    )
     conflict = models.CharField(
         max_length=255,
         blank=True,

@@ -12,11 +12,20 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from jobs.models import Job
 from left4me.http import AuthenticatedHttpRequest
-from overlays.items import collection_unfollow, item_include, item_remove, items_add
+from overlays.items import (
+    collection_unfollow,
+    item_include,
+    item_pin,
+    item_remove,
+    item_rollback,
+    item_unpin,
+    items_add,
+)
 from overlays.models import (
     Overlay,
     OverlayCollectionItem,
@@ -93,7 +102,11 @@ def _render_detail(
 ) -> HttpResponse:
     items = list(
         WorkshopItem.objects.filter(overlay_links__overlay=overlay)
-        .annotate(direct=F("overlay_links__direct"), conflict=F("overlay_links__conflict"))
+        .annotate(
+            direct=F("overlay_links__direct"),
+            conflict=F("overlay_links__conflict"),
+            pinned_version=F("overlay_links__pinned_version"),
+        )
         .order_by("title", "steam_id")
     )
     collections = list(overlay.workshop_collections.annotate(item_count=Count("members")))
@@ -108,6 +121,10 @@ def _render_detail(
         "error": error,
         "input": request.POST.get("input", ""),
         "input_mode": request.POST.get("input_mode", "auto"),
+        # Each row's buttons post its item through one form to these (one reversal per page).
+        "pin_url": reverse("overlays:items_pin", args=[overlay.pk]),
+        "unpin_url": reverse("overlays:items_unpin", args=[overlay.pk]),
+        "rollback_url": reverse("overlays:items_rollback", args=[overlay.pk]),
     }
     return render(request, "overlays/detail.html", context, status=status)
 
@@ -211,6 +228,42 @@ def overlay_items_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
 @require_POST
 def overlay_item_include(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
     return _item_action(request, pk, steam_id, item_include)
+
+
+@login_required
+@require_POST
+def overlay_items_pin(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    return _item_action(request, pk, request.POST.get("steam_id", ""), item_pin)
+
+
+@login_required
+@require_POST
+def overlay_items_unpin(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    return _item_action(request, pk, request.POST.get("steam_id", ""), item_unpin)
+
+
+@login_required
+@require_POST
+def overlay_items_rollback(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    return _item_action(request, pk, request.POST.get("steam_id", ""), item_rollback)
+
+
+@login_required
+@require_POST
+def overlay_item_pin(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
+    return _item_action(request, pk, steam_id, item_pin)
+
+
+@login_required
+@require_POST
+def overlay_item_unpin(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
+    return _item_action(request, pk, steam_id, item_unpin)
+
+
+@login_required
+@require_POST
+def overlay_item_rollback(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
+    return _item_action(request, pk, steam_id, item_rollback)
 
 
 @login_required

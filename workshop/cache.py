@@ -1,10 +1,12 @@
 """The workshop cache on disk: where an item's file, its partial download and its lock live, and
 whether a file is the upload Steam describes.
 
-The cache holds ``<steam_id>.vpk`` with mtime == Steam's ``time_updated`` and size ==
-``file_size``; that pair is the only check Steam allows (there is no checksum). A download
-streams into the hidden ``.<steam_id>.vpk.part`` next to it, whose ``.part.json`` sidecar
-records which upload it belongs to.
+The cache holds ``<steam_id>.vpk``, the newest upload, with mtime == Steam's ``time_updated``
+and size == ``file_size``; that pair is the only check Steam allows (there is no checksum).
+Every upload downloaded is also kept as ``versions/<steam_id>/<time_updated>.vpk`` (a hard
+link: the newest costs no space twice), so an overlay can stay on, or roll back to, an earlier
+one after Steam ships an update. A download streams into the hidden ``.<steam_id>.vpk.part``
+next to it, whose ``.part.json`` sidecar records which upload it belongs to.
 """
 
 from __future__ import annotations
@@ -66,6 +68,49 @@ def partial_path(root: Path, steam_id: str) -> Path:
 
 def lock_path(root: Path, steam_id: str) -> Path:
     return inside(Path(root) / ".locks", f"{_checked_id(steam_id)}.lock")
+
+
+def versions_dir(root: Path, steam_id: str) -> Path:
+    return inside(Path(root) / "versions", _checked_id(steam_id))
+
+
+def version_path(root: Path, steam_id: str, time_updated: int) -> Path:
+    return inside(versions_dir(root, steam_id), f"{int(time_updated)}.vpk")
+
+
+def kept_versions(root: Path, steam_id: str) -> list[int]:
+    """The uploads of the item kept in the cache, newest first."""
+    try:
+        names = os.listdir(versions_dir(root, steam_id))
+    except FileNotFoundError:
+        return []
+    stems = (name.removesuffix(".vpk") for name in names if name.endswith(".vpk"))
+    return sorted((int(stem) for stem in stems if stem.isascii() and stem.isdigit()), reverse=True)
+
+
+def keep_version(root: Path, steam_id: str, path: Path) -> None:
+    """Record the complete upload at `path` (mtime == its time_updated) under versions/ with a
+    hard link; nothing is copied, and a version already kept stays as it is."""
+    stat = os.stat(path)
+    kept = version_path(root, steam_id, int(stat.st_mtime))
+    if kept.exists():
+        return
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    tmp = kept.with_name(f".{kept.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    os.link(path, tmp)
+    os.replace(tmp, kept)
+
+
+def prune_versions(root: Path, steam_id: str, *, keep: int, protected: set[int]) -> list[int]:
+    """Remove the item's kept uploads beyond the newest one and `keep` earlier ones, except the
+    `protected` (pinned) ones; returns the versions removed."""
+    removed = []
+    for version in kept_versions(root, steam_id)[keep + 1 :]:
+        if version not in protected:
+            version_path(root, steam_id, version).unlink(missing_ok=True)
+            removed.append(version)
+    return removed
 
 
 def link_name(steam_id: str) -> str:

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connections
 
 from jobs.cancel import sleep_with_cancel
-from workshop.cache import Upload, cache_path, is_cached, lock_path, partial_path
+from workshop.cache import Upload, cache_path, is_cached, keep_version, lock_path, partial_path
 from workshop.retry import retry_delay, transient_wait
 from workshop.steam import request_timeout
 
@@ -145,7 +145,7 @@ def download_to_cache(meta: Upload, cache_root: Path, hooks: DownloadHooks = NO_
     root.mkdir(parents=True, exist_ok=True)
     try:
         _fetch_into_partial(meta, root, hooks)
-        _install(partial_path(root, meta.steam_id), final)
+        _install(root, meta.steam_id, partial_path(root, meta.steam_id), final)
     except DownloadRetryable:
         raise
     except DownloadFailed:
@@ -256,8 +256,13 @@ def _start_writeback(out: BinaryIO, start: int, end: int) -> None:
         os.posix_fadvise(out.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
 
 
-def _install(part: Path, final: Path) -> None:
+def _install(root: Path, steam_id: str, part: Path, final: Path) -> None:
+    """Move the complete partial into place; the upload it replaces, and this one, stay kept
+    under versions/ (each step is safe to repeat after a crash)."""
+    if final.exists():
+        keep_version(root, steam_id, final)
     os.replace(part, final)
+    keep_version(root, steam_id, final)
     _stamp_path(part).unlink(missing_ok=True)
     directory = os.open(final.parent, os.O_RDONLY | os.O_DIRECTORY)
     try:

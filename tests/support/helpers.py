@@ -122,7 +122,9 @@ def cache_leftovers() -> list[str]:
     root = Path(settings.WORKSHOP_CACHE_ROOT)
     if not root.exists():
         return []
-    return sorted(p.name for p in root.iterdir() if p.name != ".locks" and not p.name.endswith(".vpk"))
+    return sorted(
+        p.name for p in root.iterdir() if p.name not in (".locks", "versions") and not p.name.endswith(".vpk")
+    )
 
 
 @dataclass

@@ -68,7 +68,11 @@ def meta_of(steam: FakeSteam, steam_id: str) -> WorkshopMetadata:
 
 def leftovers(cache: Path) -> list[str]:
     """Files in the cache other than complete items and lock files."""
-    return sorted(p.name for p in cache.iterdir() if p.name != ".locks" and not p.name.endswith(".vpk"))
+    return sorted(
+        p.name
+        for p in cache.iterdir()
+        if p.name not in (".locks", "versions") and not p.name.endswith(".vpk")
+    )
 
 
 def test_download_streams_into_place_with_mtime_and_no_leftovers(steam: FakeSteam, cache: Path) -> None:
@@ -490,3 +494,19 @@ def test_256_mib_download_keeps_peak_memory_growth_under_50_mib(steam: FakeSteam
         f.seek(fake.size - MiB)
         assert f.read() == fake.read(fake.size - MiB, MiB)
     path.unlink()
+
+
+def test_every_upload_is_kept_as_a_version_and_the_newest_stays_easy_to_find(
+    steam: FakeSteam, cache: Path
+) -> None:
+    from workshop.cache import kept_versions, version_path
+
+    first = steam.add_item("150", size=1000, time_updated=1_700_000_000)
+    download_with_retry(meta_of(steam, "150"), cache)
+    second = steam.add_item("150", size=2000, time_updated=1_700_000_500)
+    download_with_retry(meta_of(steam, "150"), cache)
+
+    assert (cache / "150.vpk").read_bytes() == second.content()
+    assert kept_versions(cache, "150") == [1_700_000_500, 1_700_000_000]
+    assert version_path(cache, "150", 1_700_000_000).read_bytes() == first.content()
+    assert os.stat(cache / "150.vpk").st_ino == os.stat(version_path(cache, "150", 1_700_000_500)).st_ino
