@@ -178,6 +178,8 @@ WORKSHOP_RETRY_BACKOFF_MAX = env_float("WORKSHOP_RETRY_BACKOFF_MAX", 120.0)
 WORKSHOP_DOWNLOAD_CONCURRENCY = env_int("WORKSHOP_DOWNLOAD_CONCURRENCY", 4, minimum=1)
 # Earlier uploads of an item kept for rollback besides the newest (pinned ones are always kept).
 WORKSHOP_KEEP_VERSIONS = env_int("WORKSHOP_KEEP_VERSIONS", 1)
+# Seconds a cache file no overlay links to is kept before garbage collection removes it.
+WORKSHOP_CACHE_GRACE = env_int("WORKSHOP_CACHE_GRACE", 7 * 24 * 3600)
 # A build that would leave less than this free in the cache's file system fails before writing.
 WORKSHOP_MIN_FREE_BYTES = env_int("WORKSHOP_MIN_FREE_BYTES", 2 * 2**30)
 WORKSHOP_REFRESH_HOUR = env_int("WORKSHOP_REFRESH_HOUR", 4)

@@ -17,6 +17,7 @@ from overlays.models import Overlay
 BUILD_OVERLAY = "build_overlay"
 REFRESH_OVERLAY = "refresh_overlay"
 REFRESH_WORKSHOP_ITEMS = "refresh_workshop_items"
+COLLECT_WORKSHOP_CACHE = "collect_workshop_cache"
 # Work that writes an overlay's files: one at a time per overlay.
 FILE_OPERATIONS = (BUILD_OVERLAY, REFRESH_OVERLAY)
 
@@ -76,6 +77,11 @@ def overlay_refresh_enqueue(*, overlay: Overlay, user: User | None) -> tuple[Job
 def global_refresh_enqueue() -> tuple[Job, bool]:
     """The one entry point of the CLI, celery-beat and the admin: coalesces with a live one."""
     return job_enqueue(operation=REFRESH_WORKSHOP_ITEMS)
+
+
+def cache_collect_enqueue(*, user: User | None) -> tuple[Job, bool]:
+    """Garbage collection of the workshop cache, as a job (the daily schedule and *Collect now*)."""
+    return job_enqueue(operation=COLLECT_WORKSHOP_CACHE, user=user)
 
 
 def latest_file_job(overlay: Overlay) -> Job | None:

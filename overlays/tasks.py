@@ -6,12 +6,15 @@ from celery import shared_task
 
 from jobs.runner import JobContext, JobFailed, job_task
 from overlays.build import overlay_build
+from overlays.gc import cache_collect
 from overlays.models import Overlay
 from overlays.refresh import items_refresh_all, overlay_refresh
 from overlays.services import (
     BUILD_OVERLAY,
+    COLLECT_WORKSHOP_CACHE,
     REFRESH_OVERLAY,
     REFRESH_WORKSHOP_ITEMS,
+    cache_collect_enqueue,
     files_queue,
     global_refresh_enqueue,
 )
@@ -44,4 +47,17 @@ def refresh_workshop_items(ctx: JobContext) -> None:
 def enqueue_global_refresh() -> int:
     """What the daily PeriodicTask runs: the same enqueue as `manage.py workshop_refresh`."""
     job, _created = global_refresh_enqueue()
+    return job.pk
+
+
+@job_task(COLLECT_WORKSHOP_CACHE, label="Collect workshop cache", coalesce="active", queue=files_queue)
+def collect_workshop_cache(ctx: JobContext) -> None:
+    result = cache_collect(log=ctx.log_stdout)
+    ctx.progress(items_done=len(result.removals), items_total=len(result.removals))
+
+
+@shared_task(name="overlays.enqueue_cache_collection")
+def enqueue_cache_collection() -> int:
+    """What the daily PeriodicTask "left4me: collect workshop cache" runs."""
+    job, _created = cache_collect_enqueue(user=None)
     return job.pk

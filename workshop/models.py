@@ -25,6 +25,9 @@ class WorkshopItem(models.Model):
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_downloaded_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    unlinked_since = models.DateTimeField(
+        null=True, blank=True, help_text="when garbage collection first saw no overlay linking it"
+    )
 
     class Meta:
         ordering = ["steam_id"]

@@ -1,0 +1,129 @@
+"""Garbage collection of the workshop cache: what no overlay links to (directly or by a pin) goes
+after WORKSHOP_CACHE_GRACE, earlier uploads past WORKSHOP_KEEP_VERSIONS go, and so do abandoned
+partial downloads and the locks of items no longer known. See README "Disk and versions"."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from left4me.disk import human_bytes
+from overlays.models import OverlayWorkshopItem
+from workshop.cache import kept_versions
+from workshop.collect import (
+    Removal,
+    changed_before,
+    collect_item,
+    collect_version,
+    ids_on_disk,
+    orphan_locks,
+    stale_partials,
+)
+from workshop.models import WorkshopItem
+
+PARTIAL_AGE_SECONDS = 24 * 3600
+
+
+@dataclass
+class CollectResult:
+    removals: list[Removal] = field(default_factory=list)
+    waiting: int = 0  # unlinked items still in their grace period
+
+    @property
+    def freed(self) -> int:
+        return sum(removal.size for removal in self.removals)
+
+
+def cache_collect(
+    *, now: bool = False, dry_run: bool = False, log: Callable[[str], None] = print
+) -> CollectResult:
+    """Collect the cache; `now` ignores the grace period, `dry_run` removes nothing."""
+    root = Path(settings.WORKSHOP_CACHE_ROOT)
+    result = CollectResult()
+    due = _mark_unlinked(timezone.now(), now=now, dry_run=dry_run, result=result)
+    for item in due:
+        why = (
+            f"no overlay links it since {item.unlinked_since:%Y-%m-%d %H:%M}"
+            if item.unlinked_since
+            else "no overlay links it"
+        )
+        result.removals += collect_item(
+            root, item.steam_id, why=why, still_wanted=_linked(item.steam_id), dry_run=dry_run
+        )
+    result.removals += _extra_versions(root, dry_run)
+    result.removals += _orphans(root, now=now, dry_run=dry_run)
+    result.removals += stale_partials(root, PARTIAL_AGE_SECONDS, dry_run=dry_run)
+    result.removals += orphan_locks(
+        root, set(WorkshopItem.objects.values_list("steam_id", flat=True)), dry_run=dry_run
+    )
+    verb = "would remove" if dry_run else "removed"
+    for removal in result.removals:
+        log(f"{verb} {removal.path.relative_to(root.parent)} ({human_bytes(removal.size)}): {removal.why}")
+    log(
+        f"{'would free' if dry_run else 'freed'} {result.freed} bytes ({human_bytes(result.freed)}); "
+        f"{result.waiting} unlinked item(s) in their grace period"
+    )
+    return result
+
+
+def _mark_unlinked(
+    moment: datetime, *, now: bool, dry_run: bool, result: CollectResult
+) -> list[WorkshopItem]:
+    """Start the grace period of items that lost their last link, end it for linked ones; the
+    items whose grace is over (all unlinked ones with `now`)."""
+    unlinked = WorkshopItem.objects.filter(overlay_links__isnull=True)
+    if not dry_run:
+        WorkshopItem.objects.filter(overlay_links__isnull=False, unlinked_since__isnull=False).update(
+            unlinked_since=None
+        )
+        unlinked.filter(unlinked_since__isnull=True).update(unlinked_since=moment)
+    cutoff = moment - timedelta(seconds=settings.WORKSHOP_CACHE_GRACE)
+    candidates = list(unlinked.only("steam_id", "unlinked_since"))
+    due = [
+        item
+        for item in candidates
+        if now or (item.unlinked_since is not None and item.unlinked_since <= cutoff)
+    ]
+    result.waiting = len(candidates) - len(due)
+    return due
+
+
+def _linked(steam_id: str) -> Callable[[], bool]:
+    return lambda: OverlayWorkshopItem.objects.filter(item__steam_id=steam_id).exists()
+
+
+def _extra_versions(root: Path, dry_run: bool) -> list[Removal]:
+    """Uploads older than the newest and WORKSHOP_KEEP_VERSIONS earlier ones, unless pinned."""
+    pinned: dict[str, set[int]] = {}
+    pins = OverlayWorkshopItem.objects.filter(pinned_version__isnull=False)
+    for steam_id, version in pins.values_list("item__steam_id", "pinned_version"):
+        if version is not None:
+            pinned.setdefault(steam_id, set()).add(version)
+    removals = []
+    for steam_id in sorted(ids_on_disk(root)):
+        for version in kept_versions(root, steam_id)[settings.WORKSHOP_KEEP_VERSIONS + 1 :]:
+            if version not in pinned.get(steam_id, set()):
+                removal = collect_version(root, steam_id, version, dry_run=dry_run)
+                removals += [removal] if removal else []
+    return removals
+
+
+def _orphans(root: Path, *, now: bool, dry_run: bool) -> list[Removal]:
+    """Files of ids the database does not know (left by a restore or a removed row), after the grace."""
+    known = set(WorkshopItem.objects.values_list("steam_id", flat=True))
+    removals = []
+    for steam_id in sorted(ids_on_disk(root) - known):
+        if now or changed_before(root / f"{steam_id}.vpk", settings.WORKSHOP_CACHE_GRACE):
+            removals += collect_item(
+                root,
+                steam_id,
+                why="an item the database does not know",
+                still_wanted=_linked(steam_id),
+                dry_run=dry_run,
+            )
+    return removals
