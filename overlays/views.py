@@ -22,6 +22,7 @@ from overlays.models import (
     OverlayCollectionItem,
     OverlayWorkshopCollection,
 )
+from overlays.quotas import quota_of
 from overlays.services import (
     FILE_OPERATIONS,
     OverlayError,
@@ -79,7 +80,12 @@ def overlay_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def _render_list(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
-    context = {"overlays": _visible_overlays(request), "error": error, "name": request.POST.get("name", "")}
+    context = {
+        "overlays": _visible_overlays(request),
+        "quota": quota_of(request.user),
+        "error": error,
+        "name": request.POST.get("name", ""),
+    }
     return render(request, "overlays/list.html", context, status=status)
 
 
