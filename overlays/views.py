@@ -216,7 +216,10 @@ def overlay_items_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
 @login_required
 @require_POST
 def overlay_item_include(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
-    return _item_action(request, pk, steam_id, item_include)
+    try:
+        return _item_action(request, pk, steam_id, item_include)
+    except WorkshopInputError as exc:  # past the owner's quota
+        return _render_detail(request, _overlay_for_user(request, pk), error=str(exc), status=400)
 
 
 @login_required
