@@ -190,3 +190,10 @@ WORKSHOP_ADD_MAX_STEAM_CALLS = env_int("WORKSHOP_ADD_MAX_STEAM_CALLS", 50, minim
 WORKSHOP_ADD_DEADLINE_SECONDS = env_float("WORKSHOP_ADD_DEADLINE_SECONDS", 20.0)
 WORKSHOP_COLLECTION_MAX_DEPTH = env_int("WORKSHOP_COLLECTION_MAX_DEPTH", 8)
 WORKSHOP_COLLECTION_MAX_ITEMS = env_int("WORKSHOP_COLLECTION_MAX_ITEMS", 2000, minimum=1)
+
+# --- Quotas -----------------------------------------------------------------------------
+# What one user may hold: overlays, and bytes of the distinct workshop items in all of them
+# (Steam's sizes; an item in two overlays counts once, its file is shared). Overridden per user
+# in the admin (user quotas); staff have no limits unless set there.
+LEFT4ME_QUOTA_OVERLAYS = env_int("LEFT4ME_QUOTA_OVERLAYS", 50)
+LEFT4ME_QUOTA_BYTES = env_int("LEFT4ME_QUOTA_BYTES", 200 * 2**30)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 
 from left4me.http import AuthenticatedHttpRequest
@@ -10,7 +12,9 @@ from overlays.models import (
     OverlayWorkshopCollection,
     OverlayWorkshopExclusion,
     OverlayWorkshopItem,
+    UserQuota,
 )
+from overlays.quotas import quota_of
 from overlays.services import OverlayError, build_enqueue, overlay_refresh_enqueue
 from workshop.admin import WorkshopItemAdmin
 from workshop.models import WorkshopItem
@@ -93,3 +97,31 @@ class WorkshopItemRefreshAdmin(WorkshopItemAdmin):
 
 admin.site.unregister(WorkshopItem)
 admin.site.register(WorkshopItem, WorkshopItemRefreshAdmin)
+
+
+@admin.register(UserQuota)
+class UserQuotaAdmin(admin.ModelAdmin[UserQuota]):
+    list_display = ("user", "max_overlays", "max_bytes", "use")
+    list_select_related = ("user",)
+    search_fields = ("user__username",)
+    autocomplete_fields = ("user",)
+
+    @admin.display(description="use against the limits in force")
+    def use(self, quota: UserQuota) -> str:
+        return quota_of(quota.user).summary
+
+
+class UserQuotaInline(admin.StackedInline[UserQuota, User]):
+    """A user's own limits, on their page in the admin."""
+
+    model = UserQuota
+    can_delete = True
+    max_num = 1
+
+
+class UserWithQuotaAdmin(UserAdmin[User]):
+    inlines = [*UserAdmin.inlines, UserQuotaInline]
+
+
+admin.site.unregister(User)
+admin.site.register(User, UserWithQuotaAdmin)

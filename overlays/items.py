@@ -16,6 +16,7 @@ from django.db import transaction
 
 from jobs.models import Job, JobLogLine
 from jobs.services import job_log
+from left4me.disk import human_bytes
 from overlays.models import (
     Overlay,
     OverlayCollectionItem,
@@ -23,6 +24,7 @@ from overlays.models import (
     OverlayWorkshopExclusion,
     OverlayWorkshopItem,
 )
+from overlays.quotas import items_new_to, quota_fit, quota_of
 from overlays.services import OverlayError, build_enqueue
 from workshop.cache import kept_versions, link_name
 from workshop.models import WorkshopItem
@@ -168,6 +170,7 @@ def _store_add(*, overlay: Overlay, plan: _Plan, user: User | None) -> AddResult
     rows = items_store_metadata([*plan.typed, *(m for kids in plan.collections.values() for m in kids)])
     typed = [rows[m.steam_id] for m in plan.typed]
     _check_room(overlay, typed)
+    _check_quota(overlay, typed, [rows[m.steam_id] for kids in plan.collections.values() for m in kids])
     OverlayWorkshopExclusion.objects.filter(overlay=overlay, item__in=typed).delete()
     link_items(overlay=overlay, items=typed, direct=True)
     added = len(typed)
@@ -198,6 +201,23 @@ def _check_room(overlay: Overlay, typed: list[WorkshopItem]) -> None:
         )
 
 
+def _check_quota(overlay: Overlay, typed: list[WorkshopItem], children: list[WorkshopItem]) -> None:
+    """Refuse an add whose items new to the owner would take them past their byte limit (the
+    children the owner excluded from this overlay stay out, so they cost nothing)."""
+    quota = quota_of(overlay.owner, lock=True)
+    if quota.max_bytes is None:
+        return
+    excluded = set(OverlayWorkshopExclusion.objects.filter(overlay=overlay).values_list("item_id", flat=True))
+    excluded -= {item.pk for item in typed}  # typing an item includes it again
+    wanted = [*typed, *(item for item in children if item.pk not in excluded)]
+    more = sum(item.file_size for item in items_new_to(overlay.owner, wanted))
+    if more and quota.used_bytes + more > quota.max_bytes:
+        raise WorkshopInputError(
+            f"quota reached: at most {human_bytes(quota.max_bytes)} of workshop items, "
+            f"you use {human_bytes(quota.used_bytes)}, this add needs {human_bytes(more)}"
+        )
+
+
 def link_items(*, overlay: Overlay, items: Iterable[WorkshopItem], direct: bool = True) -> None:
     """Link `items`; with direct=True an existing link becomes direct too."""
     items = list(items)
@@ -223,11 +243,12 @@ def collection_link_children(
     *, collection: OverlayWorkshopCollection, items: list[WorkshopItem], unusable: int | None = 0
 ) -> tuple[int, list[LeftOut]]:
     """Record that the collection holds `items` and link those the owner did not exclude, as far as
-    the overlay has room (WORKSHOP_MAX_ITEMS_PER_OVERLAY); returns (newly linked, left out).
+    the overlay has room (WORKSHOP_MAX_ITEMS_PER_OVERLAY) and the owner's byte quota allows (in
+    collection order); returns (newly linked, left out).
 
     With `unusable` given, `items` is the whole collection as Steam lists it now: members it no
     longer holds are forgotten and it notes how many children are left out (the unusable ones
-    and those past the limit). None: Steam answered only in part, so only additions are kept."""
+    and those past a limit). None: Steam answered only in part, so only additions are kept."""
     overlay = collection.overlay
     if unusable is not None:
         collection.members.exclude(item__in=items).delete()
@@ -237,20 +258,28 @@ def collection_link_children(
     excluded = set(OverlayWorkshopExclusion.objects.filter(overlay=overlay).values_list("item_id", flat=True))
     linked = set(OverlayWorkshopItem.objects.filter(overlay=overlay).values_list("item_id", flat=True))
     wanted = [item for item in items if item.pk not in excluded and item.pk not in linked]
-    room = max(0, settings.WORKSHOP_MAX_ITEMS_PER_OVERLAY - len(linked))
-    link_items(overlay=overlay, items=wanted[:room], direct=False)
-    over = wanted[room:]
-    if unusable is not None and collection.left_out != unusable + len(over):
-        collection.left_out = unusable + len(over)
-        collection.save(update_fields=["left_out"])
-    if not over:
-        return len(wanted), []
     limit = settings.WORKSHOP_MAX_ITEMS_PER_OVERLAY
-    why = (
-        f"{len(over)} items of collection {collection.steam_id} left out: "
-        f"an overlay holds at most {limit} workshop items"
-    )
-    return room, [LeftOut("", why, collection.steam_id)]
+    room = max(0, limit - len(linked))
+    fits, past_quota, quota_why = _within_quota(overlay, wanted[:room])
+    link_items(overlay=overlay, items=fits, direct=False)
+    counts = {f"an overlay holds at most {limit} workshop items": len(wanted[room:]), quota_why: past_quota}
+    left = {why: count for why, count in counts.items() if count}
+    if unusable is not None and collection.left_out != unusable + sum(left.values()):
+        collection.left_out = unusable + sum(left.values())
+        collection.save(update_fields=["left_out"])
+    return len(fits), [
+        LeftOut("", f"{count} items of collection {collection.steam_id} left out: {why}", collection.steam_id)
+        for why, count in left.items()
+    ]
+
+
+def _within_quota(overlay: Overlay, items: list[WorkshopItem]) -> tuple[list[WorkshopItem], int, str]:
+    """The items the owner's byte quota has room for (in order), how many it has not, and why."""
+    if not items:
+        return [], 0, ""
+    quota = quota_of(overlay.owner, lock=True)
+    fits, rest = quota_fit(quota, items)
+    return fits, len(rest), f"the owner's quota of {human_bytes(quota.max_bytes or 0)} is reached"
 
 
 # --- remove, include again, unfollow ------------------------------------------------------
@@ -271,13 +300,15 @@ def item_remove(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
 
 @transaction.atomic
 def item_include(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
-    """Undo an exclusion: the item is linked again through the collections that hold it."""
+    """Undo an exclusion: the item is linked again through the collections that hold it. Raises
+    WorkshopInputError when that would take the owner past their byte quota."""
     exclusion = OverlayWorkshopExclusion.objects.filter(overlay=overlay, item__steam_id=steam_id).first()
     if exclusion is None:
         raise OverlayError(f"workshop item {steam_id} is not excluded from this overlay")
     exclusion.delete()
     if OverlayCollectionItem.objects.filter(collection__overlay=overlay, item_id=exclusion.item_id).exists():
         item = WorkshopItem.objects.get(pk=exclusion.item_id)
+        _check_quota(overlay, [item], [])
         link_items(overlay=overlay, items=[item], direct=False)
     return build_enqueue(overlay=overlay, user=user)
 

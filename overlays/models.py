@@ -128,3 +128,25 @@ class OverlayWorkshopExclusion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.overlay} excludes {self.item_id}"
+
+
+class UserQuota(models.Model):
+    """One user's own limits; an empty field means the default (LEFT4ME_QUOTA_*), which staff
+    are exempt from."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="quota")
+    max_overlays = models.PositiveIntegerField(
+        null=True, blank=True, help_text="most overlays; empty: LEFT4ME_QUOTA_OVERLAYS (staff: no limit)"
+    )
+    max_bytes = models.PositiveBigIntegerField(
+        null=True,
+        blank=True,
+        help_text="most bytes of workshop items in all of the user's overlays (200 GiB = 214748364800); "
+        "empty: LEFT4ME_QUOTA_BYTES (staff: no limit)",
+    )
+
+    class Meta:
+        verbose_name = "user quota"
+
+    def __str__(self) -> str:
+        return f"quota of {self.user}"

@@ -97,7 +97,8 @@ def _linked_ids(overlay_ids: Iterable[int] | None) -> dict[int, set[str]]:
 
 
 def _followed(overlay_ids: list[int] | None) -> list[OverlayWorkshopCollection]:
-    collections = OverlayWorkshopCollection.objects.select_related("overlay").order_by("overlay_id", "id")
+    collections = OverlayWorkshopCollection.objects.select_related("overlay__owner")
+    collections = collections.order_by("overlay_id", "id")
     if overlay_ids is not None:
         collections = collections.filter(overlay_id__in=overlay_ids)
     return list(collections)
@@ -188,7 +189,7 @@ def _follow_children(
     complete: bool,
 ) -> dict[int, set[str]]:
     """Link the usable children of followed collections (not excluded, as far as the overlay has
-    room); report the ones left out. A collection Steam did not expand is left as it was; what
+    room and its owner's byte quota allows); report the ones left out. A collection Steam did not expand is left as it was; what
     it holds and how many it leaves out are rewritten only when every batch answered
     (`complete`). Returns overlay id -> newly linked ids."""
     for collection in followed:

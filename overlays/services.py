@@ -12,6 +12,7 @@ from django.db import transaction
 from jobs.models import Job
 from jobs.services import job_enqueue
 from overlays.models import Overlay
+from overlays.quotas import quota_of
 
 # The job operations of overlays (declared with their policy in overlays.tasks).
 BUILD_OVERLAY = "build_overlay"
@@ -40,6 +41,11 @@ def overlay_create(*, owner: User, name: str) -> Overlay:
         raise OverlayError(f"name is too long: {len(name)} characters (at most {NAME_MAX})")
     if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
         raise OverlayError("name must not contain control characters")
+    quota = quota_of(owner, lock=True)
+    if quota.overlays_full:
+        raise OverlayError(
+            f"quota reached: at most {quota.max_overlays} overlays, you have {quota.used_overlays}"
+        )
     if Overlay.objects.filter(owner=owner, name=name).exists():
         raise OverlayError(f"you already have an overlay named {name!r}")
     overlay = Overlay.objects.create(owner=owner, name=name, kind=Overlay.Kind.WORKSHOP)

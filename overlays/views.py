@@ -31,6 +31,7 @@ from overlays.models import (
     OverlayCollectionItem,
     OverlayWorkshopCollection,
 )
+from overlays.quotas import quota_of
 from overlays.services import (
     FILE_OPERATIONS,
     OverlayError,
@@ -88,7 +89,12 @@ def overlay_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def _render_list(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
-    context = {"overlays": _visible_overlays(request), "error": error, "name": request.POST.get("name", "")}
+    context = {
+        "overlays": _visible_overlays(request),
+        "quota": quota_of(request.user),
+        "error": error,
+        "name": request.POST.get("name", ""),
+    }
     return render(request, "overlays/list.html", context, status=status)
 
 
@@ -227,7 +233,10 @@ def overlay_items_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
 @login_required
 @require_POST
 def overlay_item_include(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
-    return _item_action(request, pk, steam_id, item_include)
+    try:
+        return _item_action(request, pk, steam_id, item_include)
+    except WorkshopInputError as exc:  # past the owner's quota
+        return _render_detail(request, _overlay_for_user(request, pk), error=str(exc), status=400)
 
 
 @login_required
