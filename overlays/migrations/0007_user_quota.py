@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("overlays", "0004_link_conflict"),
+        ("overlays", "0006_cache_collection_schedule"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
