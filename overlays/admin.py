@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from left4me.http import AuthenticatedHttpRequest
+from left4me.http import AuthenticatedHttpRequest, request_user
 from overlays.models import (
     Overlay,
     OverlayCollectionItem,
@@ -15,17 +17,30 @@ from overlays.models import (
     UserQuota,
 )
 from overlays.quotas import quota_of
-from overlays.services import OverlayError, build_enqueue, overlay_refresh_enqueue
+from overlays.services import OverlayError, build_enqueue, overlay_delete_enqueue, overlay_refresh_enqueue
 from workshop.admin import WorkshopItemAdmin
 from workshop.models import WorkshopItem
 
 
 @admin.register(Overlay)
 class OverlayAdmin(admin.ModelAdmin[Overlay]):
-    list_display = ("name", "owner", "kind", "created_at", "updated_at")
+    list_display = ("name", "owner", "kind", "deleting", "created_at", "updated_at")
     list_filter = ("kind", "owner")
     search_fields = ("name", "owner__username")
     actions = ("refresh_from_steam", "rebuild")
+
+    def save_model(
+        self, request: HttpRequest, obj: Overlay, form: forms.ModelForm[Overlay], change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        obj.addons_path.mkdir(parents=True, exist_ok=True)  # as the pages make it
+
+    def delete_model(self, request: HttpRequest, obj: Overlay) -> None:
+        overlay_delete_enqueue(overlay=obj, user=request_user(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Overlay]) -> None:
+        for overlay in queryset:
+            overlay_delete_enqueue(overlay=overlay, user=request_user(request))
 
     @admin.action(description="Refresh from Steam")
     def refresh_from_steam(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Overlay]) -> None:

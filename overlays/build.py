@@ -126,6 +126,26 @@ def _in_the_way(path: Path, entry: _Entry) -> str:
     return f"addons/{path.name} is {kind} left4me did not make"
 
 
+def overlay_remove_folder(*, overlay: Overlay) -> list[Path]:
+    """Remove the overlay's folder: its links into the cache and the folders left4me made.
+    Anything else found there is left in place; returns those entries."""
+    addons, game = overlay.addons_path, overlay.addons_path.parent
+    left: list[Path] = []
+    if addons.is_dir():
+        for name, entry in _entries_in(addons).items():
+            if _made_by_us(name, entry) or (name.startswith(".") and ".vpk.tmp-" in name):
+                _unlink_quietly(addons / name)
+            else:
+                left.append(addons / name)
+    for folder, ours in ((game, addons), (overlay.path, game)):
+        if folder.is_dir():
+            left += [folder / name for name in os.listdir(folder) if folder / name != ours]
+    for folder in (addons, game, overlay.path):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
+    return sorted(left)
+
+
 def _symlink_atomic(target: str, link: Path) -> None:
     """Create or retarget `link` in one step, so the server never sees it missing."""
     tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")

@@ -21,6 +21,9 @@ class Overlay(models.Model):
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.WORKSHOP)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    deleting = models.BooleanField(
+        default=False, help_text="a delete job is removing it; hidden from the pages"
+    )
 
     class Meta:
         ordering = ["name", "id"]

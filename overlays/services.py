@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from jobs.models import Job
-from jobs.services import job_enqueue
+from jobs.services import job_cancel, job_enqueue
 from overlays.models import Overlay
 from overlays.quotas import quota_of
 
@@ -19,8 +19,11 @@ BUILD_OVERLAY = "build_overlay"
 REFRESH_OVERLAY = "refresh_overlay"
 REFRESH_WORKSHOP_ITEMS = "refresh_workshop_items"
 COLLECT_WORKSHOP_CACHE = "collect_workshop_cache"
+DELETE_OVERLAY = "delete_overlay"
 # Work that writes an overlay's files: one at a time per overlay.
 FILE_OPERATIONS = (BUILD_OVERLAY, REFRESH_OVERLAY)
+# What a delete cancels first.
+BUILD_OPERATIONS = (BUILD_OVERLAY, REFRESH_OVERLAY)
 
 NAME_MAX = Overlay._meta.get_field("name").max_length or 100
 
@@ -51,6 +54,18 @@ def overlay_create(*, owner: User, name: str) -> Overlay:
     overlay = Overlay.objects.create(owner=owner, name=name, kind=Overlay.Kind.WORKSHOP)
     overlay.addons_path.mkdir(parents=True, exist_ok=True)
     return overlay
+
+
+@transaction.atomic
+def overlay_delete_enqueue(*, overlay: Overlay, user: User | None) -> Job:
+    """Hide the overlay at once, cancel its builds, and queue the job that removes its folder
+    (after any build still running has stopped) and then its row."""
+    Overlay.objects.filter(pk=overlay.pk).update(deleting=True)
+    builds = Job.objects.of(overlay).filter(operation__in=BUILD_OPERATIONS, state__in=Job.ACTIVE_STATES)
+    for build in builds:
+        job_cancel(job=build)
+    job, _created = job_enqueue(operation=DELETE_OVERLAY, subject=overlay, owner=overlay.owner, user=user)
+    return job
 
 
 def overlay_delete(*, overlay: Overlay) -> None:

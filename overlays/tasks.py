@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from jobs.runner import JobContext, JobFailed, job_task
-from overlays.build import overlay_build
+from jobs.runner import JobCancelled, JobContext, JobFailed, job_task
+from overlays.build import overlay_build, overlay_remove_folder
 from overlays.gc import cache_collect
 from overlays.models import Overlay
 from overlays.refresh import items_refresh_all, overlay_refresh
 from overlays.services import (
     BUILD_OVERLAY,
     COLLECT_WORKSHOP_CACHE,
+    DELETE_OVERLAY,
     REFRESH_OVERLAY,
     REFRESH_WORKSHOP_ITEMS,
     cache_collect_enqueue,
@@ -24,6 +25,8 @@ def _job_overlay(ctx: JobContext) -> Overlay:
     overlay = Overlay.objects.filter(pk=ctx.job.subject_id).first() if ctx.job.subject_id else None
     if overlay is None:
         raise JobFailed("overlay no longer exists")
+    if overlay.deleting and ctx.job.operation != DELETE_OVERLAY:
+        raise JobCancelled("the overlay is being deleted")
     return overlay
 
 
@@ -61,3 +64,17 @@ def enqueue_cache_collection() -> int:
     """What the daily PeriodicTask "left4me: collect workshop cache" runs."""
     job, _created = cache_collect_enqueue(user=None)
     return job.pk
+
+
+@job_task(DELETE_OVERLAY, coalesce="active", exclusive_per="overlay files", queue=files_queue)
+def delete_overlay(ctx: JobContext) -> None:
+    """Runs once the overlay's builds have stopped (same exclusive group): folder, then row."""
+    overlay = _job_overlay(ctx)
+    left = overlay_remove_folder(overlay=overlay)
+    for path in left:
+        ctx.log_stderr(f"left in place (not made by left4me): {path}")
+    name = overlay.name
+    overlay.delete()
+    ctx.log_stdout(
+        f"overlay '{name}' deleted" + (f"; {len(left)} foreign entries left in its folder" if left else "")
+    )

@@ -37,7 +37,7 @@ from overlays.services import (
     OverlayError,
     latest_file_job,
     overlay_create,
-    overlay_delete,
+    overlay_delete_enqueue,
     overlay_refresh_enqueue,
 )
 from workshop.cache import CacheState
@@ -50,7 +50,7 @@ LEFT_OUT_SHOWN = 10
 
 def _overlay_for_user(request: AuthenticatedHttpRequest, pk: int) -> Overlay:
     """The overlay, if the user may act on it: its owner or staff; 403 for anyone else."""
-    overlay = get_object_or_404(Overlay.objects.select_related("owner"), pk=pk)
+    overlay = get_object_or_404(Overlay.objects.select_related("owner"), pk=pk, deleting=False)
     if overlay.owner_id != request.user.pk and not request.user.is_staff:
         raise PermissionDenied("not your overlay")
     return overlay
@@ -61,7 +61,7 @@ def _job_redirect(job: Job) -> HttpResponse:
 
 
 def _visible_overlays(request: AuthenticatedHttpRequest) -> QuerySet[Overlay]:
-    overlays = Overlay.objects.select_related("owner")
+    overlays = Overlay.objects.select_related("owner").filter(deleting=False)
     if not request.user.is_staff:
         overlays = overlays.filter(owner=request.user)
     latest = Job.objects.filter(
@@ -307,5 +307,7 @@ def overlay_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def overlay_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    overlay_delete(overlay=_overlay_for_user(request, pk))
+    overlay = _overlay_for_user(request, pk)
+    overlay_delete_enqueue(overlay=overlay, user=request.user)
+    messages.success(request, f"Overlay '{overlay.name}' deleted; its folder is removed in the background.")
     return redirect("overlays:list")

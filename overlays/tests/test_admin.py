@@ -25,3 +25,21 @@ def test_overlay_actions_refresh_and_rebuild(client, superuser, overlay, steam):
     response = _action(client, "/admin/workshop/workshopitem/", "refresh", [item.pk])
     assert response.status_code == 200
     assert list(Job.objects.values_list("operation", "subject_id")) == [("refresh_overlay", overlay.pk)]
+
+
+def test_the_admin_creates_and_deletes_overlays_the_way_the_pages_do(client, superuser, owner, private_roots):
+    from overlays.models import Overlay
+
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/overlays/overlay/add/", {"owner": owner.pk, "name": "from the admin", "kind": "workshop"}
+    )
+    assert response.status_code == 302, response.content.decode()[:400]
+    overlay = Overlay.objects.get(name="from the admin")
+    assert overlay.addons_path.is_dir()
+
+    client.post(f"/admin/overlays/overlay/{overlay.pk}/delete/", {"post": "yes"})
+
+    overlay.refresh_from_db()
+    assert overlay.deleting
+    assert Job.objects.get(operation="delete_overlay").subject_id == overlay.pk

@@ -99,3 +99,31 @@ def test_add_download_link_and_refresh(client, django_user_model, settings):
         "7770012": 0,
     }
     assert _links(maps)["7770001.vpk"] == str(cache_file("7770001"))
+
+
+def test_deleting_an_overlay_while_it_builds_leaves_no_folder_and_no_links(
+    client, django_user_model, settings
+):
+    django_user_model.objects.create_user("gamer", password="correct horse battery")
+    with FakeSteam() as steam:
+        settings.STEAM_API_BASE_URL = steam.base_url
+        steam.add_item("7780001", size=4_000_000, rate_limit=500_000)  # about 8 s to download
+        with running_worker(concurrency=2):
+            assert client.login(username="gamer", password="correct horse battery")
+            doomed = _create_overlay(client, "doomed")
+            (doomed.addons_path / "readme.txt").write_text("the operator's own note")
+            build_id = _post_for_job(client, f"/overlays/{doomed.pk}/items/", {"input": "7780001"})
+            wait_for(lambda: client.get(f"/jobs/{build_id}/status/").json()["progress"]["bytes_done"] > 0)
+
+            response = client.post(f"/overlays/{doomed.pk}/delete/", follow=True)
+
+            assert response.status_code == 200
+            assert f'href="/overlays/{doomed.pk}/"' not in response.content.decode()
+            assert client.get(f"/overlays/{doomed.pk}/").status_code == 404
+            delete = Job.objects.get(operation="delete_overlay")
+            wait_for(lambda: Job.objects.get(pk=delete.pk).state in Job.FINAL_STATES, timeout=60)
+            assert Job.objects.get(pk=build_id).state == "cancelled"
+            assert Job.objects.get(pk=delete.pk).state == "succeeded"
+    assert not Overlay.objects.filter(pk=doomed.pk).exists()
+    assert [p.name for p in doomed.path.rglob("*")] == ["left4dead2", "addons", "readme.txt"]
+    assert not any(p.is_symlink() for p in doomed.path.rglob("*"))

@@ -168,10 +168,22 @@ def test_unknown_overlay_is_404(owner_client):
     assert owner_client.get("/overlays/999/").status_code == 404
 
 
-def test_delete_route_removes_overlay_and_folder(owner_client, overlay):
+def test_delete_route_hides_the_overlay_at_once_and_a_job_removes_it(owner_client, overlay):
+    from overlays.tasks import delete_overlay
+
     path = overlay.path
     response = owner_client.post(f"/overlays/{overlay.pk}/delete/")
     assert response.status_code == 302
     assert response["Location"] == "/overlays/"
+    listed = owner_client.get("/overlays/").content.decode()
+    assert f'href="/overlays/{overlay.pk}/"' not in listed and "folder is removed in the background" in listed
+    assert owner_client.get(f"/overlays/{overlay.pk}/").status_code == 404
+    job = Job.objects.get(operation="delete_overlay")
+    assert path.exists()  # the worker removes it
+
+    delete_overlay.apply(args=[job.pk])
+
     assert not Overlay.objects.exists()
     assert not path.exists()
+    job.refresh_from_db()
+    assert job.state == "succeeded"
