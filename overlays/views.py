@@ -13,7 +13,7 @@ from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs.models import Job
 from left4me.http import AuthenticatedHttpRequest
@@ -35,17 +35,21 @@ from overlays.quotas import quota_of
 from overlays.services import (
     FILE_OPERATIONS,
     OverlayError,
+    cache_collect_enqueue,
     latest_file_job,
     overlay_create,
     overlay_delete_enqueue,
     overlay_refresh_enqueue,
 )
+from overlays.storage import storage_report
 from workshop.cache import CacheState
 from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError
 
 # At most this many "left out" lines are shown after an add; the build's log has them all.
 LEFT_OUT_SHOWN = 10
+# The Storage page lists this many collectable items, the soonest first.
+COLLECTABLE_SHOWN = 50
 
 
 def _overlay_for_user(request: AuthenticatedHttpRequest, pk: int) -> Overlay:
@@ -311,3 +315,35 @@ def overlay_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     overlay_delete_enqueue(overlay=overlay, user=request.user)
     messages.success(request, f"Overlay '{overlay.name}' deleted; its folder is removed in the background.")
     return redirect("overlays:list")
+
+
+# --- the workshop cache (staff) ---------------------------------------------------------
+
+
+def _staff_only(request: AuthenticatedHttpRequest) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied("staff only")
+
+
+@login_required
+@require_GET
+def storage(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _staff_only(request)
+    report = storage_report()
+    context = {
+        "report": report,
+        "collectable": report.collectable[:COLLECTABLE_SHOWN],
+        "collectable_more": max(0, len(report.collectable) - COLLECTABLE_SHOWN),
+    }
+    return render(request, "overlays/storage.html", context)
+
+
+@login_required
+@require_POST
+def storage_collect(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """*Collect now*: the collection job (the one already queued or running, if any)."""
+    _staff_only(request)
+    job, created = cache_collect_enqueue(user=request.user)
+    if not created:
+        messages.info(request, "A collection was already queued or running: this is it.")
+    return _job_redirect(job)
