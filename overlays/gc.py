@@ -21,6 +21,7 @@ from workshop.collect import (
     collect_item,
     collect_version,
     ids_on_disk,
+    item_files,
     orphan_locks,
     stale_partials,
 )
@@ -118,7 +119,8 @@ def _orphans(root: Path, *, now: bool, dry_run: bool) -> list[Removal]:
     known = set(WorkshopItem.objects.values_list("steam_id", flat=True))
     removals = []
     for steam_id in sorted(ids_on_disk(root) - known):
-        if now or changed_before(root / f"{steam_id}.vpk", settings.WORKSHOP_CACHE_GRACE):
+        files = item_files(root, steam_id)  # the current file, else its kept uploads
+        if files and (now or all(changed_before(path, settings.WORKSHOP_CACHE_GRACE) for path in files)):
             removals += collect_item(
                 root,
                 steam_id,

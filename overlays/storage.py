@@ -301,11 +301,11 @@ def _item_rows(
 def _unlinked(scan: CacheScan, steam_id: str, item: _Known | None) -> tuple[str, When, datetime | None]:
     """Why and when the files of an item no overlay links to go."""
     grace = timedelta(seconds=settings.WORKSHOP_CACHE_GRACE)
-    if item is None:
-        current = scan.current.get(steam_id)
-        if current is None:  # the collection ages unknown files by <id>.vpk alone
+    if item is None:  # the collection ages unknown files by the newest change of any of them
+        files = scan.item_files(steam_id)
+        if not files:
             return "not in the database", When.MANUAL, None
-        changed = datetime.fromtimestamp(current.ctime, tz=UTC)
+        changed = datetime.fromtimestamp(max(file.ctime for file in files), tz=UTC)
         return "not in the database", *_after(changed + grace)
     if item.unlinked_since is None:
         return "no overlay links it", (When.GRACE if grace else When.NEXT), None
