@@ -42,8 +42,9 @@ def overlay_create(*, owner: User, name: str) -> Overlay:
         raise OverlayError("name is required")
     if len(name) > NAME_MAX:
         raise OverlayError(f"name is too long: {len(name)} characters (at most {NAME_MAX})")
-    if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
-        raise OverlayError("name must not contain control characters")
+    # Cf: bidi overrides and zero-width characters, which make a name read as another.
+    if any(unicodedata.category(char) in ("Cc", "Cf", "Cs") for char in name):
+        raise OverlayError("name must not contain control or format characters")
     quota = quota_of(owner, lock=True)
     if quota.overlays_full:
         raise OverlayError(

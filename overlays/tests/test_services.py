@@ -32,8 +32,9 @@ def test_create_refuses_an_empty_name(owner, name):
     ("name", "message"),
     [
         ("x" * 101, "name is too long: 101 characters (at most 100)"),
-        ("nul\x00byte", "name must not contain control characters"),
-        ("new\nline", "name must not contain control characters"),
+        ("nul\x00byte", "name must not contain control or format characters"),
+        ("new\nline", "name must not contain control or format characters"),
+        ("\u202egnp.exe", "name must not contain control or format characters"),
     ],
 )
 def test_create_refuses_names_the_database_cannot_keep_or_a_page_cannot_show(owner, name, message):

@@ -66,6 +66,14 @@ def test_create_with_a_bad_name_rerenders_with_400(owner_client, overlay, name, 
     assert Overlay.objects.count() == 1
 
 
+@pytest.mark.parametrize("name", ["\u202egnp.exe", "zero\u200bwidth", "joiner\u200d", "bom\ufeff"])
+def test_create_refuses_format_characters_with_400(owner_client, overlay, name):
+    response = owner_client.post("/overlays/", {"name": name})
+    assert response.status_code == 400
+    assert "name must not contain control or format characters" in response.content.decode()
+    assert Overlay.objects.count() == 1
+
+
 def test_detail_shows_items_with_cache_state(owner_client, overlay):
     cached = WorkshopItem.objects.create(
         steam_id="101", title="Cached", file_url="http://x/1", file_size=3, time_updated=T0
