@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "axes",
     "left4me",
     "jobs",
     "workshop",
@@ -66,6 +68,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "left4me.urls"
@@ -109,6 +113,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Login throttling (django-axes): after LEFT4ME_LOGIN_FAILURES wrong passwords for one username
+# from one address, that pair is refused for LEFT4ME_LOGIN_LOCKOUT_MINUTES. Attempts are rows
+# in the database (they survive a restart); deleting them in the admin ("Access attempts")
+# or `manage.py axes_reset_username NAME` lifts a lock.
+LEFT4ME_LOGIN_FAILURES = env_int("LEFT4ME_LOGIN_FAILURES", 5, minimum=1)
+LEFT4ME_LOGIN_LOCKOUT_MINUTES = env_int("LEFT4ME_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+AUTHENTICATION_BACKENDS = [
+    # First: it refuses a locked-out pair before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = LEFT4ME_LOGIN_FAILURES
+AXES_COOLOFF_TIME = timedelta(minutes=LEFT4ME_LOGIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "left4me.views.locked_out"
+# The client's address: X-Forwarded-For (nginx's own entry) only behind the TLS proxy.
+AXES_CLIENT_IP_CALLABLE = "left4me.http.client_ip"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/overlays/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"

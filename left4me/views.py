@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -20,6 +20,15 @@ logger = logging.getLogger(__name__)
 # Each probe gives up quickly: a health check that hangs is worse than one that says "error".
 BROKER_TIMEOUT = 2
 WORKER_PING_TIMEOUT = 1.0
+
+
+def locked_out(
+    request: HttpRequest, original_response: HttpResponse | None = None, credentials: object = None
+) -> HttpResponse:
+    """django-axes' answer to a login for a locked-out username and address (AXES_LOCKOUT_CALLABLE)."""
+    minutes = settings.LEFT4ME_LOGIN_LOCKOUT_MINUTES
+    context = {"minutes": minutes, "unit": "minute" if minutes == 1 else "minutes"}
+    return render(request, "registration/locked_out.html", context, status=429)
 
 
 @login_required
