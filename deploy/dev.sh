@@ -55,6 +55,8 @@ cmd_setup() {
 }
 
 cmd_run() {
+  # Files under LEFT4ME_ROOT (the database: password hashes, sessions) are not for other users.
+  umask 0027
   cmd_setup
   local procs=(web worker beat)
   if broker_reachable; then

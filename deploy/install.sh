@@ -245,7 +245,8 @@ manage() {
 # migrate also creates the periodic tasks (data migrations), so beat finds its schedule.
 update_database_and_static() {
   say "migrating the database"
-  manage migrate --noinput
+  # A SQLite database created here holds password hashes and sessions: not world-readable.
+  (umask 0027 && manage migrate --noinput)
   say "collecting static files"
   manage collectstatic --noinput --verbosity 0
 }

@@ -12,8 +12,10 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import stat
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -105,7 +107,44 @@ def test_install_creates_the_venv_the_data_folder_and_an_env_file_with_a_secret(
     assert env["DATABASE_URL"] == f"sqlite:///{data}/left4me.sqlite3"
     assert env["SECURE_COOKIES"] == "true" and env["DEBUG"] == "false"
     assert (data / "left4me.sqlite3").is_file()
+    assert stat.S_IMODE((data / "left4me.sqlite3").stat().st_mode) & 0o007 == 0
     assert (data / "static/admin/css/base.css").is_file()
+
+
+def test_a_database_migrated_under_umask_0027_is_not_world_readable(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    env = {**_clean_env(), "LEFT4ME_ROOT": str(root), "DJANGO_SETTINGS_MODULE": "left4me.settings"}
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            'umask 0027 && mkdir -p "$LEFT4ME_ROOT" && exec "$0" manage.py migrate --noinput -v0',
+            sys.executable,
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    database = root / "left4me.sqlite3"
+    assert stat.S_IMODE(database.stat().st_mode) & 0o027 == 0
+
+    # A process with the worker's umask (0022) writing to it: SQLite gives the journal files
+    # (-wal, -shm) the database's mode, not the umask's.
+    old = os.umask(0o022)
+    try:
+        connection = sqlite3.connect(database)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("CREATE TABLE probe (x)")
+        connection.commit()
+        for suffix in ("-wal", "-shm"):
+            journal = Path(f"{database}{suffix}")
+            assert stat.S_IMODE(journal.stat().st_mode) & 0o007 == 0, suffix
+        connection.close()
+    finally:
+        os.umask(old)
 
 
 def test_manage_check_deploy_passes_with_the_installed_env(prefix: Path) -> None:

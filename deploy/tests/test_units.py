@@ -87,6 +87,22 @@ def test_web_is_gunicorn_on_localhost_with_workers_from_the_environment() -> Non
     assert service("left4me-web")["Type"] == "notify"
 
 
+# Web and beat write only private files (the SQLite database, beat's state); the worker writes
+# the overlays and the workshop cache that game servers, running as other users, read.
+UMASKS = {"left4me-web": "0027", "left4me-beat": "0027", "left4me-worker": "0022"}
+
+
+@pytest.mark.parametrize("name", UNIT_NAMES)
+def test_unit_sets_its_umask(name: str) -> None:
+    assert service(name)["UMask"] == UMASKS[name]
+
+
+def test_dev_run_sets_a_private_umask_before_it_starts_anything() -> None:
+    script = (DEPLOY_DIR / "dev.sh").read_text()
+    body = script[script.index("cmd_run() {") :]
+    assert body.index("umask 0027") < body.index("cmd_setup")
+
+
 def _celery_app_and_command(argv: list[str]) -> tuple[str, str]:
     assert Path(argv[0]).name == "celery"
     assert argv[1] == "-A"
