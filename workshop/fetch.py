@@ -28,6 +28,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection as urllib3_connection
+from urllib3.util.connection import _TYPE_SOCKET_OPTIONS
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
@@ -127,55 +128,50 @@ def resolve(host: str, port: int) -> list[tuple[int, str]]:
     return found
 
 
-def open_socket(address: str, port: int, timeout: float | None, options: object) -> socket.socket:
+def open_socket(
+    address: str, port: int, timeout: float | None, options: _TYPE_SOCKET_OPTIONS | None
+) -> socket.socket:
     """A connected socket to one numeric address (no name lookup happens here)."""
-    return urllib3_connection.create_connection(
-        (address, port),
-        timeout,  # type: ignore[arg-type]
-        socket_options=options,  # type: ignore[arg-type]
-    )
+    return urllib3_connection.create_connection((address, port), timeout, socket_options=options)
 
 
 # --- connections that check where they connect ---------------------------------------------------
 
 
-class _CheckedConnectionMixin:
-    host: str
-    port: int
-    timeout: float | None
-    socket_options: object
-
-    def _new_conn(self) -> socket.socket:
+def _checked_socket(conn: HTTPConnection) -> socket.socket:
+    """What HTTPConnection._new_conn does, on checked addresses, the peer checked once connected."""
+    try:
+        addresses = resolve(conn.host, conn.port)
+    except socket.gaierror as exc:
+        raise NameResolutionError(conn.host, conn, exc) from exc
+    last: OSError | None = None
+    for _family, address in addresses:
         try:
-            addresses = resolve(self.host, self.port)
-        except socket.gaierror as exc:
-            raise NameResolutionError(self.host, self, exc) from exc  # type: ignore[arg-type]
-        last: OSError | None = None
-        for _family, address in addresses:
-            try:
-                sock = open_socket(address, self.port, self.timeout, self.socket_options)
-            except TimeoutError as exc:
-                raise ConnectTimeoutError(
-                    self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
-                ) from exc
-            except OSError as exc:
-                last = exc
-                continue
-            try:
-                check_address(self.host, str(sock.getpeername()[0]))
-            except BaseException:
-                sock.close()
-                raise
-            return sock
-        raise NewConnectionError(self, f"Failed to establish a new connection: {last}")  # type: ignore[arg-type]
+            sock = open_socket(address, conn.port, conn.timeout, conn.socket_options)
+        except TimeoutError as exc:
+            raise ConnectTimeoutError(
+                conn, f"Connection to {conn.host} timed out. (connect timeout={conn.timeout})"
+            ) from exc
+        except OSError as exc:
+            last = exc
+            continue
+        try:
+            check_address(conn.host, str(sock.getpeername()[0]))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise NewConnectionError(conn, f"Failed to establish a new connection: {last}")
 
 
-class CheckedHTTPConnection(_CheckedConnectionMixin, HTTPConnection):
-    pass
+class CheckedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _checked_socket(self)
 
 
-class CheckedHTTPSConnection(_CheckedConnectionMixin, HTTPSConnection):
-    pass
+class CheckedHTTPSConnection(HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _checked_socket(self)
 
 
 class _CheckedHTTPPool(HTTPConnectionPool):
