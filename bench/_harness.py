@@ -98,6 +98,7 @@ def start_steam(*, rate_limit: int | None = None) -> FakeSteam:
     steam = FakeSteam(rate_limit=rate_limit).start()
     atexit.register(steam.stop)
     os.environ["STEAM_API_BASE_URL"] = steam.base_url
+    os.environ["WORKSHOP_DOWNLOAD_HOSTS"] = steam.host  # the stand-in serves the files too
     return steam
 
 

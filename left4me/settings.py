@@ -199,6 +199,12 @@ WORKSHOP_DOWNLOAD_ATTEMPTS = env_int("WORKSHOP_DOWNLOAD_ATTEMPTS", 3, minimum=1)
 WORKSHOP_RETRY_BACKOFF = env_float("WORKSHOP_RETRY_BACKOFF", 2.0)
 WORKSHOP_RETRY_BACKOFF_MAX = env_float("WORKSHOP_RETRY_BACKOFF_MAX", 120.0)
 WORKSHOP_DOWNLOAD_CONCURRENCY = env_int("WORKSHOP_DOWNLOAD_CONCURRENCY", 4, minimum=1)
+# Hosts a file_url (and each redirect) may point at: Steam's user-content hosts. "*." matches any
+# subdomain. Addresses that are not public (loopback, private...) are refused unless the host is
+# named here as it is, without a wildcard (tests and the demo name 127.0.0.1).
+WORKSHOP_DOWNLOAD_HOSTS = env_list(
+    "WORKSHOP_DOWNLOAD_HOSTS", ["*.steamusercontent.com", "steamusercontent-a.akamaihd.net"]
+)
 # Earlier uploads of an item kept for rollback besides the newest (pinned ones are always kept).
 WORKSHOP_KEEP_VERSIONS = env_int("WORKSHOP_KEEP_VERSIONS", 1)
 # Seconds a cache file no overlay links to is kept before garbage collection removes it.

@@ -7,3 +7,7 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.support"]  # noqa: F405
 
 # The suite must not depend on how full the disk it runs on is.
 WORKSHOP_MIN_FREE_BYTES = 0
+
+# Files come from the stand-in Steam on loopback (tests.support.fakesteam), named explicitly.
+if "127.0.0.1" not in WORKSHOP_DOWNLOAD_HOSTS:  # noqa: F405
+    WORKSHOP_DOWNLOAD_HOSTS = [*WORKSHOP_DOWNLOAD_HOSTS, "127.0.0.1"]  # noqa: F405

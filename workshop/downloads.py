@@ -34,6 +34,7 @@ from django.db import connections
 
 from jobs.cancel import sleep_with_cancel
 from workshop.cache import Upload, cache_path, is_cached, keep_version, lock_path, partial_path
+from workshop.fetch import DownloadRefused, TooManyRedirects, get_file
 from workshop.retry import retry_delay, transient_wait
 from workshop.steam import request_timeout
 
@@ -77,7 +78,8 @@ class DownloadCancelled(Exception):
 
 
 class DownloadFailed(Exception):
-    """The download cannot finish; ``str()`` is why (``HTTP 404``, ``short body: got X of Y bytes``...)."""
+    """The download cannot finish; ``str()`` is why (``HTTP 404``, ``short body: got X of Y bytes``,
+    ``download refused: <host> is not a Steam file host``...)."""
 
 
 class DownloadRetryable(DownloadFailed):
@@ -184,7 +186,9 @@ def _get(meta: Upload, offset: int) -> requests.Response:
     if offset:
         headers["Range"] = f"bytes={offset}-"
     try:
-        return requests.get(meta.file_url, headers=headers, stream=True, timeout=request_timeout())
+        return get_file(meta.file_url, headers=headers, timeout=request_timeout())
+    except (DownloadRefused, TooManyRedirects) as exc:  # another attempt would get the same
+        raise DownloadFailed(str(exc)) from exc
     except requests.RequestException as exc:
         raise DownloadRetryable(_network_why(exc)) from exc
 

@@ -471,7 +471,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         steam.add_item(steam_id, size=args.size, statuses=statuses, time_updated=1_700_000_000 + n)
     if args.collection:
         steam.add_collection(args.collection, ids)
-    print(f"fake Steam at {steam.base_url}  (export STEAM_API_BASE_URL={steam.base_url})")
+    print(
+        f"fake Steam at {steam.base_url}  (export STEAM_API_BASE_URL={steam.base_url}"
+        f" WORKSHOP_DOWNLOAD_HOSTS={steam.host})"
+    )
     print(f"items: {' '.join(ids)}")
     print(f"collection {args.collection}: all items" if args.collection else "no collection")
     try:

@@ -29,6 +29,7 @@ def worker_env(**extra: str) -> dict[str, str]:
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     env["LEFT4ME_ROOT"] = str(settings.LEFT4ME_ROOT)
     env["STEAM_API_BASE_URL"] = settings.STEAM_API_BASE_URL
+    env["WORKSHOP_DOWNLOAD_HOSTS"] = ",".join(settings.WORKSHOP_DOWNLOAD_HOSTS)
     env.update(extra)
     return env
 

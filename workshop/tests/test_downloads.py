@@ -473,7 +473,7 @@ print(after - before)
 
 def test_256_mib_download_keeps_peak_memory_growth_under_50_mib(steam: FakeSteam, cache: Path) -> None:
     fake = steam.add_item("150", size=256 * MiB)
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="left4me.settings")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="left4me.settings", WORKSHOP_DOWNLOAD_HOSTS="127.0.0.1")
 
     probe = subprocess.run(
         [sys.executable, "-c", MEMORY_PROBE, str(cache), steam.file_url("150"), str(fake.size)],
