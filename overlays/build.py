@@ -14,7 +14,7 @@ from django.db.models import F
 
 from jobs.runner import JobCancelled, JobContext, JobFailed
 from left4me.disk import free_bytes, human_bytes
-from overlays.models import Overlay, OverlayWorkshopItem
+from overlays.models import Overlay, pinned_versions
 from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
 from workshop.downloads import DownloadOutcome, DownloadStatus, download_many
 from workshop.models import WorkshopItem
@@ -249,11 +249,7 @@ def _build_plan(items: Sequence[WorkshopItem], ctx: JobContext) -> BuildPlan:
 def _prune_versions(downloaded: set[str]) -> None:
     """Keep WORKSHOP_KEEP_VERSIONS earlier uploads of what was just downloaded, and every pinned one."""
     root = Path(settings.WORKSHOP_CACHE_ROOT)
-    pins = OverlayWorkshopItem.objects.filter(item__steam_id__in=downloaded, pinned_version__isnull=False)
-    protected: dict[str, set[int]] = {}
-    for steam_id, version in pins.values_list("item__steam_id", "pinned_version"):
-        if version is not None:
-            protected.setdefault(steam_id, set()).add(version)
+    protected = pinned_versions(downloaded)
     for steam_id in downloaded:
         prune_versions(
             root, steam_id, keep=settings.WORKSHOP_KEEP_VERSIONS, protected=protected.get(steam_id, set())

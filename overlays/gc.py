@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from left4me.disk import human_bytes
-from overlays.models import OverlayWorkshopItem
+from overlays.models import OverlayWorkshopItem, pinned_versions
 from workshop.cache import kept_versions
 from workshop.collect import (
     Removal,
@@ -100,11 +100,7 @@ def _linked(steam_id: str) -> Callable[[], bool]:
 
 def _extra_versions(root: Path, dry_run: bool) -> list[Removal]:
     """Uploads older than the newest and WORKSHOP_KEEP_VERSIONS earlier ones, unless pinned."""
-    pinned: dict[str, set[int]] = {}
-    pins = OverlayWorkshopItem.objects.filter(pinned_version__isnull=False)
-    for steam_id, version in pins.values_list("item__steam_id", "pinned_version"):
-        if version is not None:
-            pinned.setdefault(steam_id, set()).add(version)
+    pinned = pinned_versions()
     removals = []
     for steam_id in sorted(ids_on_disk(root)):
         for version in kept_versions(root, steam_id)[settings.WORKSHOP_KEEP_VERSIONS + 1 :]:

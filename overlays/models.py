@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
@@ -153,3 +154,15 @@ class UserQuota(models.Model):
 
     def __str__(self) -> str:
         return f"quota of {self.user}"
+
+
+def pinned_versions(steam_ids: Iterable[str] | None = None) -> dict[str, set[int]]:
+    """steam id -> the uploads some overlay is pinned to (never pruned nor collected)."""
+    pins = OverlayWorkshopItem.objects.filter(pinned_version__isnull=False)
+    if steam_ids is not None:
+        pins = pins.filter(item__steam_id__in=list(steam_ids))
+    pinned: dict[str, set[int]] = {}
+    for steam_id, version in pins.values_list("item__steam_id", "pinned_version"):
+        if version is not None:
+            pinned.setdefault(steam_id, set()).add(version)
+    return pinned

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from left4me.disk import free_bytes
 from overlays.models import OverlayWorkshopItem
+from workshop.cache import id_of_file, is_workshop_id
 from workshop.models import WorkshopItem
 
 LARGEST_SHOWN = 20
@@ -51,12 +52,12 @@ class CacheScan:
         self.links[file.inode] += 1
         parts = file.path.split("/")
         name = parts[-1]
-        if len(parts) == 1 and _item_id(name):
-            self.current[_item_id(name)] = file
+        if len(parts) == 1 and id_of_file(name):
+            self.current[id_of_file(name)] = file
         elif len(parts) == 1 and name.startswith(".") and name.endswith(".vpk.part"):
             self.partials.append(file)
-        elif len(parts) == 3 and parts[0] == "versions" and _is_id(parts[1]) and _item_id(name):
-            self.versions.setdefault(parts[1], {})[int(_item_id(name))] = file
+        elif len(parts) == 3 and parts[0] == "versions" and is_workshop_id(parts[1]) and id_of_file(name):
+            self.versions.setdefault(parts[1], {})[int(id_of_file(name))] = file
 
     def item_ids(self) -> set[str]:
         return set(self.current) | set(self.versions)
@@ -81,16 +82,6 @@ class CacheScan:
         going = Counter(file.inode for file in files)
         sizes = {file.inode: file.size for file in files}
         return sum(sizes[inode] for inode, paths in going.items() if paths == self.links[inode])
-
-
-def _is_id(name: str) -> bool:
-    return name.isascii() and name.isdigit()
-
-
-def _item_id(name: str) -> str:
-    """The id in ``<id>.vpk``, or "" when the name is not one."""
-    stem = name.removesuffix(".vpk")
-    return stem if name.endswith(".vpk") and _is_id(stem) else ""
 
 
 def unique_bytes(files: Iterable[CacheFile]) -> int:

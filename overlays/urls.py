@@ -13,9 +13,6 @@ urlpatterns = [
     path("<int:pk>/items/rollback/", views.overlay_items_rollback, name="items_rollback"),
     path("<int:pk>/items/<str:steam_id>/delete/", views.overlay_item_delete, name="item_delete"),
     path("<int:pk>/items/<str:steam_id>/include/", views.overlay_item_include, name="item_include"),
-    path("<int:pk>/items/<str:steam_id>/pin/", views.overlay_item_pin, name="item_pin"),
-    path("<int:pk>/items/<str:steam_id>/unpin/", views.overlay_item_unpin, name="item_unpin"),
-    path("<int:pk>/items/<str:steam_id>/rollback/", views.overlay_item_rollback, name="item_rollback"),
     path(
         "<int:pk>/collections/<str:steam_id>/unfollow/",
         views.overlay_collection_unfollow,

@@ -263,24 +263,6 @@ def overlay_items_rollback(request: AuthenticatedHttpRequest, pk: int) -> HttpRe
 
 @login_required
 @require_POST
-def overlay_item_pin(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
-    return _item_action(request, pk, steam_id, item_pin)
-
-
-@login_required
-@require_POST
-def overlay_item_unpin(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
-    return _item_action(request, pk, steam_id, item_unpin)
-
-
-@login_required
-@require_POST
-def overlay_item_rollback(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
-    return _item_action(request, pk, steam_id, item_rollback)
-
-
-@login_required
-@require_POST
 def overlay_collection_unfollow(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
     choice = request.POST.get("items", "")

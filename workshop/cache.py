@@ -52,8 +52,19 @@ def inside(folder: Path, name: str) -> Path:
     return Path(folder) / name
 
 
+def is_workshop_id(text: str) -> bool:
+    """Plain ASCII digits: what an id must be before it names a file or folder."""
+    return text.isascii() and text.isdigit()
+
+
+def id_of_file(name: str) -> str:
+    """The id in a cache file name ``<id>.vpk``, or "" when the name is not one."""
+    stem = name.removesuffix(".vpk")
+    return stem if name.endswith(".vpk") and is_workshop_id(stem) else ""
+
+
 def _checked_id(steam_id: str) -> str:
-    if not (steam_id.isascii() and steam_id.isdigit()):
+    if not is_workshop_id(steam_id):
         raise UnsafePath(f"not a workshop id: {steam_id!r}")
     return steam_id
 
@@ -84,8 +95,7 @@ def kept_versions(root: Path, steam_id: str) -> list[int]:
         names = os.listdir(versions_dir(root, steam_id))
     except FileNotFoundError:
         return []
-    stems = (name.removesuffix(".vpk") for name in names if name.endswith(".vpk"))
-    return sorted((int(stem) for stem in stems if stem.isascii() and stem.isdigit()), reverse=True)
+    return sorted((int(stem) for stem in map(id_of_file, names) if stem), reverse=True)
 
 
 def keep_version(root: Path, steam_id: str, path: Path) -> None:

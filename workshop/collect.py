@@ -16,7 +16,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from workshop.cache import UnsafePath, cache_path, kept_versions, lock_path, version_path, versions_dir
+from workshop.cache import (
+    UnsafePath,
+    cache_path,
+    id_of_file,
+    is_workshop_id,
+    kept_versions,
+    lock_path,
+    version_path,
+    versions_dir,
+)
 
 PART_SUFFIXES = (".vpk.part", ".vpk.part.json")
 
@@ -91,15 +100,10 @@ def ids_on_disk(root: Path) -> set[str]:
     """Steam ids with a complete file or kept versions in the cache."""
     ids: set[str] = set()
     with contextlib.suppress(FileNotFoundError):
-        ids |= {name.removesuffix(".vpk") for name in os.listdir(root) if _is_item_file(name)}
+        ids |= {steam_id for steam_id in map(id_of_file, os.listdir(root)) if steam_id}
     with contextlib.suppress(FileNotFoundError):
-        ids |= {name for name in os.listdir(Path(root) / "versions") if name.isascii() and name.isdigit()}
+        ids |= {name for name in os.listdir(Path(root) / "versions") if is_workshop_id(name)}
     return ids
-
-
-def _is_item_file(name: str) -> bool:
-    stem = name.removesuffix(".vpk")
-    return name.endswith(".vpk") and stem.isascii() and stem.isdigit()
 
 
 def changed_before(path: Path, seconds: float) -> bool:
