@@ -193,8 +193,8 @@ def _store_add(*, overlay: Overlay, plan: _Plan, user: User | None) -> AddResult
 
 def _check_room(overlay: Overlay, typed: list[WorkshopItem]) -> None:
     limit = settings.WORKSHOP_MAX_ITEMS_PER_OVERLAY
-    have = overlay.workshop_links.count()
-    new = len({item.pk for item in typed} - set(overlay.workshop_links.values_list("item_id", flat=True)))
+    linked = set(overlay.workshop_links.values_list("item_id", flat=True))
+    have, new = len(linked), len({item.pk for item in typed} - linked)
     if have + new > limit:
         raise WorkshopInputError(
             f"an overlay holds at most {limit} workshop items: this one has {have}, the add would make {have + new}"
