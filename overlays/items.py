@@ -395,3 +395,33 @@ def item_unpin(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
     link.pinned_version = None
     link.save(update_fields=["pinned_version"])
     return build_enqueue(overlay=overlay, user=user)
+
+
+# --- many items at once (the overlay page's bulk buttons) --------------------------------
+
+
+@transaction.atomic
+def items_remove(*, overlay: Overlay, steam_ids: list[str], user: User | None) -> Job:
+    job = None
+    for steam_id in steam_ids:
+        job = item_remove(overlay=overlay, steam_id=steam_id, user=user)
+    assert job is not None
+    return job
+
+
+@transaction.atomic
+def items_pin(*, overlay: Overlay, steam_ids: list[str], user: User | None) -> Job:
+    job = None
+    for steam_id in steam_ids:
+        job = item_pin(overlay=overlay, steam_id=steam_id, user=user)
+    assert job is not None
+    return job
+
+
+@transaction.atomic
+def items_unpin(*, overlay: Overlay, steam_ids: list[str], user: User | None) -> Job:
+    job = None
+    for steam_id in steam_ids:
+        job = item_unpin(overlay=overlay, steam_id=steam_id, user=user)
+    assert job is not None
+    return job

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Case, Count, F, Q, Sum, Value, When
 from django.urls import reverse
 
 from workshop.models import WorkshopItem
@@ -47,6 +49,84 @@ class Overlay(models.Model):
         return self.path / "left4dead2" / "addons"
 
 
+class LinkState(models.TextChoices):
+    """Where an overlay's item stands, as the rows say it (downloading comes from the running build)."""
+
+    CACHED = "cached", "cached"
+    DOWNLOADING = "downloading", "downloading"
+    WAITING = "waiting", "waiting"
+    UPDATE = "update", "update available"
+    PINNED = "pinned", "pinned"
+    SKIPPED = "skipped", "skipped"
+    FAILED = "failed", "failed"
+
+
+# The first rule that holds names a link's state; none: cached. Skipped: Steam serves no file of
+# it, or the operator's own file is in its place. Failed: its last download failed.
+STATE_RULES: tuple[tuple[LinkState, Q], ...] = (
+    (LinkState.SKIPPED, ~Q(conflict="") | Q(item__file_url="")),
+    (LinkState.FAILED, ~Q(item__last_error="")),
+    (LinkState.PINNED, Q(pinned_version__isnull=False)),
+    (LinkState.WAITING, Q(item__cached_version=0)),
+    (LinkState.UPDATE, ~Q(item__cached_version=F("item__time_updated"))),
+)
+
+
+@dataclass(frozen=True)
+class Health:
+    """How an overlay's items stand: "20/21 ready · 1 failed · 3.2 GB"."""
+
+    total: int = 0
+    ready: int = 0
+    failed: int = 0
+    skipped: int = 0
+    size: int = 0
+
+
+def _state_q(state: LinkState) -> Q:
+    """Links whose first matching rule is `state`."""
+    q = Q()
+    for other, rule in STATE_RULES:
+        if other == state:
+            return q & rule
+        q &= ~rule
+    return q
+
+
+# In the overlay's folder as wanted: cached at Steam's upload, or pinned.
+READY = _state_q(LinkState.PINNED) | _state_q(LinkState.CACHED)
+HEALTH_COUNTS = {
+    "total": Count("id"),
+    "ready": Count("id", filter=READY),
+    "failed": Count("id", filter=_state_q(LinkState.FAILED)),
+    "skipped": Count("id", filter=_state_q(LinkState.SKIPPED)),
+    "size": Sum("item__file_size"),
+}
+
+
+class LinkQuerySet(models.QuerySet["OverlayWorkshopItem"]):
+    def with_state(self) -> LinkQuerySet:
+        """Annotate `state` (a LinkState value) in SQL, so pages filter and count by it."""
+        whens = [When(rule, then=Value(state.value)) for state, rule in STATE_RULES]
+        return self.annotate(state=Case(*whens, default=Value(LinkState.CACHED.value)))
+
+    def in_state(self, state: LinkState) -> LinkQuerySet:
+        return self.filter(_state_q(state))
+
+    def health(self) -> Health:
+        """Counts and size of these links (one query)."""
+        totals = self.aggregate(**HEALTH_COUNTS)
+        return Health(**{name: value or 0 for name, value in totals.items()})
+
+    def health_by_overlay(self) -> dict[int, Health]:
+        """overlay id -> the Health of its links among these (one query)."""
+        rows = self.order_by().values("overlay_id").annotate(**HEALTH_COUNTS)
+        return {
+            pk: Health(*(value or 0 for value in counts))
+            for pk, *counts in rows.values_list("overlay_id", *HEALTH_COUNTS)
+        }
+
+
 class OverlayWorkshopItem(models.Model):
     """An item in an overlay: added by its owner (`direct`), or through a followed collection
     that holds it (OverlayCollectionItem), or both."""
@@ -65,6 +145,8 @@ class OverlayWorkshopItem(models.Model):
         help_text="what in addons/ keeps the item from being linked (the operator's own file)",
     )
     added_at = models.DateTimeField(auto_now_add=True)
+
+    objects = LinkQuerySet.as_manager()
 
     class Meta:
         ordering = ["added_at", "id"]

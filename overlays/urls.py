@@ -6,6 +6,7 @@ app_name = "overlays"
 urlpatterns = [
     path("", views.overlay_list, name="list"),
     path("<int:pk>/", views.overlay_detail, name="detail"),
+    path("<int:pk>/status/", views.overlay_status, name="status"),
     path("<int:pk>/items/", views.overlay_items_add, name="items_add"),
     path("<int:pk>/items/remove/", views.overlay_items_remove, name="items_remove"),
     path("<int:pk>/items/pin/", views.overlay_items_pin, name="items_pin"),

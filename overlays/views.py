@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from django.contrib import messages
@@ -9,10 +9,11 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum
-from django.http import Http404, HttpResponse
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from jobs.models import Job
@@ -20,16 +21,29 @@ from left4me.http import AuthenticatedHttpRequest
 from overlays.items import (
     collection_unfollow,
     item_include,
-    item_pin,
-    item_remove,
     item_rollback,
-    item_unpin,
     items_add,
+    items_pin,
+    items_remove,
+    items_unpin,
 )
 from overlays.models import (
+    Health,
+    LinkState,
     Overlay,
     OverlayCollectionItem,
     OverlayWorkshopCollection,
+    OverlayWorkshopItem,
+)
+from overlays.pages import (
+    ITEMS_PER_PAGE,
+    SORT_LABELS,
+    ItemQuery,
+    downloading,
+    item_page,
+    links_of,
+    live_items,
+    use_with_server,
 )
 from overlays.quotas import quota_of
 from overlays.services import (
@@ -42,7 +56,7 @@ from overlays.services import (
     overlay_refresh_enqueue,
 )
 from overlays.storage import storage_report
-from workshop.cache import CacheState
+from workshop.cache import is_workshop_id
 from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError
 
@@ -73,11 +87,7 @@ def _visible_overlays(request: AuthenticatedHttpRequest) -> QuerySet[Overlay]:
         subject_id=OuterRef("pk"),
         operation__in=FILE_OPERATIONS,
     ).order_by("-id")
-    return overlays.annotate(
-        item_count=Count("workshop_links"),
-        total_size=Sum("workshop_links__item__file_size"),
-        build_state=Subquery(latest.values("state")[:1]),
-    )
+    return overlays.annotate(build_state=Subquery(latest.values("state")[:1]))
 
 
 @login_required
@@ -88,13 +98,16 @@ def overlay_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             overlay = overlay_create(owner=request.user, name=request.POST.get("name", ""))
         except OverlayError as exc:
             return _render_list(request, error=str(exc), status=400)
-        return redirect("overlays:detail", pk=overlay.pk)
+        messages.success(request, f"Overlay '{overlay.name}' created: add workshop items below.")
+        return redirect(overlay)
     return _render_list(request)
 
 
 def _render_list(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
+    overlays = list(_visible_overlays(request))
+    health = OverlayWorkshopItem.objects.filter(overlay__in=overlays).health_by_overlay()
     context = {
-        "overlays": _visible_overlays(request),
+        "rows": [(overlay, health.get(overlay.pk, Health())) for overlay in overlays],
         "quota": quota_of(request.user),
         "error": error,
         "name": request.POST.get("name", ""),
@@ -103,6 +116,7 @@ def _render_list(request: AuthenticatedHttpRequest, *, error: str = "", status: 
 
 
 @login_required
+@require_GET
 def overlay_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _render_detail(request, _overlay_for_user(request, pk))
 
@@ -110,72 +124,82 @@ def overlay_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def _render_detail(
     request: AuthenticatedHttpRequest, overlay: Overlay, *, error: str = "", status: int = 200
 ) -> HttpResponse:
-    items = list(
-        WorkshopItem.objects.filter(overlay_links__overlay=overlay)
-        .annotate(
-            direct=F("overlay_links__direct"),
-            conflict=F("overlay_links__conflict"),
-            pinned_version=F("overlay_links__pinned_version"),
-        )
-        .order_by("title", "steam_id")
-    )
-    collections = list(overlay.workshop_collections.annotate(item_count=Count("members")))
     latest = latest_file_job(overlay)
+    health = links_of(overlay).health()
+    collections = list(overlay.workshop_collections.annotate(item_count=Count("members")))
+    query = ItemQuery.from_params(request.GET)
+    page, rows = item_page(
+        overlay,
+        query,
+        request.GET.get("page"),
+        total=health.total,
+        collections=collections,
+        active=downloading(latest),
+    )
     context = {
         "overlay": overlay,
-        "rows": _item_rows(items, collections),
-        "total_size": sum(item.file_size for item in items),
+        "health": health,
+        "page": page,
+        "rows": rows,
+        "query": query,
+        "states": LinkState.choices,
+        "sorts": SORT_LABELS.items(),
         "collections": _collection_rows(overlay, collections),
         "latest_build": latest,
-        "can_edit": not (latest and latest.is_active),
+        "building": bool(latest and latest.is_active),
+        "use_with": use_with_server(overlay),
         "error": error,
         "input": request.POST.get("input", ""),
         "input_mode": request.POST.get("input_mode", "auto"),
-        # Each row's buttons post its item through one form to these (one reversal per page).
-        "pin_url": reverse("overlays:items_pin", args=[overlay.pk]),
-        "unpin_url": reverse("overlays:items_unpin", args=[overlay.pk]),
-        "rollback_url": reverse("overlays:items_rollback", args=[overlay.pk]),
+        "confirm_name": request.POST.get("confirm_name", ""),
     }
     return render(request, "overlays/detail.html", context, status=status)
-
-
-def _holders(collections: Sequence[OverlayWorkshopCollection]) -> dict[int, list[OverlayWorkshopCollection]]:
-    """item id -> the followed collections holding it."""
-    by_pk = {collection.pk: collection for collection in collections}
-    holders: dict[int, list[OverlayWorkshopCollection]] = defaultdict(list)
-    members = OverlayCollectionItem.objects.filter(collection__in=collections).values_list(
-        "item_id", "collection_id"
-    )
-    for item_id, collection_id in members:
-        holders[item_id].append(by_pk[collection_id])
-    return holders
-
-
-def _item_rows(
-    items: Sequence[WorkshopItem], collections: Sequence[OverlayWorkshopCollection]
-) -> list[tuple[WorkshopItem, CacheState, str]]:
-    """(item, cache state, where it came from: "direct" and/or collection titles) per item; each
-    item carries its link's `direct` flag as an annotation."""
-    holders = _holders(collections)
-    rows = []
-    for item in items:
-        sources = (["direct"] if getattr(item, "direct", True) else []) + [
-            c.label for c in holders.get(item.pk, [])
-        ]
-        rows.append((item, item.cache_state(), ", ".join(sources) or "a collection it has left"))
-    return rows
 
 
 def _collection_rows(
     overlay: Overlay, collections: Sequence[OverlayWorkshopCollection]
 ) -> list[tuple[OverlayWorkshopCollection, list[WorkshopItem]]]:
     """Each followed collection with the items the owner excluded from it."""
+    if not collections:
+        return []
     excluded = {e.item_id: e.item for e in overlay.workshop_exclusions.select_related("item")}
-    holders = _holders(collections) if excluded else {}
+    holders: dict[int, set[int]] = defaultdict(set)
+    if excluded:
+        members = OverlayCollectionItem.objects.filter(collection__in=collections, item_id__in=list(excluded))
+        for item_id, collection_id in members.values_list("item_id", "collection_id"):
+            holders[collection_id].add(item_id)
     return [
-        (collection, [item for pk, item in excluded.items() if collection in holders.get(pk, [])])
+        (collection, [item for pk, item in excluded.items() if pk in holders[collection.pk]])
         for collection in collections
     ]
+
+
+@never_cache
+@login_required
+@require_GET
+def overlay_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """The overlay page's live part: its latest build and the state of the items it shows
+    (`?ids=1,2,3`, at most one page of them)."""
+    overlay = _overlay_for_user(request, pk)
+    ids = [sid for sid in request.GET.get("ids", "").split(",") if is_workshop_id(sid)][:ITEMS_PER_PAGE]
+    latest = latest_file_job(overlay)
+    return JsonResponse({"build": _build_status(latest), "items": live_items(latest, ids)})
+
+
+def _build_status(job: Job | None) -> dict[str, object] | None:
+    if job is None:
+        return None
+    return {
+        "id": job.pk,
+        "url": reverse("jobs:detail", args=[job.pk]),
+        "state": job.state,
+        "state_label": job.get_state_display(),
+        "active": job.is_active,
+        "items_done": job.items_done,
+        "items_total": job.items_total,
+        "bytes_done": job.bytes_done,
+        "bytes_total": job.bytes_total,
+    }
 
 
 @login_required
@@ -205,60 +229,72 @@ def _report_left_out(request: AuthenticatedHttpRequest, lines: list[str]) -> Non
         messages.warning(request, line)
 
 
+class ItemsAction(Protocol):
+    def __call__(self, *, overlay: Overlay, steam_ids: list[str], user: User | None) -> Job: ...
+
+
+def _items_action(
+    request: AuthenticatedHttpRequest, overlay: Overlay, steam_ids: list[str], action: ItemsAction, done: str
+) -> HttpResponse:
+    """Run `action` on items of the user's overlay (one build for all) and show that build; 404
+    when it does not apply to one of them, 400 when none is chosen."""
+    steam_ids = list(dict.fromkeys(sid for sid in steam_ids if sid))
+    if not steam_ids:
+        return _render_detail(request, overlay, error="Select at least one item first.", status=400)
+    try:
+        job = action(overlay=overlay, steam_ids=steam_ids, user=request.user)
+    except OverlayError as exc:
+        raise Http404(str(exc)) from exc
+    what = "1 item" if len(steam_ids) == 1 else f"{len(steam_ids)} items"
+    messages.success(request, f"{done} {what}; the build below applies it to the overlay's folder.")
+    return _job_redirect(job)
+
+
+def _bulk_view(action: ItemsAction, done: str) -> Callable[[AuthenticatedHttpRequest, int], HttpResponse]:
+    """A view for the overlay page's buttons: the items in the form's `steam_id` values."""
+
+    @login_required
+    @require_POST
+    def view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+        overlay = _overlay_for_user(request, pk)
+        return _items_action(request, overlay, request.POST.getlist("steam_id"), action, done)
+
+    return view
+
+
 class ItemAction(Protocol):
     def __call__(self, *, overlay: Overlay, steam_id: str, user: User | None) -> Job: ...
 
 
-def _item_action(
-    request: AuthenticatedHttpRequest, pk: int, steam_id: str, action: ItemAction
-) -> HttpResponse:
-    """Run `action` on one item of the user's overlay and show its build; 404 when it does not apply."""
-    overlay = _overlay_for_user(request, pk)
-    try:
-        job = action(overlay=overlay, steam_id=steam_id, user=request.user)
-    except OverlayError as exc:
-        raise Http404(str(exc)) from exc
-    return _job_redirect(job)
+def _one(action: ItemAction) -> ItemsAction:
+    """A one-item action behind a row's button: the first item named."""
+
+    def first(*, overlay: Overlay, steam_ids: list[str], user: User | None) -> Job:
+        return action(overlay=overlay, steam_id=steam_ids[0], user=user)
+
+    return first
+
+
+overlay_items_remove = _bulk_view(items_remove, "Removed")
+overlay_items_pin = _bulk_view(items_pin, "Pinned")
+overlay_items_unpin = _bulk_view(items_unpin, "Unpinned")
+overlay_items_rollback = _bulk_view(_one(item_rollback), "Rolled back")
 
 
 @login_required
 @require_POST
 def overlay_item_delete(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
-    return _item_action(request, pk, steam_id, item_remove)
-
-
-@login_required
-@require_POST
-def overlay_items_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """The Remove buttons of the overlay page: one form, the item in `steam_id`."""
-    return _item_action(request, pk, request.POST.get("steam_id", ""), item_remove)
+    return _items_action(request, _overlay_for_user(request, pk), [steam_id], items_remove, "Removed")
 
 
 @login_required
 @require_POST
 def overlay_item_include(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
+    overlay = _overlay_for_user(request, pk)
     try:
-        return _item_action(request, pk, steam_id, item_include)
+        return _items_action(request, overlay, [steam_id], _one(item_include), "Included again")
     except WorkshopInputError as exc:  # past the owner's quota
-        return _render_detail(request, _overlay_for_user(request, pk), error=str(exc), status=400)
-
-
-@login_required
-@require_POST
-def overlay_items_pin(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    return _item_action(request, pk, request.POST.get("steam_id", ""), item_pin)
-
-
-@login_required
-@require_POST
-def overlay_items_unpin(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    return _item_action(request, pk, request.POST.get("steam_id", ""), item_unpin)
-
-
-@login_required
-@require_POST
-def overlay_items_rollback(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    return _item_action(request, pk, request.POST.get("steam_id", ""), item_rollback)
+        return _render_detail(request, overlay, error=str(exc), status=400)
 
 
 @login_required
@@ -276,6 +312,8 @@ def overlay_collection_unfollow(request: AuthenticatedHttpRequest, pk: int, stea
         )
     except OverlayError as exc:
         raise Http404(str(exc)) from exc
+    kept = "kept its items" if choice == "keep" else "removed the items only it brought"
+    messages.success(request, f"Unfollowed collection {steam_id} and {kept}.")
     return _job_redirect(job)
 
 
@@ -284,9 +322,12 @@ def overlay_collection_unfollow(request: AuthenticatedHttpRequest, pk: int, stea
 def overlay_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
     try:
-        job, _created = overlay_refresh_enqueue(overlay=overlay, user=request.user)
+        job, created = overlay_refresh_enqueue(overlay=overlay, user=request.user)
     except OverlayError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
+    messages.success(request, "Refresh queued: left4me asks Steam for news of every item, then builds.")
+    if not created:
+        messages.info(request, "A refresh of this overlay was already queued: this is it.")
     return _job_redirect(job)
 
 
@@ -294,6 +335,10 @@ def overlay_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def overlay_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
+    if request.POST.get("confirm_name", "") != overlay.name:
+        return _render_detail(
+            request, overlay, error="Type the overlay's name exactly to delete it.", status=400
+        )
     overlay_delete_enqueue(overlay=overlay, user=request.user)
     messages.success(request, f"Overlay '{overlay.name}' deleted; its folder is removed in the background.")
     return redirect("overlays:list")

@@ -24,6 +24,9 @@ class WorkshopItem(models.Model):
     steam_result = models.IntegerField(default=0, help_text="Steam's per-item result code (1 is ok)")
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_downloaded_at = models.DateTimeField(null=True, blank=True)
+    cached_version = models.BigIntegerField(
+        default=0, help_text="the upload (Steam's time_updated) the last download put in the cache; 0: none"
+    )
     last_error = models.TextField(blank=True)
     unlinked_since = models.DateTimeField(
         null=True, blank=True, help_text="when garbage collection first saw no overlay linking it"
@@ -34,6 +37,11 @@ class WorkshopItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.steam_id} {self.title}".strip()
+
+    @property
+    def label(self) -> str:
+        """Its Steam title, or its id while Steam has given none."""
+        return self.title or f"item {self.steam_id}"
 
     @property
     def workshop_url(self) -> str:

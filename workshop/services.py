@@ -87,8 +87,9 @@ def items_stamp_downloads(items: Iterable[WorkshopItem], done: set[str], failed:
     for item in items:
         if item.steam_id in done:
             item.last_downloaded_at, item.last_error = now, ""
+            item.cached_version = item.time_updated
             changed.append(item)
         elif item.steam_id in failed:
             item.last_error = f"download failed: {failed[item.steam_id]}"
             changed.append(item)
-    WorkshopItem.objects.bulk_update(changed, ["last_downloaded_at", "last_error"])
+    WorkshopItem.objects.bulk_update(changed, ["last_downloaded_at", "cached_version", "last_error"])

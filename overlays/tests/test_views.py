@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -88,19 +90,24 @@ def test_detail_shows_items_with_cache_state(owner_client, overlay):
 
     body = owner_client.get(f"/overlays/{overlay.pk}/").content.decode()
 
-    for state in ("cached", "stale", "missing", "no-file"):
-        assert f'class="badge {state}"' in body
+    states = {
+        "101": "cached",
+        "102": "update available",
+        "103": "waiting",
+        "104": "skipped: steam result 9",
+    }
+    for steam_id, state in states.items():
+        assert re.search(rf'id="item-{steam_id}".*?class="badge state [a-z]+">{state}</span>', body, re.S)
     assert "https://steamcommunity.com/sharedfiles/filedetails/?id=101" in body
-    assert "steam result 9" in body
     assert "Refresh from Steam" in body
     assert f'action="/overlays/{overlay.pk}/refresh/"' in body
     # Every Remove button posts its item through the one CSRF-protected form.
     assert (
-        body.count(f'<form method="post" id="remove-items" action="/overlays/{overlay.pk}/items/remove/">')
+        body.count(f'<form method="post" id="row-actions" action="/overlays/{overlay.pk}/items/remove/">')
         == 1
     )
     for steam_id in ("101", "102", "103", "104"):
-        assert f'form="remove-items" name="steam_id" value="{steam_id}"' in body
+        assert f'form="row-actions" class="danger" name="steam_id" value="{steam_id}"' in body
 
 
 def test_the_remove_form_unlinks_the_item_it_names(owner_client, overlay):
@@ -120,11 +127,12 @@ def test_remove_button_unlinks_the_item(owner_client, overlay):
     assert not OverlayWorkshopItem.objects.filter(overlay=overlay).exists()
 
 
-def test_detail_hides_add_and_refresh_while_a_build_is_active(owner_client, overlay):
+def test_detail_keeps_the_add_form_while_a_build_is_active(owner_client, overlay):
     Job.objects.create(operation="build_overlay", subject=overlay, owner=overlay.owner, state="running")
     body = owner_client.get(f"/overlays/{overlay.pk}/").content.decode()
-    assert "Refresh from Steam" not in body
-    assert f'action="/overlays/{overlay.pk}/items/"' not in body
+    assert f'action="/overlays/{overlay.pk}/items/"' in body
+    assert "what you add now is built right after it" in body
+    assert 'data-building="1"' in body
 
 
 def test_detail_of_2000_items_uses_few_queries(owner_client, overlay, django_assert_max_num_queries):
@@ -136,7 +144,9 @@ def test_detail_of_2000_items_uses_few_queries(owner_client, overlay, django_ass
     )
     with django_assert_max_num_queries(10):
         response = owner_client.get(f"/overlays/{overlay.pk}/")
-    assert response.content.decode().count('class="badge missing"') == 2000
+    body = response.content.decode()
+    assert body.count('class="badge state waiting"') == 100
+    assert "Page 1 of 20" in body
 
 
 @pytest.mark.parametrize("index", range(5))
@@ -180,7 +190,7 @@ def test_delete_route_hides_the_overlay_at_once_and_a_job_removes_it(owner_clien
     from overlays.tasks import delete_overlay
 
     path = overlay.path
-    response = owner_client.post(f"/overlays/{overlay.pk}/delete/")
+    response = owner_client.post(f"/overlays/{overlay.pk}/delete/", {"confirm_name": overlay.name})
     assert response.status_code == 302
     assert response["Location"] == "/overlays/"
     listed = owner_client.get("/overlays/").content.decode()
