@@ -207,10 +207,12 @@ def seed_cached_items(
                 file_url=f"http://127.0.0.1:9/files/{sid}",
                 file_size=CACHED_FILE_SIZE,
                 time_updated=CACHED_TIME_UPDATED,
+                preview_url=f"http://127.0.0.1:9/previews/{sid}.png",
                 consumer_app_id=550,
                 steam_result=1,
                 last_checked_at=now,
                 last_downloaded_at=now,
+                cached_version=CACHED_TIME_UPDATED,
             )
         )
         path = settings.WORKSHOP_CACHE_ROOT / f"{sid}.vpk"
