@@ -41,9 +41,8 @@ def make_overlay(owner: User) -> tuple[Overlay, Job]:
     from django.utils import timezone
 
     from jobs.models import Job, JobLogLine
-    from overlays.services import BUILD_OVERLAY, overlay_create
-
     from overlays.models import OverlayCollectionItem, OverlayWorkshopCollection
+    from overlays.services import BUILD_OVERLAY, overlay_create
 
     overlay = overlay_create(owner=owner, name="pages")
     items = h.seed_cached_items(overlay, 9_500_000_001, ITEMS, title="Campaign map {n:05d}")
