@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from functools import wraps
 from typing import Protocol
 
 from django.contrib import messages
@@ -72,6 +73,24 @@ def _overlay_for_user(request: AuthenticatedHttpRequest, pk: int) -> Overlay:
     if overlay.owner_id != request.user.pk and not request.user.is_staff:
         raise PermissionDenied("not your overlay")
     return overlay
+
+
+OverlayView = Callable[..., HttpResponse]
+
+
+def overlay_form(view: OverlayView) -> OverlayView:
+    """A route the overlay page's forms post to. A refused post answers 400 with the page, and
+    the browser stays on the route's address: reloading it (a GET) shows the overlay again."""
+
+    @login_required
+    @require_http_methods(["GET", "POST"])
+    @wraps(view)
+    def wrapped(request: AuthenticatedHttpRequest, pk: int, **kwargs: str) -> HttpResponse:
+        if request.method == "GET":
+            return redirect(_overlay_for_user(request, pk))
+        return view(request, pk, **kwargs)
+
+    return wrapped
 
 
 def _job_redirect(job: Job) -> HttpResponse:
@@ -202,12 +221,9 @@ def _build_status(job: Job | None) -> dict[str, object] | None:
     }
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
+@overlay_form
 def overlay_items_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
-    if request.method == "GET":  # the address a refused add leaves in the browser
-        return redirect(overlay)
     try:
         result = items_add(
             overlay=overlay,
@@ -253,8 +269,7 @@ def _items_action(
 def _bulk_view(action: ItemsAction, done: str) -> Callable[[AuthenticatedHttpRequest, int], HttpResponse]:
     """A view for the overlay page's buttons: the items in the form's `steam_id` values."""
 
-    @login_required
-    @require_POST
+    @overlay_form
     def view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         overlay = _overlay_for_user(request, pk)
         return _items_action(request, overlay, request.POST.getlist("steam_id"), action, done)
@@ -281,14 +296,12 @@ overlay_items_unpin = _bulk_view(items_unpin, "Unpinned")
 overlay_items_rollback = _bulk_view(_one(item_rollback), "Rolled back")
 
 
-@login_required
-@require_POST
+@overlay_form
 def overlay_item_delete(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
     return _items_action(request, _overlay_for_user(request, pk), [steam_id], items_remove, "Removed")
 
 
-@login_required
-@require_POST
+@overlay_form
 def overlay_item_include(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
     try:
@@ -297,8 +310,7 @@ def overlay_item_include(request: AuthenticatedHttpRequest, pk: int, steam_id: s
         return _render_detail(request, overlay, error=str(exc), status=400)
 
 
-@login_required
-@require_POST
+@overlay_form
 def overlay_collection_unfollow(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
     choice = request.POST.get("items", "")
@@ -317,8 +329,7 @@ def overlay_collection_unfollow(request: AuthenticatedHttpRequest, pk: int, stea
     return _job_redirect(job)
 
 
-@login_required
-@require_POST
+@overlay_form
 def overlay_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
     try:
@@ -331,8 +342,7 @@ def overlay_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _job_redirect(job)
 
 
-@login_required
-@require_POST
+@overlay_form
 def overlay_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
     if request.POST.get("confirm_name", "") != overlay.name:

@@ -293,12 +293,17 @@ def test_overlay_status_is_the_owners_only(client, stranger, overlay):
     [
         ("get", "/overlays/999/", 404, "Not found"),
         ("get", "/jobs/999/", 404, "Not found"),
-        ("get", "/overlays/{pk}/refresh/", 405, "Method not allowed"),
-        ("get", "/overlays/{pk}/delete/", 405, "Method not allowed"),
+        ("get", "/jobs/{job}/cancel/", 405, "Method not allowed"),
+        ("get", "/storage/collect/", 405, "Method not allowed"),
     ],
 )
-def test_error_pages_use_the_layout_with_a_way_back(owner_client, overlay, method, path, status, heading):
-    response = getattr(owner_client, method)(path.format(pk=overlay.pk))
+def test_error_pages_use_the_layout_with_a_way_back(
+    owner_client, owner, overlay, method, path, status, heading
+):
+    owner.is_staff = True  # the storage page is staff's
+    owner.save()
+    job = Job.objects.create(operation="build_overlay", subject=overlay, owner=owner, user=owner)
+    response = getattr(owner_client, method)(path.format(job=job.pk))
     assert response.status_code == status
     body = response.content.decode()
     assert '<header class="topbar">' in body and f"<h1>{heading}</h1>" in body
@@ -314,8 +319,24 @@ def test_403_page_uses_the_layout(client, stranger, overlay):
 
 
 def test_405_keeps_the_allow_header(owner_client, overlay):
-    response = owner_client.get(f"/overlays/{overlay.pk}/refresh/")
-    assert response["Allow"] == "POST"
+    job = Job.objects.create(operation="build_overlay", subject=overlay, owner=overlay.owner)
+    response = owner_client.get(f"/jobs/{job.pk}/cancel/")
+    assert response.status_code == 405 and response["Allow"] == "POST"
+
+
+@pytest.mark.parametrize(
+    "route",
+    ["items/", "items/remove/", "items/pin/", "items/unpin/", "items/rollback/", "items/101/delete/",
+     "items/101/include/", "collections/900/unfollow/", "refresh/", "delete/"],
+)  # fmt: skip
+def test_every_form_address_reloads_to_the_overlay(owner_client, overlay, route):
+    response = owner_client.get(f"/overlays/{overlay.pk}/{route}")
+    assert response.status_code == 302 and response["Location"] == f"/overlays/{overlay.pk}/"
+
+
+def test_reloading_a_form_address_of_anothers_overlay_is_403(client, stranger, overlay):
+    client.force_login(stranger)
+    assert client.get(f"/overlays/{overlay.pk}/delete/").status_code == 403
 
 
 def test_500_page_uses_the_layout():
