@@ -2,8 +2,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from functools import wraps
-from typing import Protocol
+from typing import Concatenate, ParamSpec, Protocol
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -75,20 +74,22 @@ def _overlay_for_user(request: AuthenticatedHttpRequest, pk: int) -> Overlay:
     return overlay
 
 
-OverlayView = Callable[..., HttpResponse]
+P = ParamSpec("P")
+OverlayView = Callable[Concatenate[AuthenticatedHttpRequest, int, P], HttpResponse]
 
 
-def overlay_form(view: OverlayView) -> OverlayView:
+def overlay_form(view: OverlayView[P]) -> OverlayView[P]:
     """A route the overlay page's forms post to. A refused post answers 400 with the page, and
     the browser stays on the route's address: reloading it (a GET) shows the overlay again."""
 
     @login_required
     @require_http_methods(["GET", "POST"])
-    @wraps(view)
-    def wrapped(request: AuthenticatedHttpRequest, pk: int, **kwargs: str) -> HttpResponse:
+    def wrapped(
+        request: AuthenticatedHttpRequest, pk: int, *args: P.args, **kwargs: P.kwargs
+    ) -> HttpResponse:
         if request.method == "GET":
             return redirect(_overlay_for_user(request, pk))
-        return view(request, pk, **kwargs)
+        return view(request, pk, *args, **kwargs)
 
     return wrapped
 
