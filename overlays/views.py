@@ -91,7 +91,7 @@ def overlay_form(view: OverlayView[P]) -> OverlayView[P]:
             return redirect(_overlay_for_user(request, pk))
         return view(request, pk, *args, **kwargs)
 
-    return wrapped
+    return wrapped  # type: ignore[return-value]  # Django passes `pk` by name, so it is not positional-only
 
 
 def _job_redirect(job: Job) -> HttpResponse:
