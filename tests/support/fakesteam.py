@@ -555,7 +555,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         f" WORKSHOP_DOWNLOAD_HOSTS={steam.host})"
     )
     print(f"items: {' '.join(ids)}")
-    print("titles: " + ", ".join(item_title(steam_id) for steam_id in ids[:5]) + (", ..." if len(ids) > 5 else ""))
+    print(
+        "titles: "
+        + ", ".join(item_title(steam_id) for steam_id in ids[:5])
+        + (", ..." if len(ids) > 5 else "")
+    )
     print(
         f"collection {args.collection} ({collection_title(args.collection)}): all items"
         if args.collection
