@@ -36,7 +36,7 @@ COLLECTION = "5550090"
 COLLECTION_ITEMS = {"5550011": 200_000, "5550012": 250_000, "5550013": 150_000}
 SPARE_ITEMS = {str(5550120 + n): 100_000 + n * 1000 for n in range(20)}  # for tests that need their own
 SLOW_ITEM, SLOW_SIZE, SLOW_RATE = "5550099", 40_000_000, 200_000  # over three minutes to download
-ITEM_RATE = 400_000  # bytes/s: a build of ITEMS takes a moment, so the job page is seen running
+ITEM_RATE = 200_000  # bytes/s: a build of ITEMS takes seconds, so the job page is seen running
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
