@@ -11,6 +11,7 @@ from typing import Any
 from playwright.sync_api import Dialog, Page, expect
 
 from jobs.models import Job
+from jobs.services import job_cancel
 from overlays.items import items_add
 from overlays.models import Overlay, OverlayWorkshopItem
 from overlays.services import overlay_create
@@ -318,6 +319,30 @@ def test_cancel_a_slow_download(logged_in: Page, fake_steam: FakeSteam) -> None:
 
     _wait_for_job_state(page, "Cancelled")
     assert Job.objects.get(pk=job_id).state == "cancelled"
+
+
+def test_the_overlay_page_follows_a_running_build(logged_in: Page, gamer: Any) -> None:
+    overlay = overlay_create(owner=gamer, name="Busy")
+    job = items_add(overlay=overlay, text=SLOW_ITEM, input_mode="items", user=gamer).job
+    page = logged_in
+    try:
+        wait_for(lambda: Job.objects.get(pk=job.pk).bytes_done > 0, timeout=30)
+        page.goto(f"/overlays/{overlay.pk}/")
+        page.evaluate("window.__sameDocument = true")
+
+        expect(page.locator("#overlay-build")).to_contain_text(re.compile("running", re.IGNORECASE))
+        expect(page.locator("#overlay-build")).to_contain_text("0 of 1 items")
+        state = _item_row(page, SLOW_ITEM).locator(".state")
+        expect(state).to_have_text(re.compile(r"^downloading \d+%$"))
+        first = state.inner_text()
+        expect(state).not_to_have_text(first, timeout=15_000)  # the poll moves it on
+        assert page.evaluate("window.__sameDocument === true"), "the overlay page reloaded"
+        # Adding stays possible during a build (it queues a build behind this one).
+        expect(page.get_by_label("Workshop ids or URLs")).to_be_editable()
+        expect(page.get_by_role("button", name="Add", exact=True)).to_be_enabled()
+    finally:
+        job_cancel(job=Job.objects.get(pk=job.pk))
+        wait_for(lambda: Job.objects.get(pk=job.pk).state in Job.FINAL_STATES, timeout=60)
 
 
 def test_bad_input_shows_the_error_and_keeps_the_text(logged_in: Page, gamer: Any) -> None:
