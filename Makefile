@@ -1,4 +1,4 @@
-.PHONY: run test setup lint bench
+.PHONY: run test setup lint bench screenshots
 
 run:
 	@deploy/dev.sh run
@@ -8,6 +8,11 @@ test:
 
 setup:
 	@deploy/dev.sh setup
+
+# The browser tests once more, saving the README's pictures (overlay list and page, job page,
+# phone view) into docs/ (LEFT4ME_SCREENSHOTS=DIR for another folder).
+screenshots:
+	@deploy/dev.sh screenshots $(ARGS)
 
 # ruff (lint and format), mypy with django-stubs (strict, non-test code) and import-linter
 # (apps import one way: overlays -> workshop -> jobs -> left4me; contracts in pyproject.toml).

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One entry point for a single host: `setup`, `run` (web + worker + beat + Redis) and `test`.
+# One entry point for a single host: `setup`, `run` (web + worker + beat + Redis), `test` and
+# `screenshots` (the README's pictures from the browser tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LEFT4ME_ROOT="${LEFT4ME_ROOT:-$PWD/var}"
@@ -33,6 +34,23 @@ ensure_redis_server() {
     (systemctl disable --now redis-server 2>/dev/null || service redis-server stop 2>/dev/null) >/dev/null 2>&1 || true
   else
     echo "redis-server is missing: install it (Debian/Ubuntu: sudo apt-get install redis-server) and run again" >&2
+    exit 1
+  fi
+}
+
+# The browser tests drive the system's chromium through Playwright (never Playwright's own
+# browser downloads); LEFT4ME_CHROMIUM names another binary.
+CHROMIUM="${LEFT4ME_CHROMIUM:-/usr/bin/chromium}"
+
+ensure_chromium() {
+  [ -x "$CHROMIUM" ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && [ "$CHROMIUM" = /usr/bin/chromium ]; then
+    say "installing chromium with apt-get (for the browser tests)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "$CHROMIUM is missing: the browser tests need chromium (Debian: sudo apt-get install chromium," >&2
+    echo "or set LEFT4ME_CHROMIUM to a Chromium binary), then run again" >&2
     exit 1
   fi
 }
@@ -78,13 +96,24 @@ cmd_run() {
 
 cmd_test() {
   cmd_setup
+  ensure_chromium
+  export LEFT4ME_CHROMIUM="$CHROMIUM"
   # The suite starts a private Redis unless LEFT4ME_TEST_BROKER_URL names one.
   exec "$VENV/bin/pytest" "$@"
+}
+
+cmd_screenshots() {
+  # The browser flow once more, writing the README's pictures into docs/ as it goes.
+  cmd_setup
+  ensure_chromium
+  export LEFT4ME_CHROMIUM="$CHROMIUM" LEFT4ME_SCREENSHOTS="${LEFT4ME_SCREENSHOTS:-$PWD/docs}"
+  exec "$VENV/bin/pytest" -m browser tests/browser "$@"
 }
 
 case "${1:-}" in
   setup) shift; cmd_setup "$@" ;;
   run) shift; cmd_run "$@" ;;
   test) shift; cmd_test "$@" ;;
-  *) echo "usage: deploy/dev.sh setup|run|test [pytest args]" >&2; exit 2 ;;
+  screenshots) shift; cmd_screenshots "$@" ;;
+  *) echo "usage: deploy/dev.sh setup|run|test|screenshots [pytest args]" >&2; exit 2 ;;
 esac

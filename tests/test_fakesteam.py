@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from tests.support.fakesteam import FakeFile, FakeSteam, Step, main
+from tests.support.fakesteam import ITEM_TITLES, FakeFile, FakeSteam, Step, item_title, main
 
 DETAILS = "/ISteamRemoteStorage/GetPublishedFileDetails/v1/"
 COLLECTIONS = "/ISteamRemoteStorage/GetCollectionDetails/v1/"
@@ -95,6 +95,38 @@ def test_api_answers_from_the_configured_dicts(steam: FakeSteam) -> None:
     assert steam.api_requests[0] == ("GetPublishedFileDetails", ["7", "8", "9", "10"])
 
 
+def test_realistic_titles_and_previews() -> None:
+    with FakeSteam(realistic=True) as steam:
+        for steam_id in ("100000001", "100000002", "abc"):
+            steam.add_item(steam_id, size=5)
+        steam.add_collection("900000001", ["100000001", "100000002"])
+        details = requests.post(
+            steam.base_url + DETAILS, data=ids_form("itemcount", ["100000001", "100000002"]), timeout=5
+        ).json()["response"]["publishedfiledetails"]
+        one = requests.get(details[0]["preview_url"], timeout=5)
+        again = requests.get(steam.preview_url("100000001"), timeout=5)
+        other = requests.get(details[1]["preview_url"], timeout=5)
+        unknown = requests.get(steam.preview_url("55"), timeout=5)
+
+    titles = [entry["title"] for entry in details]
+    assert titles == [item_title("100000001"), item_title("100000002")]
+    assert len(set(titles)) == 2 and set(titles) <= set(ITEM_TITLES)
+    assert item_title("abc") == item_title("abc") in ITEM_TITLES
+    assert not steam.details["900000001"]["title"].startswith("Collection ")
+    assert (one.status_code, one.headers["Content-Type"]) == (200, "image/svg+xml")
+    assert one.content.startswith(b"<svg") and one.content == again.content != other.content
+    initials = "".join(word[0] for word in titles[0].replace(":", " ").split()[:2]).upper()
+    assert f">{initials}</text>".encode() in one.content
+    assert unknown.status_code == 404
+
+
+def test_plain_titles_by_default(steam: FakeSteam) -> None:
+    steam.add_item("7", size=5)
+    steam.add_collection("50", ["7"])
+    assert (steam.details["7"]["title"], steam.details["50"]["title"]) == ("Item 7", "Collection 50")
+    assert steam.details["7"]["preview_url"] == f"{steam.base_url}/previews/7.svg"
+
+
 def test_api_failures_and_the_batch_limit(steam: FakeSteam) -> None:
     steam.api_statuses = [503]
     url = steam.base_url + DETAILS
@@ -114,3 +146,4 @@ def test_standalone_arguments(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     out = capsys.readouterr().out
     assert "items: 100000001 100000002" in out
     assert "collection 900000001" in out
+    assert item_title("100000001") in out

@@ -2,13 +2,17 @@
 
 It answers the two API calls left4me makes (``GetPublishedFileDetails/v1`` and
 ``GetCollectionDetails/v1``) from in-memory dicts, and serves item files at
-``/files/<steam_id>`` with ``Range`` support. Files are either given as bytes or generated
+``/files/<steam_id>`` with ``Range`` support and a generated preview image per item at
+``/previews/<steam_id>.svg``. Files are either given as bytes or generated
 from a repeating pattern by size, so a 1 GiB item costs no memory. Per-file switches inject
 failures (status sequences, truncated bodies, stalls, ``Retry-After``) and a per-connection
 rate limit; counters record every GET and API POST. API calls can be scripted too, one
 :class:`ApiStep` per POST (``steam.script_api(502, 502)``: two failures, then the answer; an
 HTML error page, a stall, a ``Retry-After``), and :meth:`FakeSteam.add_entry` serves any
 ``publishedfiledetails`` entry as is (result 9 or 15, banned, keys missing, odd types).
+``FakeSteam(realistic=True)`` (the standalone server and the browser tests) titles items and
+collections like community addons ("Helms Deep Reborn"), picked by id; otherwise an item is
+"Item <id>" and a collection "Collection <id>", which the unit tests expect.
 
 In a test::
 
@@ -47,6 +51,7 @@ _PATTERN_RUN = _PATTERN * (
 )  # any _PIECE-long slice starts within the first period
 _API_PATH = re.compile(r"^/ISteamRemoteStorage/(GetPublishedFileDetails|GetCollectionDetails)/v1/?$")
 _FILE_PATH = re.compile(r"^/files/([0-9A-Za-z_-]+)$")
+_PREVIEW_PATH = re.compile(r"^/previews/([0-9A-Za-z_-]+)\.svg$")
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
 API_BATCH_LIMIT = 100
 
@@ -126,8 +131,16 @@ def _seed(steam_id: str) -> int:
 class FakeSteam:
     """The server and the state tests configure; a context manager that starts and stops it."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, rate_limit: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit: int | None = None,
+        realistic: bool = False,
+    ) -> None:
         self.host, self.port, self.rate_limit = host, port, rate_limit
+        self.realistic = realistic  # community-style titles instead of "Item <id>"
         self.details: dict[str, dict[str, Any]] = {}  # publishedfiledetails entries by id
         self.missing: set[str] = set()  # ids left out of the API answer altogether
         self.collections: dict[str, list[tuple[str, int]]] = {}  # (child id, filetype) in order
@@ -152,6 +165,9 @@ class FakeSteam:
 
     def file_url(self, steam_id: str) -> str:
         return f"{self.base_url}/files/{steam_id}"
+
+    def preview_url(self, steam_id: str) -> str:
+        return f"{self.base_url}/previews/{steam_id}.svg"
 
     def add_item(
         self,
@@ -191,7 +207,7 @@ class FakeSteam:
                 "publishedfileid": steam_id,
                 "result": 1,
                 "consumer_app_id": 550,
-                "title": f"Collection {steam_id}",
+                "title": collection_title(steam_id) if self.realistic else f"Collection {steam_id}",
                 "file_url": "",
                 "file_size": "0",
             }
@@ -308,11 +324,62 @@ def _item_entry(steam: FakeSteam, fake: FakeFile, time_updated: int) -> dict[str
         "filename": f"myl4d2addons/item_{sid}.vpk",
         "file_size": str(fake.size),
         "file_url": steam.file_url(sid),
-        "preview_url": f"{steam.base_url}/previews/{sid}.jpg",
-        "title": f"Item {sid}",
+        "preview_url": steam.preview_url(sid),
+        "title": item_title(sid) if steam.realistic else f"Item {sid}",
         "time_created": time_updated - 86400,
         "time_updated": time_updated,
     }
+
+
+# --- looking like the Workshop ------------------------------------------------------------------
+
+# Names in the style of the L4D2 Workshop's campaigns, survival maps and weapon, skin and sound mods.
+ITEM_TITLES = (
+    "Helms Deep Reborn", "Dead Before Dawn", "Urban Flight", "Arena of the Dead", "Tank Run",
+    "Diescraper Redux", "Suicide Blitz 2", "Warcelona", "City 17", "Dark Carnival Remix",
+    "I Hate Mountains", "Detour Ahead", "Back to School", "Carried Off", "Haunted Forest",
+    "Blood Harvest Extended", "The Bloody Moors", "Energy Crisis", "Death Aboard 2", "No Mercy Rooftop Arena",
+    "Precinct 84", "Ravenholm", "Open Road", "Farewell Chenming", "Questionable Ethics",
+    "Left Behind Survival", "Roadkill", "Deadly Dam", "Hard Rain: Downpour", "Swamp Fever Remix",
+    "M4A1 Carbine Replacement", "AK-47 Worn Wood Skin", "Desert Eagle Chrome", "Tactical Shotgun Remake",
+    "Combat Knife Animations", "HD Pipe Bomb", "Better Molotov Flames", "Realistic Gunshot Sounds",
+    "Classic Tank Music", "Witch Ambience Overhaul", "Zoey Bomber Jacket", "Ellis Cowboy Hat",
+    "Coach Hawaiian Shirt", "Rochelle Survivor Outfit", "HD Common Infected", "Retro HUD",
+    "Minimal Crosshair Pack", "Brighter Flashlight", "Dynamic Weather", "Admin System",
+)  # fmt: skip
+COLLECTION_TITLES = (
+    "Campaign Server Essentials", "Versus Night Pack", "Custom Campaigns Vol. 1", "Survival Maps",
+    "Weapon Overhaul Collection", "Skins and Sounds",
+)  # fmt: skip
+
+
+def _index(steam_id: str, count: int) -> int:
+    """Consecutive numeric ids get consecutive names; anything else a stable hashed one."""
+    number = int(steam_id) if steam_id.isdigit() else _seed(steam_id)
+    return number % count
+
+
+def item_title(steam_id: str) -> str:
+    return ITEM_TITLES[_index(steam_id, len(ITEM_TITLES))]
+
+
+def collection_title(steam_id: str) -> str:
+    return COLLECTION_TITLES[_index(steam_id, len(COLLECTION_TITLES))]
+
+
+def preview_svg(steam_id: str, title: str) -> bytes:
+    """A 160x90 card in the item's own colours with its initials, as Steam's previews go."""
+    digest = hashlib.sha256(steam_id.encode()).digest()
+    hue, accent = digest[0] * 360 // 256, digest[1] * 360 // 256
+    initials = "".join(word[0] for word in re.findall(r"[A-Za-z0-9]+", title)[:2]).upper() or "?"
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="160" height="90" viewBox="0 0 160 90">'
+        f'<rect width="160" height="90" fill="hsl({hue},55%,32%)"/>'
+        f'<circle cx="{40 + digest[2] % 80}" cy="{20 + digest[3] % 50}" r="{30 + digest[4] % 30}" '
+        f'fill="hsl({accent},70%,55%)" opacity="0.45"/>'
+        '<text x="80" y="58" font-family="sans-serif" font-size="34" font-weight="700" '
+        f'text-anchor="middle" fill="#fff">{initials}</text></svg>'
+    ).encode()
 
 
 class _Server(ThreadingHTTPServer):
@@ -358,6 +425,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, answer, content_type="application/json")
 
     def do_GET(self) -> None:
+        preview = _PREVIEW_PATH.match(self.path)
+        if preview is not None:
+            return self._send_preview(preview.group(1))
         match = _FILE_PATH.match(self.path)
         if match is None:
             return self._reply(404, b"not found")
@@ -368,6 +438,15 @@ class _Handler(BaseHTTPRequestHandler):
         if span is None:
             return self._reply(416, b"", extra={"Content-Range": f"bytes */{fake.size}"})
         self._send_file(fake, step, *span)
+
+    def _send_preview(self, steam_id: str) -> None:
+        fake = self.server.fake
+        with fake.lock:
+            entry = fake.details.get(steam_id)
+        if entry is None or steam_id not in fake.files:
+            return self._reply(404, b"not found")
+        image = preview_svg(steam_id, str(entry.get("title") or steam_id))
+        self._reply(200, image, content_type="image/svg+xml", extra={"Cache-Control": "max-age=86400"})
 
     def _send_file(self, fake: FakeFile, step: Step, start: int, end: int, partial: bool) -> None:
         self.send_response(206 if partial else 200)
@@ -465,7 +544,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = _arguments(argv)
     statuses = [int(s) for s in args.fail_first.split(",") if s.strip()]
-    steam = FakeSteam(host=args.host, port=args.port, rate_limit=args.rate).start()
+    steam = FakeSteam(host=args.host, port=args.port, rate_limit=args.rate, realistic=True).start()
     ids = [str(args.first_id + n) for n in range(args.items)]
     for n, steam_id in enumerate(ids):
         steam.add_item(steam_id, size=args.size, statuses=statuses, time_updated=1_700_000_000 + n)
@@ -476,7 +555,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         f" WORKSHOP_DOWNLOAD_HOSTS={steam.host})"
     )
     print(f"items: {' '.join(ids)}")
-    print(f"collection {args.collection}: all items" if args.collection else "no collection")
+    print(
+        "titles: "
+        + ", ".join(item_title(steam_id) for steam_id in ids[:5])
+        + (", ..." if len(ids) > 5 else "")
+    )
+    print(
+        f"collection {args.collection} ({collection_title(args.collection)}): all items"
+        if args.collection
+        else "no collection"
+    )
     try:
         while True:
             time.sleep(3600)
