@@ -118,7 +118,7 @@ def overlay_list(request: AuthenticatedHttpRequest) -> HttpResponse:
             overlay = overlay_create(owner=request.user, name=request.POST.get("name", ""))
         except OverlayError as exc:
             return _render_list(request, error=str(exc), status=400)
-        messages.success(request, f"Overlay '{overlay.name}' created: add workshop items below.")
+        messages.success(request, f"Overlay '{overlay.name}' created.")
         return redirect(overlay)
     return _render_list(request)
 
@@ -234,6 +234,8 @@ def overlay_items_add(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
         )
     except WorkshopInputError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
+    added = "1 item" if result.added == 1 else f"{result.added} items"
+    messages.success(request, f"Added {added} to {overlay.name}; this build downloads and links them.")
     _report_left_out(request, result.messages)
     return _job_redirect(result.job)
 

@@ -229,7 +229,7 @@ def test_a_refused_add_reloads_to_the_overlay_page(owner_client, overlay):
 
 def test_create_ends_with_a_message_on_the_new_overlay(owner_client):
     response = owner_client.post("/overlays/", {"name": "Versus nights"}, follow=True)
-    assert "Overlay &#x27;Versus nights&#x27; created" in response.content.decode()
+    assert "Overlay &#x27;Versus nights&#x27; created." in response.content.decode()
     assert response.redirect_chain[-1][0] == Overlay.objects.get(name="Versus nights").get_absolute_url()
 
 
