@@ -55,7 +55,7 @@ class OverlayAdmin(admin.ModelAdmin[Overlay]):
     @admin.action(description="Rebuild")
     def rebuild(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Overlay]) -> None:
         for overlay in queryset:
-            job = build_enqueue(overlay=overlay, user=request.user)
+            job = build_enqueue(overlay=overlay, user=request.user, reason="rebuild")
             self.message_user(request, f"{overlay}: build_overlay job {job.pk}")
 
 

@@ -65,7 +65,9 @@ def overlay_delete_enqueue(*, overlay: Overlay, user: User | None) -> Job:
     builds = Job.objects.of(overlay).filter(operation__in=BUILD_OPERATIONS, state__in=Job.ACTIVE_STATES)
     for build in builds:
         job_cancel(job=build)
-    job, _created = job_enqueue(operation=DELETE_OVERLAY, subject=overlay, owner=overlay.owner, user=user)
+    job, _created = job_enqueue(
+        operation=DELETE_OVERLAY, subject=overlay, owner=overlay.owner, user=user, reason="delete"
+    )
     return job
 
 
@@ -85,15 +87,21 @@ def files_queue(overlay: object) -> str:
     return str(settings.LEFT4ME_WORKER_QUEUE)
 
 
-def build_enqueue(*, overlay: Overlay, user: User | None) -> Job:
-    job, _created = job_enqueue(operation=BUILD_OVERLAY, subject=overlay, owner=overlay.owner, user=user)
+def build_enqueue(*, overlay: Overlay, user: User | None, reason: str) -> Job:
+    """The overlay's build; `reason` says why ("added 3 items") and joins those of a build that
+    is still queued."""
+    job, _created = job_enqueue(
+        operation=BUILD_OVERLAY, subject=overlay, owner=overlay.owner, user=user, reason=reason
+    )
     return job
 
 
 def overlay_refresh_enqueue(*, overlay: Overlay, user: User | None) -> tuple[Job, bool]:
     if not overlay.workshop_links.exists() and not overlay.workshop_collections.exists():
         raise OverlayError("overlay has no items")
-    return job_enqueue(operation=REFRESH_OVERLAY, subject=overlay, owner=overlay.owner, user=user)
+    return job_enqueue(
+        operation=REFRESH_OVERLAY, subject=overlay, owner=overlay.owner, user=user, reason="refresh"
+    )
 
 
 def global_refresh_enqueue() -> tuple[Job, bool]:

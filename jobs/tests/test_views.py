@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from jobs.models import Job, JobLogLine
 from jobs.services import job_log
@@ -81,8 +83,10 @@ def test_job_page_renders_for_its_owner(owner_client: Client, owner: User, overl
     assert 'class="badge running"' in html
     assert 'style="width: 25%"' in html  # by bytes: 768 KB of 3 MB
     assert "1 of 4 items" in html and "768.0\xa0KB of 3.0\xa0MB" in html
-    assert '<span class="stdout" data-seq="1">line 1' in html
-    assert '<span class="stderr" data-seq="2">line 2' in html
+    clock = timezone.localtime(job.lines.get(seq=1).created_at).strftime("%H:%M:%S")
+    assert re.search(r'<span class="stdout" data-seq="1"><time datetime="[^"]+">\d\d:\d\d:\d\d</time> line 1', html)
+    assert f">{clock}</time> line 1" in html
+    assert re.search(r'<span class="stderr" data-seq="2"><time [^>]+>[\d:]{8}</time> line 2', html)
     assert reverse("jobs:cancel", args=[job.pk]) in html
     assert "jobs/job.js" in html
     assert 'data-last-seq="2"' in html
@@ -151,15 +155,16 @@ def test_status_returns_only_lines_after_the_given_seq(owner_client: Client, own
 
     data = owner_client.get(reverse("jobs:status", args=[job.pk]), {"after": 3}).json()
 
-    assert data == {
+    clock = {line.seq: timezone.localtime(line.created_at).strftime("%H:%M:%S") for line in job.lines.all()}
+    assert {key: data[key] for key in ("id", "operation", "state", "progress", "error", "lines")} == {
         "id": job.pk,
         "operation": "test_sleep",
         "state": "running",
         "progress": {"items_done": 2, "items_total": 5, "bytes_done": 0, "bytes_total": 100},
         "error": "",
         "lines": [
-            {"seq": 4, "stream": "stderr", "text": "line 4"},
-            {"seq": 5, "stream": "stdout", "text": "line 5"},
+            {"seq": 4, "stream": "stderr", "text": "line 4", "time": clock[4]},
+            {"seq": 5, "stream": "stdout", "text": "line 5", "time": clock[5]},
         ],
     }
     assert len(owner_client.get(reverse("jobs:status", args=[job.pk])).json()["lines"]) == 5
