@@ -305,7 +305,7 @@ def _run_downloads(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str]
     done = {sid for sid, o in outcomes.items() if o.in_cache}
     failed = {sid: o.error for sid, o in outcomes.items() if o.status == DownloadStatus.FAILED}
     for steam_id, why in sorted(failed.items()):
-        ctx.log_stderr(f"workshop {steam_id} download failed: {why} ({_named(by_id[steam_id])})")
+        ctx.log_stderr(f"workshop {steam_id} download failed: {why} — {_named(by_id[steam_id])}")
     ctx.progress(items_done=len(done) + len(failed), items_failed=len(failed))
     return done, failed
 

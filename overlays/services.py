@@ -37,6 +37,15 @@ class OverlayError(ValueError):
 
 @transaction.atomic
 def overlay_create(*, owner: User, name: str) -> Overlay:
+    name = overlay_create_check(owner=owner, name=name, lock=True)
+    overlay = Overlay.objects.create(owner=owner, name=name, kind=Overlay.Kind.WORKSHOP)
+    overlay.addons_path.mkdir(parents=True, exist_ok=True)
+    return overlay
+
+
+def overlay_create_check(*, owner: User, name: str, lock: bool = False) -> str:
+    """The name `owner` may give a new overlay (stripped), or OverlayError saying why not: the
+    checks of overlay_create, also for forms that want to show them before saving."""
     name = name.strip()
     if not name:
         raise OverlayError("name is required")
@@ -45,16 +54,14 @@ def overlay_create(*, owner: User, name: str) -> Overlay:
     # Cf: bidi overrides and zero-width characters, which make a name read as another.
     if any(unicodedata.category(char) in ("Cc", "Cf", "Cs") for char in name):
         raise OverlayError("name must not contain control or format characters")
-    quota = quota_of(owner, lock=True)
+    quota = quota_of(owner, lock=lock)
     if quota.overlays_full:
         raise OverlayError(
             f"quota reached: at most {quota.max_overlays} overlays, you have {quota.used_overlays}"
         )
     if Overlay.objects.filter(owner=owner, name=name).exists():
         raise OverlayError(f"you already have an overlay named {name!r}")
-    overlay = Overlay.objects.create(owner=owner, name=name, kind=Overlay.Kind.WORKSHOP)
-    overlay.addons_path.mkdir(parents=True, exist_ok=True)
-    return overlay
+    return name
 
 
 @transaction.atomic
