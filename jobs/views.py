@@ -7,8 +7,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Case, QuerySet, When
-from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -27,11 +27,14 @@ STATUS_MAX_ITEMS = 50
 
 
 def _job_for_user(request: AuthenticatedHttpRequest, pk: int) -> Job:
-    """The job, if the user started it or owns its subject (staff see all); 403 otherwise."""
-    job = get_object_or_404(Job.objects.select_related("user", "subject_type"), pk=pk)
-    if not Job.objects.visible_to(request.user).filter(pk=pk).exists():
+    """The job, if the user started it or owns its subject (staff see all); 403 otherwise.
+    One query when it is visible: the status endpoint is polled every second."""
+    job = Job.objects.visible_to(request.user).select_related("user", "subject_type").filter(pk=pk).first()
+    if job is not None:
+        return job
+    if Job.objects.filter(pk=pk).exists():
         raise PermissionDenied("This job belongs to another user.")
-    return job
+    raise Http404("No such job.")
 
 
 @login_required
