@@ -45,7 +45,13 @@ def test_downloads_uncached_items_and_stamps_them(overlay, steam, ctx):
     assert {"items_done": 0, "items_total": 1, "bytes_done": 0, "bytes_total": 300_000} in ctx.progress_calls
     assert ctx.progress_calls[-1] == {"items_done": 1, "items_failed": 0}
     assert ctx.items == {
-        "2001": {"title": item.title, "state": "done", "bytes_done": 300_000, "bytes_total": 300_000, "error": ""}
+        "2001": {
+            "title": item.title,
+            "state": "done",
+            "bytes_done": 300_000,
+            "bytes_total": 300_000,
+            "error": "",
+        }
     }
     assert f"workshop 2001 downloading: {item.title} (293.0 KiB)" in ctx.stdout
     assert f"workshop 2001 downloaded: {item.title} (293.0 KiB)" in ctx.stdout
@@ -124,7 +130,9 @@ def test_exhausted_retries_fail_the_job_but_link_what_downloaded(overlay, steam,
     assert (ctx.items["2006"]["state"], ctx.items["2007"]["state"]) == ("failed", "done")
     assert ctx.items["2006"]["error"] == bad.last_error.removeprefix("download failed: ")
     assert ctx.progress_calls[-1] == {"items_done": 2, "items_failed": 1}
-    assert f"workshop 2006 download failed: {ctx.items['2006']['error']} — Item 2006 (100 bytes)" in ctx.stderr
+    assert (
+        f"workshop 2006 download failed: {ctx.items['2006']['error']} — Item 2006 (100 bytes)" in ctx.stderr
+    )
 
 
 def test_cancel_during_download_leaves_addons_as_it_was(overlay, steam, ctx):

@@ -79,7 +79,9 @@ def test_add_download_link_and_refresh(client, django_user_model, settings):
                 ("7770011", "done", 100),
                 ("7770012", "done", 100),
             ]
-            assert status["title"] == f"Build 'maps' · followed collection {steam.details[COLLECTION]['title']}"
+            assert (
+                status["title"] == f"Build 'maps' · followed collection {steam.details[COLLECTION]['title']}"
+            )
             job_id = _post_for_job(
                 client, f"/overlays/{other.pk}/items/", {"input": "7770002", "input_mode": "items"}
             )
