@@ -54,7 +54,15 @@ class JobAdmin(admin.ModelAdmin[Job]):
     )
     list_filter = ("state", "operation", "subject_type")
     list_select_related = ("owner", "user", "subject_type")
-    search_fields = ("id", "subject_id", "subject_name", "reason", "owner__username", "user__username", "error")
+    search_fields = (
+        "id",
+        "subject_id",
+        "subject_name",
+        "reason",
+        "owner__username",
+        "user__username",
+        "error",
+    )
     inlines = [JobItemInline, JobLogLineInline]
     actions = ["cancel_jobs", "rerun_jobs"]
 

@@ -71,9 +71,12 @@ def _list_filters(request: AuthenticatedHttpRequest) -> dict[str, str]:
 def _subjects(jobs: QuerySet[Job]) -> list[tuple[int, str]]:
     """(id, name) of what the user's jobs worked on, for the filter (the latest name of each)."""
     names: dict[int, str] = {}
-    rows = jobs.exclude(subject_id=None).order_by("subject_id", "-id").values_list("subject_id", "subject_name")
+    rows = (
+        jobs.exclude(subject_id=None).order_by("subject_id", "-id").values_list("subject_id", "subject_name")
+    )
     for subject_id, name in rows.distinct():
-        names.setdefault(subject_id, name or f"#{subject_id}")
+        if subject_id is not None:
+            names.setdefault(subject_id, name or f"#{subject_id}")
     return sorted(names.items(), key=lambda pair: pair[1].lower())
 
 
@@ -90,7 +93,11 @@ def job_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lines = list(job.lines.order_by("seq"))
     context = {"job": job, "lines": lines, "last_seq": lines[-1].seq if lines else 0}
     context |= {"percent": _percent(job), "final": job.state in Job.FINAL_STATES}
-    context |= {"items": _items_shown(job), "speed": _speed_text(job.speed), "eta": _eta_text(job.eta_seconds)}
+    context |= {
+        "items": _items_shown(job),
+        "speed": _speed_text(job.speed),
+        "eta": _eta_text(job.eta_seconds),
+    }
     return render(request, "jobs/detail.html", context)
 
 

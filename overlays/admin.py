@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import InlineModelAdmin
@@ -45,7 +42,7 @@ class OverlayAddForm(forms.ModelForm[Overlay]):
         model = Overlay
         fields = ("owner", "name")
 
-    def clean(self) -> dict[str, Any]:
+    def clean(self) -> dict[str, object]:
         cleaned = super().clean() or {}
         owner, name = cleaned.get("owner"), cleaned.get("name")
         if owner is not None and name is not None:
@@ -96,21 +93,21 @@ class OverlayAdmin(admin.ModelAdmin[Overlay]):
     inlines = [OverlayItemInline]
 
     def get_form(
-        self, request: HttpRequest, obj: Overlay | None = None, change: bool = False, **kwargs: Any
+        self, request: HttpRequest, obj: Overlay | None = None, change: bool = False, **kwargs: object
     ) -> type[forms.ModelForm[Overlay]]:
         if obj is None:
             kwargs["form"] = OverlayAddForm
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Overlay | None = None) -> Sequence[str]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Overlay | None = None) -> tuple[str, ...]:
         return () if obj is None else self.readonly_fields
 
-    def get_fields(self, request: HttpRequest, obj: Overlay | None = None) -> Sequence[str]:
+    def get_fields(self, request: HttpRequest, obj: Overlay | None = None) -> tuple[str, ...]:
         return ("owner", "name") if obj is None else ("name", *self.readonly_fields)
 
     def get_inlines(
         self, request: HttpRequest, obj: Overlay | None
-    ) -> list[type[InlineModelAdmin[Any, Any]]]:
+    ) -> list[type[InlineModelAdmin[OverlayWorkshopItem, Overlay]]]:
         return [] if obj is None else list(self.inlines)
 
     def save_model(
