@@ -123,3 +123,21 @@ class JobLogLineAdmin(admin.ModelAdmin[JobLogLine]):
 
     def has_delete_permission(self, request: HttpRequest, obj: JobLogLine | None = None) -> bool:
         return False
+
+
+@admin.register(JobItem)
+class JobItemAdmin(admin.ModelAdmin[JobItem]):
+    list_display = ("job", "key", "title", "state", "bytes_done", "bytes_total", "updated_at")
+    list_filter = ("state",)
+    search_fields = ("key", "title", "job__id")
+    list_select_related = ("job",)
+    readonly_fields = ("job", "key", "title", "state", "bytes_done", "bytes_total", "error", "updated_at")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: JobItem | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: JobItem | None = None) -> bool:
+        return False

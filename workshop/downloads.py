@@ -391,11 +391,14 @@ def download_many(
     workers = max(1, concurrency or settings.WORKSHOP_DOWNLOAD_CONCURRENCY)
 
     def one(meta: Upload) -> DownloadOutcome:
-        item_hooks = hooks_for(meta.steam_id) if hooks_for is not None and meta.file_url else hooks
-        outcome = _outcome(meta, Path(cache_root), item_hooks)
-        if on_item_done is not None:
-            on_item_done(meta.steam_id, outcome)
-        return outcome
+        try:
+            item_hooks = hooks_for(meta.steam_id) if hooks_for is not None and meta.file_url else hooks
+            outcome = _outcome(meta, Path(cache_root), item_hooks)
+            if on_item_done is not None:
+                on_item_done(meta.steam_id, outcome)
+            return outcome
+        finally:
+            connections.close_all()  # only this thread's: the callbacks may have touched the database
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workshop-download") as pool:
         return dict(zip(unique, pool.map(one, unique.values()), strict=True))
