@@ -330,16 +330,19 @@ def items_remove(*, overlay: Overlay, steam_ids: list[str], user: User | None) -
 def item_include(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
     """Undo an exclusion: the item is linked again through the collections that hold it. Raises
     WorkshopInputError when that would take the owner past their byte quota."""
-    exclusion = OverlayWorkshopExclusion.objects.filter(overlay=overlay, item__steam_id=steam_id).first()
+    exclusion = (
+        OverlayWorkshopExclusion.objects.select_related("item")
+        .filter(overlay=overlay, item__steam_id=steam_id)
+        .first()
+    )
     if exclusion is None:
         raise OverlayError(f"workshop item {steam_id} is not excluded from this overlay")
     exclusion.delete()
     if OverlayCollectionItem.objects.filter(collection__overlay=overlay, item_id=exclusion.item_id).exists():
-        item = WorkshopItem.objects.get(pk=exclusion.item_id)
+        item = exclusion.item
         _check_quota(overlay, [item], [])
         link_items(overlay=overlay, items=[item], direct=False)
-    title = WorkshopItem.objects.filter(pk=exclusion.item_id).values_list("title", flat=True).first()
-    return build_enqueue(overlay=overlay, user=user, reason=f"included {title or steam_id}")
+    return build_enqueue(overlay=overlay, user=user, reason=f"included {exclusion.item.title or steam_id}")
 
 
 @transaction.atomic
