@@ -50,11 +50,11 @@ def left4me_run(overlay: Overlay, pool_pid: int) -> tuple[float, float, int]:
     from overlays.services import build_enqueue
 
     cache_file(STEAM_ID).unlink(missing_ok=True)
-    job = h.wait_job(build_enqueue(overlay=overlay, user=None).pk)
+    job = h.wait_job(build_enqueue(overlay=overlay, user=None, reason="benchmark").pk)
     if job.state != Job.State.SUCCEEDED or cache_file(STEAM_ID).stat().st_size != SIZE:
         raise SystemExit(f"build failed: {job.error}")
-    lines = {line.text: line.created_at for line in job.lines.all()}
-    began = lines[f"workshop {STEAM_ID} downloading ({SIZE} bytes)"]
+    lines = {line.text.partition(":")[0]: line.created_at for line in job.lines.all()}
+    began = lines[f"workshop {STEAM_ID} downloading"]
     ended = lines[f"workshop {STEAM_ID} downloaded"]
     assert job.started_at is not None and job.finished_at is not None
     return (

@@ -57,7 +57,7 @@ def build(overlay: Overlay) -> tuple[float, str]:
     from overlays.services import build_enqueue
     from overlays.tasks import build_overlay
 
-    job = build_enqueue(overlay=overlay, user=None)
+    job = build_enqueue(overlay=overlay, user=None, reason="benchmark")
     with h.timer() as took:
         build_overlay.run(job.pk)
     job.refresh_from_db()

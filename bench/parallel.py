@@ -35,14 +35,14 @@ def build_seconds(overlay: Overlay, concurrency: int | None) -> tuple[float, flo
     env = {"WORKSHOP_DOWNLOAD_CONCURRENCY": str(concurrency)} if concurrency else {}
     worker = h.start_quiet_worker(concurrency=1, **env)
     try:
-        job = h.wait_job(build_enqueue(overlay=overlay, user=None).pk, timeout=300)
+        job = h.wait_job(build_enqueue(overlay=overlay, user=None, reason="benchmark").pk, timeout=300)
     finally:
         stop_worker(worker)
     if job.state != Job.State.SUCCEEDED:
         raise SystemExit(f"build failed: {job.error}")
     lines = list(job.lines.order_by("seq"))
-    began = min(line.created_at for line in lines if line.text.endswith("bytes)"))
-    ended = max(line.created_at for line in lines if line.text.endswith(" downloaded"))
+    began = min(line.created_at for line in lines if " downloading: " in line.text)
+    ended = max(line.created_at for line in lines if " downloaded: " in line.text)
     assert job.started_at is not None and job.finished_at is not None
     return (job.finished_at - job.started_at).total_seconds(), (ended - began).total_seconds()
 

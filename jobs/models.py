@@ -1,12 +1,27 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils import timezone
 
 from jobs import registry
+
+REASON_MAX = 500
+
+
+def timespan(seconds: float) -> str:
+    """3725 -> "1 h 2 min", 65 -> "1 min 5 s", 0.4 -> "0 s"."""
+    whole = max(0, int(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 class JobQuerySet(models.QuerySet["Job"]):
@@ -50,6 +65,10 @@ class Job(models.Model):
     subject_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.SET_NULL)
     subject_id = models.PositiveBigIntegerField(null=True, blank=True)
     subject = GenericForeignKey("subject_type", "subject_id")
+    # The subject's name when the job was queued: the title reads without loading the subject,
+    # and still reads after the subject is gone.
+    subject_name = models.CharField(max_length=200, blank=True)
+    reason = models.CharField(max_length=REASON_MAX, blank=True, help_text="why the job was queued")
     queue = models.CharField(max_length=100, blank=True, help_text="the Celery queue its messages go to")
     celery_task_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -59,8 +78,12 @@ class Job(models.Model):
     # When the current Celery message was sent: the reaper re-sends a queued job's lost message.
     dispatched_at = models.DateTimeField(null=True, blank=True)
     requeues = models.PositiveIntegerField(default=0)
+    # items_done counts the items that ended (items_failed of them failed) out of items_total;
+    # items_cached the ones the work found done already, which are not in items_total.
     items_done = models.PositiveIntegerField(default=0)
     items_total = models.PositiveIntegerField(default=0)
+    items_failed = models.PositiveIntegerField(default=0)
+    items_cached = models.PositiveIntegerField(default=0)
     bytes_done = models.BigIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -81,6 +104,75 @@ class Job(models.Model):
     @property
     def operation_label(self) -> str:
         return registry.label(self.operation)
+
+    @property
+    def title(self) -> str:
+        """ "Build 'Campaign server #1' · added 3 items": what the job does, to what, and why."""
+        verb = registry.verb(self.operation)
+        name = self.subject_name or self._subject_str()
+        title = f"{verb} '{name}'" if name else verb
+        if self.reason and self.reason.lower() != verb.lower():
+            title += f" · {self.reason}"
+        return title
+
+    def _subject_str(self) -> str:
+        """For jobs queued before subject_name was recorded (loads the subject)."""
+        subject = self.subject if self.subject_id is not None else None
+        return str(subject) if subject is not None else ""
+
+    @property
+    def items_succeeded(self) -> int:
+        return max(0, self.items_done - self.items_failed)
+
+    @property
+    def items_text(self) -> str:
+        """ "2 of 3 items done · 1 failed · 5 already cached", or why there is nothing to count."""
+        if self.items_total:
+            parts = [f"{self.items_succeeded} of {self.items_total} items done"]
+            parts += [f"{self.items_failed} failed"] if self.items_failed else []
+            parts += [f"{self.items_cached} already cached"] if self.items_cached else []
+            return " · ".join(parts)
+        if self.items_cached:
+            noun = "item" if self.items_cached == 1 else "items"
+            return f"Nothing to download: all {self.items_cached} {noun} already cached"
+        return "Nothing to do" if self.state == self.State.SUCCEEDED else ""
+
+    @property
+    def has_measure(self) -> bool:
+        """Whether a progress bar means anything: the work counted bytes or items."""
+        return bool(self.bytes_total or self.items_total)
+
+    @property
+    def duration(self) -> timedelta | None:
+        """How long it ran (so far, while it runs)."""
+        if self.started_at is None:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
+
+    @property
+    def duration_text(self) -> str:
+        """ "1 min 5 s", or "running for 12 s" while it runs; empty before it started."""
+        duration = self.duration
+        if duration is None:
+            return ""
+        span = timespan(duration.total_seconds())
+        return span if self.finished_at else f"running for {span}"
+
+    @property
+    def speed(self) -> float | None:
+        """Bytes per second over the run, None before any byte moved."""
+        duration = self.duration
+        if not self.bytes_done or duration is None or duration.total_seconds() <= 0:
+            return None
+        return self.bytes_done / duration.total_seconds()
+
+    @property
+    def eta_seconds(self) -> int | None:
+        """Seconds left at the speed so far, while running with bytes to go."""
+        speed = self.speed
+        if self.state != self.State.RUNNING or not speed or self.bytes_total <= self.bytes_done:
+            return None
+        return round((self.bytes_total - self.bytes_done) / speed)
 
     @property
     def is_active(self) -> bool:
@@ -108,3 +200,40 @@ class JobLogLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.seq} {self.stream}: {self.text}"
+
+
+class JobItem(models.Model):
+    """One unit of a job's work that the page follows on its own (a build: one download)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        DOWNLOADING = "downloading", "Downloading"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CACHED = "cached", "Cached"
+        SKIPPED = "skipped", "Skipped"
+
+    ENDED_STATES = (State.DONE, State.FAILED, State.CACHED, State.SKIPPED)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="items")
+    key = models.CharField(max_length=40)
+    title = models.CharField(max_length=255, blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    bytes_done = models.BigIntegerField(default=0)
+    bytes_total = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["job", "id"]
+        constraints = [models.UniqueConstraint(fields=["job", "key"], name="job_item_key_unique")]
+        indexes = [models.Index(fields=["job", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.state}"
+
+    @property
+    def percent(self) -> int:
+        if self.state in (self.State.DONE, self.State.CACHED):
+            return 100
+        return min(100, self.bytes_done * 100 // self.bytes_total) if self.bytes_total else 0

@@ -30,10 +30,12 @@ class Operation:
     exclusive_per: operations sharing this name never run side by side on one subject; a job
         that finds one running stays queued and tries again.
     queue: the Celery queue for a job, given its subject.
+    verb: how a job's title starts ("Build" 'its subject'); the label when empty.
     """
 
     name: str
     label: str
+    verb: str = ""
     coalesce: Coalesce | None = None
     exclusive_per: str | None = None
     queue: QueueFor = default_queue
@@ -68,6 +70,11 @@ def get(name: str) -> Operation:
 def label(name: str) -> str:
     operation = _operations.get(name)
     return operation.label if operation else name.replace("_", " ").capitalize()
+
+
+def verb(name: str) -> str:
+    operation = _operations.get(name)
+    return (operation.verb or operation.label) if operation else label(name)
 
 
 def operations() -> list[Operation]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,13 +15,15 @@ from django.conf import settings
 from django.db import connection
 
 from jobs import registry
-from jobs.models import Job, JobLogLine
+from jobs.models import Job, JobItem, JobLogLine
 from jobs.services import (
     Claim,
     job_claim,
     job_finish,
     job_heartbeat,
     job_is_cancelled,
+    job_items_declare,
+    job_items_save,
     job_log,
     job_progress_save,
     job_wait_for_subject,
@@ -44,13 +46,17 @@ class JobFailed(Exception):
 
 @dataclass
 class JobContext:
-    """What the work gets: log, progress, cancel. Every method is safe to call from any thread."""
+    """What the work gets: log, progress (of the whole and of declared items), cancel. Every
+    method is safe to call from any thread; progress is written at most every
+    PROGRESS_WRITE_INTERVAL, and once more when the work ends."""
 
     job_id: int
     job: Job
     started_at: datetime
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _progress: dict[str, int] = field(default_factory=dict, repr=False)
+    _items: dict[str, JobItem] = field(default_factory=dict, repr=False)
+    _dirty: set[str] = field(default_factory=set, repr=False)
     _progress_written_at: float = field(default=float("-inf"), repr=False)
     _cancel_checked_at: float = field(default=float("-inf"), repr=False)
     _cancelled: bool = field(default=False, repr=False)
@@ -59,6 +65,8 @@ class JobContext:
         self._progress = {
             "items_done": 0,
             "items_total": self.job.items_total,
+            "items_failed": 0,
+            "items_cached": 0,
             "bytes_done": 0,
             "bytes_total": self.job.bytes_total,
         }
@@ -78,9 +86,12 @@ class JobContext:
         items_total: int | None = None,
         bytes_done: int | None = None,
         bytes_total: int | None = None,
+        items_failed: int | None = None,
+        items_cached: int | None = None,
     ) -> None:
         values = {"items_done": items_done, "items_total": items_total}
         values |= {"bytes_done": bytes_done, "bytes_total": bytes_total}
+        values |= {"items_failed": items_failed, "items_cached": items_cached}
         with self._lock:
             self._progress |= {name: value for name, value in values.items() if value is not None}
             self._save_progress(force=False)
@@ -89,6 +100,45 @@ class JobContext:
         with self._lock:
             self._progress["bytes_done"] += n
             self._save_progress(force=False)
+
+    def items_declare(self, items: Iterable[tuple[str, str, int]]) -> None:
+        """The items the page follows one by one, as (key, title, bytes_total); all queued."""
+        rows = [JobItem(key=key, title=title[:255], bytes_total=size) for key, title, size in items]
+        with self._lock:
+            ids = job_items_declare(job_id=self.job_id, items=rows)
+            for row in rows:
+                row.pk = ids[row.key]
+            self._items = {row.key: row for row in rows}
+            self._dirty.clear()
+
+    def item_state(self, key: str, state: str, *, error: str = "") -> None:
+        """Move a declared item on; an item that ends counts in items_done (and items_failed)."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return
+            self._count_ended(item, state)
+            item.state, item.error = state, error
+            if state == JobItem.State.DONE:
+                item.bytes_done = max(item.bytes_done, item.bytes_total)
+            self._dirty.add(key)
+            self._save_progress(force=False)
+
+    def item_add_bytes(self, key: str, n: int) -> None:
+        """Bytes of one declared item; they count in the job's bytes_done too."""
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                item.bytes_done += n
+                self._dirty.add(key)
+            self._progress["bytes_done"] += n
+            self._save_progress(force=False)
+
+    def _count_ended(self, item: JobItem, state: str) -> None:
+        was_ended, ends = item.state in JobItem.ENDED_STATES, state in JobItem.ENDED_STATES
+        if ends and not was_ended:
+            self._progress["items_done"] += 1
+            self._progress["items_failed"] += state == JobItem.State.FAILED
 
     def flush_progress(self) -> None:
         with self._lock:
@@ -107,6 +157,8 @@ class JobContext:
         if force or now - self._progress_written_at >= PROGRESS_WRITE_INTERVAL:
             self._progress_written_at = now
             job_progress_save(job_id=self.job_id, started_at=self.started_at, progress=dict(self._progress))
+            job_items_save(items=[self._items[key] for key in sorted(self._dirty)])
+            self._dirty.clear()
 
 
 class _Heartbeat:
@@ -180,6 +232,7 @@ def job_task(
     name: str,
     *,
     label: str | None = None,
+    verb: str = "",
     coalesce: registry.Coalesce | None = None,
     exclusive_per: str | None = None,
     queue: registry.QueueFor = registry.default_queue,
@@ -191,6 +244,7 @@ def job_task(
         registry.Operation(
             name=name,
             label=label or name.replace("_", " ").capitalize(),
+            verb=verb,
             coalesce=coalesce,
             exclusive_per=exclusive_per,
             queue=queue,

@@ -18,7 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from jobs import registry
-from jobs.models import Job, JobLogLine
+from jobs.models import REASON_MAX, Job, JobItem, JobLogLine
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -49,25 +49,55 @@ def job_enqueue(
     subject: models.Model | None = None,
     owner: User | None = None,
     user: User | None = None,
+    reason: str = "",
 ) -> tuple[Job, bool]:
-    """A queued job for this work, and whether it is new (False: it joined a live one)."""
+    """A queued job for this work, and whether it is new (False: it joined a live one, whose
+    reason then names this one's too)."""
     op = registry.get(operation)
     subject_type = ContentType.objects.get_for_model(subject) if subject is not None else None
     subject_id = subject.pk if subject is not None else None
     _lock_subject(subject_type, subject_id)
     existing = _coalescable_job(op, subject_type, subject_id)
     if existing is not None:
+        _add_reason(existing, reason)
         return existing, False
     job = Job.objects.create(
         operation=op.name,
         subject_type=subject_type,
         subject_id=subject_id,
+        subject_name=_name_of(subject),
         owner=owner,
         user=user,
         queue=op.queue(subject),
+        reason=reasons_joined("", reason),
     )
     job_dispatch(job=job)
     return job, True
+
+
+def _name_of(subject: models.Model | None) -> str:
+    if subject is None:
+        return ""
+    max_length = Job._meta.get_field("subject_name").max_length or 200
+    return str(subject)[:max_length]
+
+
+def reasons_joined(reasons: str, reason: str) -> str:
+    """ "added 3 items" + "removed 1 item" -> "added 3 items; removed 1 item": a reason already
+    there is not repeated, and the whole stays within REASON_MAX characters."""
+    reason = " ".join(reason.split())
+    parts = [part for part in reasons.split("; ") if part]
+    if reason and reason not in parts and not reasons.endswith("…"):
+        parts.append(reason)
+    joined = "; ".join(parts)
+    return joined if len(joined) <= REASON_MAX else joined[: REASON_MAX - 1].rstrip("; ") + "…"
+
+
+def _add_reason(job: Job, reason: str) -> None:
+    joined = reasons_joined(job.reason, reason)
+    if joined != job.reason:
+        Job.objects.filter(pk=job.pk).update(reason=joined)
+        job.reason = joined
 
 
 def _coalescable_job(
@@ -183,6 +213,8 @@ def job_claim(*, job_id: int, operation: str | None = None) -> tuple[Claim, date
         heartbeat_at=now,
         finished_at=None,
         items_done=0,
+        items_failed=0,
+        items_cached=0,
         bytes_done=0,
     )
     return (Claim.CLAIMED, now) if claimed else (Claim.SKIPPED, None)
@@ -236,6 +268,26 @@ def job_is_cancelled(*, job_id: int, started_at: datetime) -> bool:
 
 def job_progress_save(*, job_id: int, started_at: datetime, progress: dict[str, int]) -> None:
     Job.objects.filter(_this_run(job_id, started_at)).update(**progress)
+
+
+def job_items_declare(*, job_id: int, items: list[JobItem]) -> dict[str, int]:
+    """Replace the job's items (a re-run starts over) with `items`; their ids by key."""
+    with transaction.atomic():
+        JobItem.objects.filter(job_id=job_id).delete()
+        for item in items:
+            item.job_id = job_id
+        JobItem.objects.bulk_create(items, batch_size=500)
+    return dict(JobItem.objects.filter(job_id=job_id).values_list("key", "id"))
+
+
+def job_items_save(*, items: list[JobItem]) -> None:
+    """Write the state, bytes and error of items (rows with their id), in one statement."""
+    if not items:
+        return
+    now = timezone.now()
+    for item in items:
+        item.updated_at = now
+    JobItem.objects.bulk_update(items, ["state", "bytes_done", "error", "updated_at"], batch_size=500)
 
 
 @transaction.atomic

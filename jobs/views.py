@@ -1,37 +1,89 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.db.models import Case, QuerySet, When
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs.models import Job
+from jobs import registry
+from jobs.models import Job, JobItem, JobLogLine
 from jobs.services import job_cancel
+from left4me.disk import human_bytes
 from left4me.http import AuthenticatedHttpRequest
 
 JOBS_PER_PAGE = 25
 # One status answer carries at most this many lines; the page asks again for the rest.
 STATUS_MAX_LINES = 500
+# The item rows a status answer (and the page) carries: the active ones first, then the latest.
+STATUS_MAX_ITEMS = 50
 
 
 def _job_for_user(request: AuthenticatedHttpRequest, pk: int) -> Job:
-    """The job, if the user started it or owns its subject (staff see all); 403 otherwise."""
-    job = get_object_or_404(Job.objects.select_related("user", "subject_type"), pk=pk)
-    if not Job.objects.visible_to(request.user).filter(pk=pk).exists():
+    """The job, if the user started it or owns its subject (staff see all); 403 otherwise.
+    One query when it is visible: the status endpoint is polled every second."""
+    job = Job.objects.visible_to(request.user).select_related("user", "subject_type").filter(pk=pk).first()
+    if job is not None:
+        return job
+    if Job.objects.filter(pk=pk).exists():
         raise PermissionDenied("This job belongs to another user.")
-    return job
+    raise Http404("No such job.")
 
 
 @login_required
 @require_GET
 def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    jobs = Job.objects.visible_to(request.user).select_related("user").prefetch_related("subject")
+    visible = Job.objects.visible_to(request.user)
+    filters = _list_filters(request)
+    jobs = visible.filter(**filters).select_related("user").prefetch_related("subject")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "jobs/list.html", {"page": page, "show_owner": request.user.is_staff})
+    context = {"page": page, "show_owner": request.user.is_staff, "filters": filters}
+    context |= {
+        "subjects": _subjects(visible),
+        "states": Job.State.choices,
+        "operations": [(op.name, op.label) for op in registry.operations()],
+        "query": _query_without_page(request),
+    }
+    return render(request, "jobs/list.html", context)
+
+
+def _list_filters(request: AuthenticatedHttpRequest) -> dict[str, str]:
+    """The list's filters from ?subject=<id>&state=<state>&operation=<name>; unknown values are
+    ignored, so an old link still shows a list."""
+    filters: dict[str, str] = {}
+    subject = request.GET.get("subject", "")
+    if subject.isdigit():
+        filters["subject_id"] = subject
+    if request.GET.get("state", "") in Job.State.values:
+        filters["state"] = request.GET["state"]
+    if request.GET.get("operation", "") in {op.name for op in registry.operations()}:
+        filters["operation"] = request.GET["operation"]
+    return filters
+
+
+def _subjects(jobs: QuerySet[Job]) -> list[tuple[int, str]]:
+    """(id, name) of what the user's jobs worked on, for the filter (the latest name of each)."""
+    names: dict[int, str] = {}
+    rows = (
+        jobs.exclude(subject_id=None).order_by("subject_id", "-id").values_list("subject_id", "subject_name")
+    )
+    for subject_id, name in rows.distinct():
+        if subject_id is not None:
+            names.setdefault(subject_id, name or f"#{subject_id}")
+    return sorted(names.items(), key=lambda pair: pair[1].lower())
+
+
+def _query_without_page(request: AuthenticatedHttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
 
 
 @login_required
@@ -41,6 +93,11 @@ def job_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lines = list(job.lines.order_by("seq"))
     context = {"job": job, "lines": lines, "last_seq": lines[-1].seq if lines else 0}
     context |= {"percent": _percent(job), "final": job.state in Job.FINAL_STATES}
+    context |= {
+        "items": _items_shown(job),
+        "speed": _speed_text(job.speed),
+        "eta": _eta_text(job.eta_seconds),
+    }
     return render(request, "jobs/detail.html", context)
 
 
@@ -52,8 +109,8 @@ def job_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     after = _parse_after(request.GET.get("after", "0"))
     if after is None:
         return HttpResponseBadRequest("after must be a whole number >= 0", content_type="text/plain")
-    lines = job.lines.filter(seq__gt=after).order_by("seq").values("seq", "stream", "text")
-    return JsonResponse(_status(job, [dict(line) for line in lines[:STATUS_MAX_LINES]]))
+    lines = job.lines.filter(seq__gt=after).order_by("seq")[:STATUS_MAX_LINES]
+    return JsonResponse(_status(job, [_line(line) for line in lines], _items_shown(job)))
 
 
 @login_required
@@ -77,21 +134,86 @@ def _parse_after(raw: str) -> int | None:
     return after if after >= 0 else None
 
 
-def _status(job: Job, lines: list[dict[str, object]]) -> dict[str, object]:
+def _items_shown(job: Job) -> list[JobItem]:
+    """The downloading items first, then the ones that changed last (one query)."""
+    downloading_first = Case(When(state=JobItem.State.DOWNLOADING, then=0), default=1)
+    return list(job.items.order_by(downloading_first, "-updated_at", "-id")[:STATUS_MAX_ITEMS])
+
+
+def _line(line: JobLogLine) -> dict[str, object]:
+    return {"seq": line.seq, "stream": line.stream, "text": line.text, "time": _clock(line.created_at)}
+
+
+def _clock(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%H:%M:%S")
+
+
+def _local_iso(moment: datetime | None) -> str | None:
+    """In the site's time zone, as the page prints it ("2026-11-26T15:56:48+00:00")."""
+    return timezone.localtime(moment).isoformat(timespec="seconds") if moment else None
+
+
+def _status(job: Job, lines: list[dict[str, object]], items: list[JobItem]) -> dict[str, object]:
     progress = {
         "items_done": job.items_done,
         "items_total": job.items_total,
         "bytes_done": job.bytes_done,
         "bytes_total": job.bytes_total,
     }
+    counts = {
+        "done": job.items_succeeded,
+        "failed": job.items_failed,
+        "cached": job.items_cached,
+        "total": job.items_total,
+    }
+    speed, eta = job.speed, job.eta_seconds
     return {
         "id": job.pk,
         "operation": job.operation,
+        "title": job.title,
         "state": job.state,
+        "state_label": job.get_state_display(),
+        "started_at": _local_iso(job.started_at),
+        "finished_at": _local_iso(job.finished_at),
         "progress": progress,
+        "counts": counts,
+        "items_text": job.items_text,
+        "speed": round(speed) if speed is not None else None,
+        "speed_text": _speed_text(speed),
+        "eta": eta,
+        "eta_text": _eta_text(eta),
         "error": job.error,
+        "items": [_item(item) for item in items],
         "lines": lines,
     }
+
+
+def _item(item: JobItem) -> dict[str, object]:
+    return {
+        "key": item.key,
+        "title": item.title,
+        "state": item.state,
+        "state_label": item.get_state_display(),
+        "bytes_done": item.bytes_done,
+        "bytes_total": item.bytes_total,
+        "percent": item.percent,
+        "error": item.error,
+    }
+
+
+def _speed_text(speed: float | None) -> str:
+    return f"{human_bytes(round(speed))}/s" if speed else ""
+
+
+def _eta_text(seconds: int | None) -> str:
+    """ "about 3 min left"; empty when unknown."""
+    if seconds is None:
+        return ""
+    if seconds < 60:
+        return f"about {seconds} s left"
+    if seconds < 3600:
+        return f"about {round(seconds / 60)} min left"
+    return f"about {seconds // 3600} h {seconds % 3600 // 60} min left"
 
 
 def _percent(job: Job) -> int:

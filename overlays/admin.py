@@ -2,10 +2,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import InlineModelAdmin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
 
 from left4me.http import AuthenticatedHttpRequest, request_user
 from overlays.models import (
@@ -17,23 +22,108 @@ from overlays.models import (
     UserQuota,
 )
 from overlays.quotas import quota_of
-from overlays.services import OverlayError, build_enqueue, overlay_delete_enqueue, overlay_refresh_enqueue
+from overlays.services import (
+    OverlayError,
+    build_enqueue,
+    latest_file_job,
+    overlay_create,
+    overlay_create_check,
+    overlay_delete_enqueue,
+    overlay_refresh_enqueue,
+)
 from workshop.admin import WorkshopItemAdmin
 from workshop.models import WorkshopItem
 
 
+class OverlayAddForm(forms.ModelForm[Overlay]):
+    """Who owns the new overlay and its name, checked as the pages check them (quota, name)."""
+
+    class Meta:
+        model = Overlay
+        fields = ("owner", "name")
+
+    def clean(self) -> dict[str, object]:
+        cleaned = super().clean() or {}
+        owner, name = cleaned.get("owner"), cleaned.get("name")
+        if owner is not None and name is not None:
+            try:
+                cleaned["name"] = overlay_create_check(owner=owner, name=name)
+            except OverlayError as exc:
+                self.add_error("name", str(exc))
+        return cleaned
+
+    def validate_unique(self) -> None:
+        """overlay_create_check names a taken name in its own words."""
+
+
+class OverlayItemInline(admin.TabularInline[OverlayWorkshopItem, Overlay]):
+    """The overlay's items, to read: they change through the overlay page (a build follows)."""
+
+    model = OverlayWorkshopItem
+    fields = ("item", "title", "direct", "pinned_version", "conflict", "added_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[OverlayWorkshopItem]:
+        return super().get_queryset(request).select_related("item").order_by("item__title", "item__steam_id")
+
+    def has_add_permission(self, request: HttpRequest, obj: Overlay | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Overlay | None = None) -> bool:
+        return False
+
+    @admin.display(description="title")
+    def title(self, link: OverlayWorkshopItem) -> str:
+        return link.item.title
+
+
 @admin.register(Overlay)
 class OverlayAdmin(admin.ModelAdmin[Overlay]):
+    """Overlays are made and deleted through overlays.services, as the pages do: creating checks
+    the owner's quota and the name and makes the folder; deleting queues the job that removes it."""
+
     list_display = ("name", "owner", "kind", "deleting", "created_at", "updated_at")
     list_filter = ("kind", "owner")
     search_fields = ("name", "owner__username")
     actions = ("refresh_from_steam", "rebuild")
+    readonly_fields = ("owner", "kind", "deleting", "folder", "latest_build", "created_at", "updated_at")
+    inlines = [OverlayItemInline]
+
+    def get_form(
+        self, request: HttpRequest, obj: Overlay | None = None, change: bool = False, **kwargs: object
+    ) -> type[forms.ModelForm[Overlay]]:
+        if obj is None:
+            kwargs["form"] = OverlayAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Overlay | None = None) -> tuple[str, ...]:
+        return () if obj is None else self.readonly_fields
+
+    def get_fields(self, request: HttpRequest, obj: Overlay | None = None) -> tuple[str, ...]:
+        return ("owner", "name") if obj is None else ("name", *self.readonly_fields)
+
+    def get_inlines(
+        self, request: HttpRequest, obj: Overlay | None
+    ) -> list[type[InlineModelAdmin[OverlayWorkshopItem, Overlay]]]:
+        return [] if obj is None else list(self.inlines)
 
     def save_model(
         self, request: HttpRequest, obj: Overlay, form: forms.ModelForm[Overlay], change: bool
     ) -> None:
-        super().save_model(request, obj, form, change)
-        obj.addons_path.mkdir(parents=True, exist_ok=True)  # as the pages make it
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = overlay_create(owner=obj.owner, name=obj.name)
+        obj.pk, obj.kind, obj.created_at, obj.updated_at = (
+            created.pk,
+            created.kind,
+            created.created_at,
+            created.updated_at,
+        )
+        obj._state.adding, obj._state.db = False, created._state.db
 
     def delete_model(self, request: HttpRequest, obj: Overlay) -> None:
         overlay_delete_enqueue(overlay=obj, user=request_user(request))
@@ -41,6 +131,23 @@ class OverlayAdmin(admin.ModelAdmin[Overlay]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Overlay]) -> None:
         for overlay in queryset:
             overlay_delete_enqueue(overlay=overlay, user=request_user(request))
+
+    @admin.display(description="folder")
+    def folder(self, overlay: Overlay) -> str:
+        return str(overlay.path)
+
+    @admin.display(description="latest build")
+    def latest_build(self, overlay: Overlay) -> str:
+        job = latest_file_job(overlay)
+        if job is None:
+            return "none yet"
+        return format_html(
+            '<a href="{}">{}</a> ({}, {})',
+            reverse("jobs:detail", args=[job.pk]),
+            job.title,
+            job.get_state_display(),
+            date_format(timezone.localtime(job.created_at), "Y-m-d H:i:s"),
+        )
 
     @admin.action(description="Refresh from Steam")
     def refresh_from_steam(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Overlay]) -> None:
@@ -55,7 +162,7 @@ class OverlayAdmin(admin.ModelAdmin[Overlay]):
     @admin.action(description="Rebuild")
     def rebuild(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Overlay]) -> None:
         for overlay in queryset:
-            job = build_enqueue(overlay=overlay, user=request.user)
+            job = build_enqueue(overlay=overlay, user=request.user, reason="rebuild")
             self.message_user(request, f"{overlay}: build_overlay job {job.pk}")
 
 

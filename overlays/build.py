@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,11 +11,12 @@ from pathlib import Path
 from django.conf import settings
 from django.db.models import F
 
+from jobs.models import JobItem
 from jobs.runner import JobCancelled, JobContext, JobFailed
 from left4me.disk import free_bytes, human_bytes
 from overlays.models import Overlay, pinned_versions
 from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
-from workshop.downloads import DownloadOutcome, DownloadStatus, download_many
+from workshop.downloads import DownloadHooks, DownloadOutcome, DownloadStatus, download_many
 from workshop.models import WorkshopItem
 from workshop.services import items_stamp_downloads
 
@@ -181,6 +181,7 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
         .order_by("steam_id")
     )
     plan = _build_plan(items, ctx)
+    ctx.progress(items_cached=plan.cached)
     _check_disk(plan.to_download)
     done, failed = _download_items(plan.to_download, ctx)
     if ctx.should_cancel():
@@ -192,7 +193,7 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
     for steam_id, why in sorted(links.conflicts.items()):
         ctx.log_stderr(f"workshop item {steam_id} not linked: {why}; left as it is")
     _record_conflicts(overlay, links.conflicts)
-    ctx.log_stdout(_summary(overlay, plan, len(done), failed, links))
+    ctx.log_stdout(_summary(overlay, plan, done, failed, links))
     if failed:
         raise JobFailed(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
 
@@ -271,8 +272,9 @@ def _download_items(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str
     ctx.progress(items_done=0, items_total=len(items), bytes_done=0, bytes_total=_bytes(items))
     if not items:
         return set(), {}
+    ctx.items_declare((item.steam_id, item.title or item.steam_id, item.file_size) for item in items)
     for item in items:
-        ctx.log_stdout(f"workshop {item.steam_id} downloading ({item.file_size} bytes)")
+        ctx.log_stdout(f"workshop {item.steam_id} downloading: {_named(item)}")
     done, failed = _run_downloads(items, ctx)
     items_stamp_downloads(items, done, failed)
     if set(done) | set(failed) != {item.steam_id for item in items}:
@@ -280,37 +282,76 @@ def _download_items(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str
     return done, failed
 
 
-def _bytes(items: list[WorkshopItem]) -> int:
+def _bytes(items: Iterable[WorkshopItem]) -> int:
     return sum(item.file_size for item in items)
+
+
+def _named(item: WorkshopItem) -> str:
+    """ "Helms Deep Reborn (20.0 MiB)": what a log line adds after the item's id."""
+    return f"{item.title or 'untitled'} ({human_bytes(item.file_size)})"
 
 
 def _run_downloads(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str], dict[str, str]]:
     """(ids now in the cache, failed id -> why); ids in neither were cancelled."""
+    by_id = {item.steam_id: item for item in items}
     outcomes = download_many(
         items,
         Path(settings.WORKSHOP_CACHE_ROOT),
         ctx,
-        on_item_done=_item_counter(ctx),
+        on_item_done=_item_ended(ctx, by_id),
         concurrency=settings.WORKSHOP_DOWNLOAD_CONCURRENCY,
+        hooks_for=_item_hooks(ctx),
     )
     done = {sid for sid, o in outcomes.items() if o.in_cache}
     failed = {sid: o.error for sid, o in outcomes.items() if o.status == DownloadStatus.FAILED}
     for steam_id, why in sorted(failed.items()):
-        ctx.log_stderr(f"workshop {steam_id} download failed: {why}")
-    ctx.progress(items_done=len(done) + len(failed))
+        ctx.log_stderr(f"workshop {steam_id} download failed: {why} — {_named(by_id[steam_id])}")
+    ctx.progress(items_done=len(done) + len(failed), items_failed=len(failed))
     return done, failed
 
 
-def _item_counter(ctx: JobContext) -> Callable[[str, DownloadOutcome], None]:
-    """Counts items as the download threads finish them, so the job's progress moves live."""
-    lock, ended = threading.Lock(), [0]
+# The state of an item's row on the job page once its download ended (cancelled: not ended).
+ITEM_STATES = {
+    DownloadStatus.DOWNLOADED: JobItem.State.DONE,
+    DownloadStatus.CACHED: JobItem.State.CACHED,
+    DownloadStatus.FAILED: JobItem.State.FAILED,
+    DownloadStatus.SKIPPED: JobItem.State.SKIPPED,
+    DownloadStatus.CANCELLED: JobItem.State.QUEUED,
+}
+
+
+@dataclass(frozen=True)
+class _ItemHooks:
+    """The job's hooks for one item's download: its bytes count for the item and the job."""
+
+    ctx: JobContext
+    steam_id: str
+
+    def should_cancel(self) -> bool:
+        return self.ctx.should_cancel()
+
+    def add_bytes(self, n: int) -> None:
+        self.ctx.item_add_bytes(self.steam_id, n)
+
+    def log_stderr(self, text: str) -> None:
+        self.ctx.log_stderr(text)
+
+
+def _item_hooks(ctx: JobContext) -> Callable[[str], DownloadHooks]:
+    def hooks_for(steam_id: str) -> DownloadHooks:
+        ctx.item_state(steam_id, JobItem.State.DOWNLOADING)
+        return _ItemHooks(ctx, steam_id)
+
+    return hooks_for
+
+
+def _item_ended(ctx: JobContext, by_id: dict[str, WorkshopItem]) -> Callable[[str, DownloadOutcome], None]:
+    """Ends the item's row as the download threads finish it (the counts follow), and says so."""
 
     def item_done(steam_id: str, outcome: DownloadOutcome) -> None:
-        with lock:
-            ended[0] += 1
-            ctx.progress(items_done=ended[0])
+        ctx.item_state(steam_id, ITEM_STATES[outcome.status], error=outcome.error)
         if outcome.status == DownloadStatus.DOWNLOADED:
-            ctx.log_stdout(f"workshop {steam_id} downloaded")
+            ctx.log_stdout(f"workshop {steam_id} downloaded: {_named(by_id[steam_id])}")
 
     return item_done
 
@@ -324,10 +365,12 @@ def _record_conflicts(overlay: Overlay, conflicts: dict[str, str]) -> None:
 
 
 def _summary(
-    overlay: Overlay, plan: BuildPlan, downloaded: int, failed: dict[str, str], links: LinkResult
+    overlay: Overlay, plan: BuildPlan, done: set[str], failed: dict[str, str], links: LinkResult
 ) -> str:
+    size = _bytes(item for item in plan.to_download if item.steam_id in done)
     return (
-        f"workshop overlay '{overlay.name}': downloaded={downloaded} cached={plan.cached} "
+        f"workshop overlay '{overlay.name}': downloaded={len(done)} cached={plan.cached} "
         f"skipped={plan.skipped} failed={len(failed)} created={links.created} "
         f"removed={links.removed} unchanged={links.unchanged}"
+        + (f" ({human_bytes(size)} downloaded)" if size else "")
     )

@@ -185,10 +185,28 @@ def _store_add(*, overlay: Overlay, plan: _Plan, user: User | None) -> AddResult
         )
         added += linked
         left_out += over
-    job = build_enqueue(overlay=overlay, user=user)
+    job = build_enqueue(overlay=overlay, user=user, reason=_add_reason(plan))
     for line in left_out:
         job_log(job_id=job.pk, text=str(line), stream=JobLogLine.Stream.STDERR)
     return AddResult(job=job, added=added, left_out=left_out)
+
+
+def _add_reason(plan: _Plan) -> str:
+    """ "added 3 items and followed collection Best maps": why the add's build was queued."""
+    parts = [f"added {_count(len(plan.typed))}"] if plan.typed else []
+    parts += [f"followed collection {plan.titles.get(cid) or cid}" for cid in plan.collections]
+    return " and ".join(parts)
+
+
+def _count(n: int) -> str:
+    return f"{n} item" if n == 1 else f"{n} items"
+
+
+def _named(links: list[OverlayWorkshopItem]) -> str:
+    """The one item by its title (else its id), or how many."""
+    if len(links) == 1:
+        return links[0].item.title or links[0].item.steam_id
+    return _count(len(links))
 
 
 def _check_room(overlay: Overlay, typed: list[WorkshopItem]) -> None:
@@ -285,32 +303,46 @@ def _within_quota(overlay: Overlay, items: list[WorkshopItem]) -> tuple[list[Wor
 # --- remove, include again, unfollow ------------------------------------------------------
 
 
-@transaction.atomic
 def item_remove(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
-    """Unlink the item; the build that follows removes its symlink (the cache file stays). While a
-    followed collection holds it, it is excluded, so no refresh brings it back."""
-    link = OverlayWorkshopItem.objects.filter(overlay=overlay, item__steam_id=steam_id).first()
-    if link is None:
-        raise OverlayError(f"workshop item {steam_id} is not in this overlay")
-    if OverlayCollectionItem.objects.filter(collection__overlay=overlay, item_id=link.item_id).exists():
-        OverlayWorkshopExclusion.objects.get_or_create(overlay=overlay, item_id=link.item_id)
-    link.delete()
-    return build_enqueue(overlay=overlay, user=user)
+    return items_remove(overlay=overlay, steam_ids=[steam_id], user=user)
+
+
+@transaction.atomic
+def items_remove(*, overlay: Overlay, steam_ids: list[str], user: User | None) -> Job:
+    """Unlink the items, with one build that removes their symlinks (the cache files stay). An
+    item a followed collection holds is excluded, so no refresh brings it back. Raises
+    OverlayError, changing nothing, when an id is not in the overlay."""
+    links = _links_of(overlay, steam_ids)
+    item_ids = [link.item_id for link in links]
+    held = OverlayCollectionItem.objects.filter(collection__overlay=overlay, item_id__in=item_ids)
+    OverlayWorkshopExclusion.objects.bulk_create(
+        [
+            OverlayWorkshopExclusion(overlay=overlay, item_id=item_id)
+            for item_id in set(held.values_list("item_id", flat=True))
+        ],
+        ignore_conflicts=True,
+    )
+    OverlayWorkshopItem.objects.filter(pk__in=[link.pk for link in links]).delete()
+    return build_enqueue(overlay=overlay, user=user, reason=f"removed {_named(links)}")
 
 
 @transaction.atomic
 def item_include(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
     """Undo an exclusion: the item is linked again through the collections that hold it. Raises
     WorkshopInputError when that would take the owner past their byte quota."""
-    exclusion = OverlayWorkshopExclusion.objects.filter(overlay=overlay, item__steam_id=steam_id).first()
+    exclusion = (
+        OverlayWorkshopExclusion.objects.select_related("item")
+        .filter(overlay=overlay, item__steam_id=steam_id)
+        .first()
+    )
     if exclusion is None:
         raise OverlayError(f"workshop item {steam_id} is not excluded from this overlay")
     exclusion.delete()
     if OverlayCollectionItem.objects.filter(collection__overlay=overlay, item_id=exclusion.item_id).exists():
-        item = WorkshopItem.objects.get(pk=exclusion.item_id)
+        item = exclusion.item
         _check_quota(overlay, [item], [])
         link_items(overlay=overlay, items=[item], direct=False)
-    return build_enqueue(overlay=overlay, user=user)
+    return build_enqueue(overlay=overlay, user=user, reason=f"included {exclusion.item.title or steam_id}")
 
 
 @transaction.atomic
@@ -331,21 +363,33 @@ def collection_unfollow(*, overlay: Overlay, steam_id: str, keep_items: bool, us
         links.filter(direct=False).delete()
     collection.delete()
     OverlayWorkshopExclusion.objects.filter(overlay=overlay, item_id__in=only_here).delete()
-    return build_enqueue(overlay=overlay, user=user)
+    reason = f"unfollowed {collection.title or steam_id}"
+    return build_enqueue(overlay=overlay, user=user, reason=reason)
 
 
 # --- versions: pin, roll back, unpin ------------------------------------------------------
 
 
 def _link_of(overlay: Overlay, steam_id: str) -> OverlayWorkshopItem:
-    link = (
-        OverlayWorkshopItem.objects.select_related("item")
-        .filter(overlay=overlay, item__steam_id=steam_id)
-        .first()
+    return _links_of(overlay, [steam_id])[0]
+
+
+def _links_of(overlay: Overlay, steam_ids: list[str]) -> list[OverlayWorkshopItem]:
+    """The overlay's links of these items (with the items), in the order given; OverlayError
+    naming the ids it does not hold."""
+    wanted = list(dict.fromkeys(steam_ids))
+    if not wanted:
+        raise OverlayError("no workshop items chosen")
+    links = OverlayWorkshopItem.objects.select_related("item").filter(
+        overlay=overlay, item__steam_id__in=wanted
     )
-    if link is None:
-        raise OverlayError(f"workshop item {steam_id} is not in this overlay")
-    return link
+    by_id = {link.item.steam_id: link for link in links}
+    unknown = [sid for sid in wanted if sid not in by_id]
+    if len(unknown) == 1:
+        raise OverlayError(f"workshop item {unknown[0]} is not in this overlay")
+    if unknown:
+        raise OverlayError(f"workshop items {', '.join(unknown)} are not in this overlay")
+    return [by_id[sid] for sid in wanted]
 
 
 def linked_version(overlay: Overlay, link: OverlayWorkshopItem) -> int | None:
@@ -358,17 +402,32 @@ def linked_version(overlay: Overlay, link: OverlayWorkshopItem) -> int | None:
         return None
 
 
-@transaction.atomic
 def item_pin(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
-    """Keep the overlay on the upload it has: refreshes still record Steam's newer one (the page
-    says "update available"), but builds keep linking this one, and it is never collected."""
-    link = _link_of(overlay, steam_id)
-    version = linked_version(overlay, link)
-    if version is None or version not in kept_versions(settings.WORKSHOP_CACHE_ROOT, steam_id):
-        raise OverlayError(f"workshop item {steam_id} has no downloaded upload to pin yet")
-    link.pinned_version = version
-    link.save(update_fields=["pinned_version"])
-    return build_enqueue(overlay=overlay, user=user)
+    return items_pin(overlay=overlay, steam_ids=[steam_id], user=user)
+
+
+@transaction.atomic
+def items_pin(*, overlay: Overlay, steam_ids: list[str], user: User | None) -> Job:
+    """Keep the overlay on the uploads it has: refreshes still record Steam's newer ones (the
+    page says "update available"), but builds keep linking these, and they are never collected.
+    One build for all; OverlayError, changing nothing, when an item is not in the overlay or has
+    no downloaded upload yet."""
+    links = _links_of(overlay, steam_ids)
+    versions = {link.pk: linked_version(overlay, link) for link in links}
+    root = settings.WORKSHOP_CACHE_ROOT
+    missing = [
+        link.item.steam_id
+        for link in links
+        if versions[link.pk] is None or versions[link.pk] not in kept_versions(root, link.item.steam_id)
+    ]
+    if len(missing) == 1:
+        raise OverlayError(f"workshop item {missing[0]} has no downloaded upload to pin yet")
+    if missing:
+        raise OverlayError(f"workshop items {', '.join(missing)} have no downloaded upload to pin yet")
+    for link in links:
+        link.pinned_version = versions[link.pk]
+    OverlayWorkshopItem.objects.bulk_update(links, ["pinned_version"])
+    return build_enqueue(overlay=overlay, user=user, reason=f"pinned {_named(links)}")
 
 
 @transaction.atomic
@@ -383,45 +442,26 @@ def item_rollback(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
         raise OverlayError(f"no earlier upload of workshop item {steam_id} is kept")
     link.pinned_version = earlier[0]
     link.save(update_fields=["pinned_version"])
-    return build_enqueue(overlay=overlay, user=user)
+    return build_enqueue(overlay=overlay, user=user, reason=f"rolled back {_named([link])}")
 
 
-@transaction.atomic
 def item_unpin(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
-    """Follow Steam again: the next build links the newest upload."""
-    link = _link_of(overlay, steam_id)
-    if link.pinned_version is None:
-        raise OverlayError(f"workshop item {steam_id} is not pinned")
-    link.pinned_version = None
-    link.save(update_fields=["pinned_version"])
-    return build_enqueue(overlay=overlay, user=user)
-
-
-# --- many items at once (the overlay page's bulk buttons) --------------------------------
-
-
-@transaction.atomic
-def items_remove(*, overlay: Overlay, steam_ids: list[str], user: User | None) -> Job:
-    job = None
-    for steam_id in steam_ids:
-        job = item_remove(overlay=overlay, steam_id=steam_id, user=user)
-    assert job is not None
-    return job
-
-
-@transaction.atomic
-def items_pin(*, overlay: Overlay, steam_ids: list[str], user: User | None) -> Job:
-    job = None
-    for steam_id in steam_ids:
-        job = item_pin(overlay=overlay, steam_id=steam_id, user=user)
-    assert job is not None
-    return job
+    return items_unpin(overlay=overlay, steam_ids=[steam_id], user=user)
 
 
 @transaction.atomic
 def items_unpin(*, overlay: Overlay, steam_ids: list[str], user: User | None) -> Job:
-    job = None
-    for steam_id in steam_ids:
-        job = item_unpin(overlay=overlay, steam_id=steam_id, user=user)
-    assert job is not None
-    return job
+    """Follow Steam again: the next build (one for all) links the newest uploads. Items not
+    pinned are left as they are; OverlayError when an item is not in the overlay or none is pinned."""
+    links = [link for link in _links_of(overlay, steam_ids) if link.pinned_version is not None]
+    if not links:
+        ids = list(dict.fromkeys(steam_ids))
+        raise OverlayError(
+            f"workshop item {ids[0]} is not pinned"
+            if len(ids) == 1
+            else "none of these workshop items is pinned"
+        )
+    for link in links:
+        link.pinned_version = None
+    OverlayWorkshopItem.objects.bulk_update(links, ["pinned_version"])
+    return build_enqueue(overlay=overlay, user=user, reason=f"unpinned {_named(links)}")

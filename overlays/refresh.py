@@ -57,7 +57,7 @@ def items_refresh_all(*, ctx: JobContext) -> RefreshResult:
     """
     result = _refresh(overlay_ids=None, ctx=ctx)
     for overlay in Overlay.objects.filter(pk__in=result.overlays, deleting=False).order_by("pk"):
-        job = build_enqueue(overlay=overlay, user=None)
+        job = build_enqueue(overlay=overlay, user=None, reason="daily refresh")
         ctx.log_stdout(f"enqueued {job.operation} job {job.pk} for overlay '{overlay.name}'")
     _fail_on_errors(result)
     return result

@@ -37,6 +37,15 @@ class OverlayError(ValueError):
 
 @transaction.atomic
 def overlay_create(*, owner: User, name: str) -> Overlay:
+    name = overlay_create_check(owner=owner, name=name, lock=True)
+    overlay = Overlay.objects.create(owner=owner, name=name, kind=Overlay.Kind.WORKSHOP)
+    overlay.addons_path.mkdir(parents=True, exist_ok=True)
+    return overlay
+
+
+def overlay_create_check(*, owner: User, name: str, lock: bool = False) -> str:
+    """The name `owner` may give a new overlay (stripped), or OverlayError saying why not: the
+    checks of overlay_create, also for forms that want to show them before saving."""
     name = name.strip()
     if not name:
         raise OverlayError("name is required")
@@ -45,16 +54,14 @@ def overlay_create(*, owner: User, name: str) -> Overlay:
     # Cf: bidi overrides and zero-width characters, which make a name read as another.
     if any(unicodedata.category(char) in ("Cc", "Cf", "Cs") for char in name):
         raise OverlayError("name must not contain control or format characters")
-    quota = quota_of(owner, lock=True)
+    quota = quota_of(owner, lock=lock)
     if quota.overlays_full:
         raise OverlayError(
             f"quota reached: at most {quota.max_overlays} overlays, you have {quota.used_overlays}"
         )
     if Overlay.objects.filter(owner=owner, name=name).exists():
         raise OverlayError(f"you already have an overlay named {name!r}")
-    overlay = Overlay.objects.create(owner=owner, name=name, kind=Overlay.Kind.WORKSHOP)
-    overlay.addons_path.mkdir(parents=True, exist_ok=True)
-    return overlay
+    return name
 
 
 @transaction.atomic
@@ -65,7 +72,9 @@ def overlay_delete_enqueue(*, overlay: Overlay, user: User | None) -> Job:
     builds = Job.objects.of(overlay).filter(operation__in=BUILD_OPERATIONS, state__in=Job.ACTIVE_STATES)
     for build in builds:
         job_cancel(job=build)
-    job, _created = job_enqueue(operation=DELETE_OVERLAY, subject=overlay, owner=overlay.owner, user=user)
+    job, _created = job_enqueue(
+        operation=DELETE_OVERLAY, subject=overlay, owner=overlay.owner, user=user, reason="delete"
+    )
     return job
 
 
@@ -85,15 +94,21 @@ def files_queue(overlay: object) -> str:
     return str(settings.LEFT4ME_WORKER_QUEUE)
 
 
-def build_enqueue(*, overlay: Overlay, user: User | None) -> Job:
-    job, _created = job_enqueue(operation=BUILD_OVERLAY, subject=overlay, owner=overlay.owner, user=user)
+def build_enqueue(*, overlay: Overlay, user: User | None, reason: str) -> Job:
+    """The overlay's build; `reason` says why ("added 3 items") and joins those of a build that
+    is still queued."""
+    job, _created = job_enqueue(
+        operation=BUILD_OVERLAY, subject=overlay, owner=overlay.owner, user=user, reason=reason
+    )
     return job
 
 
 def overlay_refresh_enqueue(*, overlay: Overlay, user: User | None) -> tuple[Job, bool]:
     if not overlay.workshop_links.exists() and not overlay.workshop_collections.exists():
         raise OverlayError("overlay has no items")
-    return job_enqueue(operation=REFRESH_OVERLAY, subject=overlay, owner=overlay.owner, user=user)
+    return job_enqueue(
+        operation=REFRESH_OVERLAY, subject=overlay, owner=overlay.owner, user=user, reason="refresh"
+    )
 
 
 def global_refresh_enqueue() -> tuple[Job, bool]:

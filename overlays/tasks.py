@@ -30,12 +30,14 @@ def _job_overlay(ctx: JobContext) -> Overlay:
     return overlay
 
 
-@job_task(BUILD_OVERLAY, coalesce="queued", exclusive_per="overlay files", queue=files_queue)
+@job_task(BUILD_OVERLAY, verb="Build", coalesce="queued", exclusive_per="overlay files", queue=files_queue)
 def build_overlay(ctx: JobContext) -> None:
     overlay_build(overlay=_job_overlay(ctx), ctx=ctx)
 
 
-@job_task(REFRESH_OVERLAY, coalesce="queued", exclusive_per="overlay files", queue=files_queue)
+@job_task(
+    REFRESH_OVERLAY, verb="Refresh", coalesce="queued", exclusive_per="overlay files", queue=files_queue
+)
 def refresh_overlay(ctx: JobContext) -> None:
     overlay_refresh(overlay=_job_overlay(ctx), ctx=ctx)
 
@@ -66,7 +68,7 @@ def enqueue_cache_collection() -> int:
     return job.pk
 
 
-@job_task(DELETE_OVERLAY, coalesce="active", exclusive_per="overlay files", queue=files_queue)
+@job_task(DELETE_OVERLAY, verb="Delete", coalesce="active", exclusive_per="overlay files", queue=files_queue)
 def delete_overlay(ctx: JobContext) -> None:
     """Runs once the overlay's builds have stopped (same exclusive group): folder, then row."""
     overlay = _job_overlay(ctx)

@@ -376,11 +376,14 @@ def download_many(
     *,
     on_item_done: Callable[[str, DownloadOutcome], None] | None = None,
     concurrency: int | None = None,
+    hooks_for: Callable[[str], DownloadHooks] | None = None,
 ) -> dict[str, DownloadOutcome]:
     """Download every item, WORKSHOP_DOWNLOAD_CONCURRENCY at a time; an outcome per steam_id.
 
     Items without a file_url are SKIPPED (no request). ``on_item_done`` is called from the
-    download threads as each item ends, so, like the hooks, it must be thread-safe.
+    download threads as each item ends, so, like the hooks, it must be thread-safe. With
+    ``hooks_for``, each item is watched through ``hooks_for(steam_id)`` (asked in its download
+    thread as the item starts) instead of ``hooks``, so its bytes can be told apart.
     """
     unique: dict[str, Upload] = {}
     for meta in metas:
@@ -388,10 +391,14 @@ def download_many(
     workers = max(1, concurrency or settings.WORKSHOP_DOWNLOAD_CONCURRENCY)
 
     def one(meta: Upload) -> DownloadOutcome:
-        outcome = _outcome(meta, Path(cache_root), hooks)
-        if on_item_done is not None:
-            on_item_done(meta.steam_id, outcome)
-        return outcome
+        try:
+            item_hooks = hooks_for(meta.steam_id) if hooks_for is not None and meta.file_url else hooks
+            outcome = _outcome(meta, Path(cache_root), item_hooks)
+            if on_item_done is not None:
+                on_item_done(meta.steam_id, outcome)
+            return outcome
+        finally:
+            connections.close_all()  # only this thread's: the callbacks may have touched the database
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="workshop-download") as pool:
         return dict(zip(unique, pool.map(one, unique.values()), strict=True))

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.urls import reverse
 
@@ -73,3 +73,102 @@ def test_rerun_action_enqueues_the_same_work(
     assert (new.operation, new.user, new.subject, new.state) == ("build_overlay", owner, overlay, "queued")
     assert sent.job_ids == [new.pk]
     assert b"Queued 1 new job(s)" in response.content
+
+
+# --- read-only, and the actions for those who may view ------------------------------------
+
+
+def _staff_with(django_user_model: Any, *codenames: str) -> User:
+    user = django_user_model.objects.create_user("viewer", password="pw-viewer-123", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="jobs", codename__in=codenames)
+    )
+    return user
+
+
+def test_jobs_cannot_be_added_changed_or_deleted_in_the_admin(admin_client_: Client) -> None:
+    job = make_job(state=Job.State.RUNNING, items_done=1, error="")
+    job_log(job_id=job.pk, text="a line")
+    change_url = reverse("admin:jobs_job_change", args=[job.pk])
+
+    assert admin_client_.get(reverse("admin:jobs_job_add")).status_code == 403
+    page = admin_client_.get(change_url)
+    admin_client_.post(change_url, {"state": "succeeded", "items_done": 9, "error": "edited"})
+    admin_client_.post(reverse("admin:jobs_job_delete", args=[job.pk]), {"post": "yes"})
+
+    job.refresh_from_db()
+    assert page.status_code == 200
+    assert b'name="state"' not in page.content and b'name="_save"' not in page.content
+    assert (job.state, job.items_done, job.error) == ("running", 1, "")
+    assert job.lines.count() == 1
+    changelist = admin_client_.get(reverse("admin:jobs_job_changelist"))
+    actions = [value for value, _label in changelist.context["action_form"].fields["action"].choices]
+    assert "delete_selected" not in actions
+
+
+def test_log_lines_are_read_only_in_the_admin(admin_client_: Client) -> None:
+    job = make_job()
+    job_log(job_id=job.pk, text="kept as it is")
+    line = job.lines.get()
+    url = reverse("admin:jobs_joblogline_change", args=[line.pk])
+
+    assert admin_client_.get(url).status_code == 200
+    admin_client_.post(url, {"text": "rewritten", "seq": 1, "stream": "stdout", "job": job.pk})
+    assert admin_client_.get(reverse("admin:jobs_joblogline_add")).status_code == 403
+    line.refresh_from_db()
+    assert line.text == "kept as it is"
+
+
+def test_staff_who_may_view_jobs_can_cancel_and_rerun_them(
+    client: Client,
+    django_user_model: Any,
+    revoked: list[str],
+    sent: SentMessages,
+    django_capture_on_commit_callbacks,
+) -> None:
+    client.force_login(_staff_with(django_user_model, "view_job"))
+    queued = make_job(celery_task_id="q1")
+    failed = make_job(state=Job.State.FAILED)
+
+    changelist = client.get(reverse("admin:jobs_job_changelist"))
+    with django_capture_on_commit_callbacks(execute=True):
+        _action(client, "cancel_jobs", [queued])
+        _action(client, "rerun_jobs", [failed])
+
+    queued.refresh_from_db()
+    assert changelist.status_code == 200
+    choices = [value for value, _label in changelist.context["action_form"].fields["action"].choices]
+    assert {"cancel_jobs", "rerun_jobs"} <= set(choices)
+    assert queued.state == Job.State.CANCELLED
+    rerun = Job.objects.exclude(pk__in=[queued.pk, failed.pk]).get()
+    assert (rerun.operation, rerun.state, rerun.reason) == (
+        failed.operation,
+        "queued",
+        f"re-run of job {failed.pk}",
+    )
+
+
+def test_staff_who_may_not_view_jobs_can_neither_see_nor_cancel_them(
+    client: Client, django_user_model: Any, revoked: list[str]
+) -> None:
+    client.force_login(_staff_with(django_user_model))
+    queued = make_job(celery_task_id="q1")
+    assert client.get(reverse("admin:jobs_job_changelist")).status_code == 403
+    response = client.post(
+        reverse("admin:jobs_job_changelist"), {"action": "cancel_jobs", "_selected_action": [queued.pk]}
+    )
+    queued.refresh_from_db()
+    assert response.status_code == 403
+    assert queued.state == Job.State.QUEUED and revoked == []
+
+
+def test_changelist_shows_titles(admin_client_: Client, overlay: Any) -> None:
+    make_job("build_overlay", subject=overlay, reason="added 3 items")
+    response = admin_client_.get(reverse("admin:jobs_job_changelist"))
+    assert "Build &#x27;campaigns&#x27; · added 3 items" in response.content.decode()
+
+
+def test_the_admin_site_names_itself(admin_client_: Client) -> None:
+    html = admin_client_.get(reverse("admin:index")).content.decode()
+    assert "left4me administration" in html
+    assert "<title>Overlays, workshop items and jobs | left4me admin</title>" in html

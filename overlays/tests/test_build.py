@@ -39,11 +39,22 @@ def test_downloads_uncached_items_and_stamps_them(overlay, steam, ctx):
     assert _link_target(overlay, "2001") == str(cache_file("2001"))
     assert summary == (
         "workshop overlay 'campaigns': downloaded=1 cached=0 skipped=0 failed=0 created=1 removed=0 unchanged=0"
+        " (293.0 KiB downloaded)"
     )
     assert ctx.bytes_added == 300_000
     assert {"items_done": 0, "items_total": 1, "bytes_done": 0, "bytes_total": 300_000} in ctx.progress_calls
-    assert ctx.progress_calls[-2:] == [{"items_done": 1}, {"items_done": 1}]  # as it ended, then the total
-    assert "workshop 2001 downloaded" in ctx.stdout
+    assert ctx.progress_calls[-1] == {"items_done": 1, "items_failed": 0}
+    assert ctx.items == {
+        "2001": {
+            "title": item.title,
+            "state": "done",
+            "bytes_done": 300_000,
+            "bytes_total": 300_000,
+            "error": "",
+        }
+    }
+    assert f"workshop 2001 downloading: {item.title} (293.0 KiB)" in ctx.stdout
+    assert f"workshop 2001 downloaded: {item.title} (293.0 KiB)" in ctx.stdout
 
 
 def test_skips_items_already_cached(overlay, steam, ctx):
@@ -56,6 +67,8 @@ def test_skips_items_already_cached(overlay, steam, ctx):
     assert steam.get_count("2002") == 0
     assert _link_target(overlay, "2002") == str(cache_file("2002"))
     assert "downloaded=0 cached=1 skipped=0 failed=0 created=1" in summary
+    assert {"items_cached": 1} in ctx.progress_calls
+    assert ctx.items == {}  # nothing to follow one by one
 
 
 def test_redownloads_a_stale_cache_file(overlay, steam, ctx):
@@ -114,6 +127,12 @@ def test_exhausted_retries_fail_the_job_but_link_what_downloaded(overlay, steam,
     assert _link_target(overlay, "2007") == str(cache_file("2007"))
     assert not os.path.lexists(overlay.addons_path / "2006.vpk")
     assert "downloaded=1 cached=0 skipped=0 failed=1 created=1" in ctx.stdout[-1]
+    assert (ctx.items["2006"]["state"], ctx.items["2007"]["state"]) == ("failed", "done")
+    assert ctx.items["2006"]["error"] == bad.last_error.removeprefix("download failed: ")
+    assert ctx.progress_calls[-1] == {"items_done": 2, "items_failed": 1}
+    assert (
+        f"workshop 2006 download failed: {ctx.items['2006']['error']} — Item 2006 (100 bytes)" in ctx.stderr
+    )
 
 
 def test_cancel_during_download_leaves_addons_as_it_was(overlay, steam, ctx):

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from jobs.models import Job
+from left4me.disk import human_bytes
 from overlays.build import cache_file
 from overlays.models import Overlay
 from tests.support.fakesteam import FakeSteam
@@ -71,6 +72,15 @@ def test_add_download_link_and_refresh(client, django_user_model, settings):
             assert status["state"] == "succeeded", status
             assert status["lines"][-1]["text"] == (
                 "workshop overlay 'maps': downloaded=2 cached=2 skipped=0 failed=0 created=2 removed=0 unchanged=2"
+                f" ({human_bytes(ITEMS['7770011'] + ITEMS['7770012'])} downloaded)"
+            )
+            assert status["items_text"] == "2 of 2 items done · 2 already cached"
+            assert sorted((row["key"], row["state"], row["percent"]) for row in status["items"]) == [
+                ("7770011", "done", 100),
+                ("7770012", "done", 100),
+            ]
+            assert (
+                status["title"] == f"Build 'maps' · followed collection {steam.details[COLLECTION]['title']}"
             )
             job_id = _post_for_job(
                 client, f"/overlays/{other.pk}/items/", {"input": "7770002", "input_mode": "items"}

@@ -31,6 +31,7 @@ class FakeContext:
     stderr: list[str] = field(default_factory=list)
     progress_calls: list[dict[str, int | None]] = field(default_factory=list)
     bytes_added: int = 0
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> title, state, bytes...
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def log_stdout(self, text: str) -> None:
@@ -48,6 +49,21 @@ class FakeContext:
 
     def should_cancel(self) -> bool:
         return self.cancel
+
+    def items_declare(self, items: Any) -> None:
+        self.items = {
+            key: {"title": title, "state": "queued", "bytes_done": 0, "bytes_total": size, "error": ""}
+            for key, title, size in items
+        }
+
+    def item_state(self, key: str, state: str, *, error: str = "") -> None:
+        with self._lock:
+            self.items[key] |= {"state": state, "error": error}
+
+    def item_add_bytes(self, key: str, n: int) -> None:
+        with self._lock:
+            self.items[key]["bytes_done"] += n
+            self.bytes_added += n
 
 
 @dataclass
@@ -78,6 +94,7 @@ def make_job(operation: str = "test_sleep", **fields: Any) -> Job:
     """A job row as enqueue makes it: the owner of its subject (if any) may see it."""
     if fields.get("subject") is not None:
         fields.setdefault("owner", getattr(fields["subject"], "owner", None))
+        fields.setdefault("subject_name", str(fields["subject"]))
     return Job.objects.create(operation=operation, **fields)
 
 

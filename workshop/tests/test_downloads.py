@@ -456,6 +456,31 @@ def test_download_many_after_cancel_downloads_nothing(steam: FakeSteam, cache: P
     assert steam.get_count("141") == 0
 
 
+def test_download_many_watches_each_item_through_its_own_hooks(steam: FakeSteam, cache: Path) -> None:
+    steam.add_item("161", size=3 * MiB)
+    steam.add_item("162", size=MiB)
+    steam.add_item("163", size=10)
+    download_with_retry(meta_of(steam, "163"), cache)  # cached: its hooks see no bytes
+    shared = Hooks()
+    per_item: dict[str, Hooks] = {}
+
+    def hooks_for(steam_id: str) -> Hooks:
+        per_item[steam_id] = Hooks()
+        return per_item[steam_id]
+
+    outcomes = download_many(
+        [meta_of(steam, i) for i in ("161", "162", "163")], cache, shared, hooks_for=hooks_for
+    )
+
+    assert {sid: o.status for sid, o in outcomes.items()} == {
+        "161": "downloaded",
+        "162": "downloaded",
+        "163": "cached",
+    }
+    assert {sid: sum(h.progress) for sid, h in per_item.items()} == {"161": 3 * MiB, "162": MiB, "163": 0}
+    assert shared.progress == []
+
+
 MEMORY_PROBE = """
 import resource, sys
 import django

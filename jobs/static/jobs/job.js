@@ -1,5 +1,6 @@
-// Live job page: polls the status endpoint, appends new log lines, updates state and progress,
-// and reloads once the job has ended. Without JavaScript a reload shows the same.
+// Live job page: polls the status endpoint, appends new log lines (each with its time), updates
+// state, times, counts, speed, time left and the item rows, and reloads once the job has ended
+// (no more polling). Without JavaScript a reload shows the same.
 (function () {
   "use strict";
   var root = document.getElementById("job");
@@ -7,8 +8,6 @@
   var statusUrl = root.dataset.statusUrl;
   var lastSeq = parseInt(root.dataset.lastSeq, 10) || 0;
   var FINAL = ["succeeded", "failed", "cancelled"];
-  var LABELS = { queued: "Queued", running: "Running", cancelling: "Cancelling",
-    succeeded: "Succeeded", failed: "Failed", cancelled: "Cancelled" };
   var POLL_MS = 1000;
 
   function humanSize(n) {
@@ -16,6 +15,17 @@
     var i = 0;
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
     return i === 0 ? n + " bytes" : n.toFixed(1) + " " + units[i];
+  }
+
+  function setText(id, text) {
+    var el = document.getElementById(id);
+    if (el) el.textContent = text;
+  }
+
+  // The server sends times in the site's time zone ("2026-11-26T15:56:48+00:00"): shown as it
+  // prints them, "2026-11-26 15:56:48".
+  function wallTime(iso) {
+    return iso ? iso.slice(0, 19).replace("T", " ") : "–";
   }
 
   function appendLines(lines) {
@@ -27,28 +37,84 @@
       var span = document.createElement("span");
       span.className = line.stream;
       span.dataset.seq = line.seq;
-      span.textContent = line.text + "\n";
+      var time = document.createElement("time");
+      time.textContent = line.time;
+      span.appendChild(time);
+      span.appendChild(document.createTextNode(" " + line.text + "\n"));
       log.appendChild(span);
       lastSeq = Math.max(lastSeq, line.seq);
     });
     if (atBottom) log.scrollTop = log.scrollHeight;
   }
 
-  function showProgress(p, state) {
+  function showProgress(data) {
     // Bytes move smoothly during downloads; items count for work without bytes.
+    var p = data.progress;
     var total = p.bytes_total || p.items_total;
     var done = p.bytes_total ? p.bytes_done : p.items_done;
-    var percent = total ? Math.min(100, Math.floor(done * 100 / total)) : (state === "succeeded" ? 100 : 0);
-    document.getElementById("job-progress-bar").style.width = percent + "%";
-    document.getElementById("job-progress-bar").parentNode.setAttribute("aria-valuenow", percent);
-    document.getElementById("job-items").textContent = p.items_done + " of " + p.items_total + " items";
-    document.getElementById("job-bytes").textContent = humanSize(p.bytes_done) + " of " + humanSize(p.bytes_total);
+    var percent = total ? Math.min(100, Math.floor(done * 100 / total)) : (data.state === "succeeded" ? 100 : 0);
+    var bar = document.getElementById("job-progress-bar");
+    bar.style.width = percent + "%";
+    bar.parentNode.setAttribute("aria-valuenow", percent);
+    bar.parentNode.hidden = !total;
+    setText("job-items", data.items_text);
+    var bytes = document.getElementById("job-bytes");
+    bytes.textContent = " · " + humanSize(p.bytes_done) + " of " + humanSize(p.bytes_total);
+    bytes.hidden = !p.bytes_total;
+    setText("job-speed", data.speed_text ? " · " + data.speed_text : "");
+    setText("job-eta", data.eta_text ? " · " + data.eta_text : "");
+  }
+
+  function itemRow(item) {
+    var row = document.getElementById("job-item-" + item.key);
+    if (row) return row;
+    row = document.createElement("li");
+    row.id = "job-item-" + item.key;
+    row.className = "job-item";
+    row.dataset.key = item.key;
+    var title = document.createElement("span");
+    title.className = "job-item-title";
+    title.textContent = item.title || item.key;
+    var badge = document.createElement("span");
+    badge.className = "badge";
+    var error = document.createElement("span");
+    error.className = "job-item-error muted";
+    var progress = document.createElement("div");
+    progress.className = "progress";
+    progress.setAttribute("role", "progressbar");
+    progress.setAttribute("aria-label", item.title || item.key);
+    progress.setAttribute("aria-valuemin", "0");
+    progress.setAttribute("aria-valuemax", "100");
+    progress.appendChild(document.createElement("div"));
+    [title, document.createTextNode(" "), badge, document.createTextNode(" "), error, progress]
+      .forEach(function (el) { row.appendChild(el); });
+    document.getElementById("job-item-list").appendChild(row);
+    return row;
+  }
+
+  function showItems(items) {
+    var list = document.getElementById("job-item-list");
+    if (!list || !items.length) return;
+    list.hidden = false;
+    items.forEach(function (item) {
+      var row = itemRow(item);
+      var badge = row.querySelector(".badge");
+      badge.className = "badge " + item.state;
+      badge.textContent = item.state === "downloading" ? "Downloading " + item.percent + "%" : item.state_label;
+      row.querySelector(".job-item-error").textContent = item.error;
+      var progress = row.querySelector(".progress");
+      progress.setAttribute("aria-valuenow", item.percent);
+      progress.firstChild.style.width = item.percent + "%";
+    });
   }
 
   function showState(data) {
     var badge = document.getElementById("job-state");
     badge.className = "badge " + data.state;
-    badge.textContent = LABELS[data.state] || data.state;
+    badge.textContent = data.state_label;
+    setText("job-title", data.title);
+    setText("job-started", wallTime(data.started_at));
+    setText("job-finished", wallTime(data.finished_at));
     var error = document.getElementById("job-error");
     error.textContent = data.error;
     error.hidden = !data.error;
@@ -64,12 +130,13 @@
       })
       .then(function (data) {
         appendLines(data.lines);
-        showProgress(data.progress, data.state);
+        showProgress(data);
+        showItems(data.items);
         showState(data);
         var ended = FINAL.indexOf(data.state) !== -1;
         if (!ended) { setTimeout(poll, POLL_MS); return; }
-        // More lines than one answer carries: fetch the rest right away; then show the page
-        // as the server renders an ended job (timestamps, no Cancel).
+        // More lines than one answer carries: fetch the rest right away; then stop polling and
+        // show the page as the server renders an ended job (durations, no Cancel).
         if (data.lines.length) setTimeout(poll, 0);
         else window.location.reload();
       })
