@@ -194,8 +194,10 @@ def _on_disk(item: WorkshopItem, recorded: str) -> str:
 def _label(link: OverlayWorkshopItem, state: str, percent: int | None) -> str:
     if state == LinkState.DOWNLOADING:
         return f"downloading {percent}%"
+    if state == LinkState.SKIPPED and link.conflict:
+        return f"not linked: {link.conflict}"
     if state == LinkState.SKIPPED:
-        return f"skipped: {link.conflict or link.item.last_error or 'steam serves no file'}"
+        return f"skipped: {link.item.last_error or 'steam serves no file'}"
     if state == LinkState.FAILED:
         return f"failed: {link.item.last_error.removeprefix('download failed: ')}"
     if state == "missing":

@@ -214,6 +214,8 @@ def _build_status(job: Job | None) -> dict[str, object] | None:
         "url": reverse("jobs:detail", args=[job.pk]),
         "state": job.state,
         "state_label": job.get_state_display(),
+        "title": job.title,
+        "items_text": job.items_text,
         "active": job.is_active,
         "items_done": job.items_done,
         "items_total": job.items_total,

@@ -131,7 +131,9 @@ def test_deleting_an_overlay_while_it_builds_leaves_no_folder_and_no_links(
             build_id = _post_for_job(client, f"/overlays/{doomed.pk}/items/", {"input": "7780001"})
             wait_for(lambda: client.get(f"/jobs/{build_id}/status/").json()["progress"]["bytes_done"] > 0)
 
-            response = client.post(f"/overlays/{doomed.pk}/delete/", follow=True)
+            response = client.post(
+                f"/overlays/{doomed.pk}/delete/", {"confirm_name": doomed.name}, follow=True
+            )
 
             assert response.status_code == 200
             assert f'href="/overlays/{doomed.pk}/"' not in response.content.decode()

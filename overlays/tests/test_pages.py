@@ -99,7 +99,7 @@ def test_each_state_reads_as_the_owner_would_say_it(owner_client, overlay):
     assert '<span class="badge update">update available</span>' in _row(body, "4")
     assert state("5") == "failed: HTTP 404"
     assert state("6") == "skipped: steam result 9: deleted or private"
-    assert state("7") == "skipped: addons/7.vpk is a file left4me did not make"
+    assert state("7") == "not linked: addons/7.vpk is a file left4me did not make"
 
 
 def test_search_by_title_or_id_and_filter_by_state(owner_client, overlay):
@@ -269,7 +269,13 @@ def test_overlay_status_reports_the_build_and_shown_items(
 ):
     _link(overlay, "101", title="Downloading")
     job = Job.objects.create(
-        operation="build_overlay", subject=overlay, owner=overlay.owner, state="running", items_total=2
+        operation="build_overlay",
+        subject=overlay,
+        subject_name=overlay.name,
+        owner=overlay.owner,
+        state="running",
+        items_total=2,
+        reason="added 2 items",
     )
     job.items.create(key="101", title="Downloading", state="downloading", bytes_done=25, bytes_total=100)
     job.items.create(key="102", title="Failed", state="failed", error="HTTP 404")
@@ -277,6 +283,8 @@ def test_overlay_status_reports_the_build_and_shown_items(
         data = owner_client.get(f"/overlays/{overlay.pk}/status/", {"ids": "101,102,abc"}).json()
     assert data["build"]["state"] == "running" and data["build"]["active"] is True
     assert data["build"]["url"] == f"/jobs/{job.pk}/"
+    assert data["build"]["title"] == f"Build '{overlay.name}' · added 2 items"
+    assert data["build"]["items_text"] == "0 of 2 items done"
     assert data["items"]["101"] == {"state": "downloading", "label": "downloading 25%", "percent": 25}
     assert data["items"]["102"]["label"] == "failed: HTTP 404"
     body = _page(owner_client, overlay)

@@ -1,6 +1,6 @@
 // Live job page: polls the status endpoint, appends new log lines (each with its time), updates
-// state, times, counts, speed, time left and the item rows, and reloads once the job has ended
-// (no more polling). Without JavaScript a reload shows the same.
+// state, times, counts, speed, time left and the item rows, and stops once the job has ended
+// (no reload: the page is already what the server renders). Without JavaScript a reload shows the same.
 (function () {
   "use strict";
   var root = document.getElementById("job");
@@ -88,12 +88,12 @@
     progress.appendChild(document.createElement("div"));
     [title, document.createTextNode(" "), badge, document.createTextNode(" "), error, progress]
       .forEach(function (el) { row.appendChild(el); });
-    document.getElementById("job-item-list").appendChild(row);
+    document.getElementById("job-downloads").appendChild(row);
     return row;
   }
 
   function showItems(items) {
-    var list = document.getElementById("job-item-list");
+    var list = document.getElementById("job-downloads");
     if (!list || !items.length) return;
     list.hidden = false;
     items.forEach(function (item) {
@@ -119,7 +119,16 @@
     error.textContent = data.error;
     error.hidden = !data.error;
     var cancel = document.getElementById("job-cancel");
-    if (cancel && data.state !== "queued" && data.state !== "running") cancel.hidden = true;
+    if (cancel && data.state !== "queued" && data.state !== "running") cancel.remove();
+  }
+
+  function tookText(started, finished) {
+    if (!started || !finished) return "–";
+    var seconds = Math.max(0, Math.floor((Date.parse(finished) - Date.parse(started)) / 1000));
+    if (seconds < 60) return seconds + " s";
+    var minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return minutes + " min " + (seconds % 60) + " s";
+    return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
   }
 
   function poll() {
@@ -135,10 +144,9 @@
         showState(data);
         var ended = FINAL.indexOf(data.state) !== -1;
         if (!ended) { setTimeout(poll, POLL_MS); return; }
-        // More lines than one answer carries: fetch the rest right away; then stop polling and
-        // show the page as the server renders an ended job (durations, no Cancel).
+        // More lines than one answer carries: fetch the rest right away; then stop polling.
         if (data.lines.length) setTimeout(poll, 0);
-        else window.location.reload();
+        else setText("job-duration", tookText(data.started_at, data.finished_at));
       })
       .catch(function () { setTimeout(poll, POLL_MS * 5); });
   }

@@ -52,7 +52,7 @@
     var state = document.getElementById("overlay-build-state");
     if (state) { state.className = "badge " + build.state; state.textContent = build.state_label; }
     var items = document.getElementById("overlay-build-items");
-    if (items) items.textContent = build.active ? build.items_done + " of " + build.items_total + " items" : "";
+    if (items) items.textContent = build.items_text;
     var bar = document.getElementById("overlay-build-bar");
     if (bar) {
       var total = build.bytes_total || build.items_total;
