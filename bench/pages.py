@@ -57,6 +57,8 @@ def make_overlay(owner: User) -> tuple[Overlay, Job]:
     job = Job.objects.create(
         operation=BUILD_OVERLAY,
         subject=overlay,
+        subject_name=overlay.name,
+        reason=f"added {ITEMS} items",
         owner=owner,
         user=owner,
         state=Job.State.SUCCEEDED,
