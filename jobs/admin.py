@@ -10,18 +10,22 @@ from jobs.models import Job, JobItem, JobLogLine
 from jobs.services import job_cancel, job_enqueue
 
 
-class _ReadOnlyInline:
+class ReadOnly:
+    """Viewing only: no add, change or delete, whatever the user's permissions."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+
+class _ReadOnlyInline(ReadOnly):
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
-        return False
 
 
 class JobItemInline(_ReadOnlyInline, admin.TabularInline[JobItem, Job]):
@@ -37,7 +41,7 @@ class JobLogLineInline(_ReadOnlyInline, admin.TabularInline[JobLogLine, Job]):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin[Job]):
+class JobAdmin(ReadOnly, admin.ModelAdmin[Job]):
     """Read-only: the state, progress and log are the runner's to write. Staff who may view jobs
     may also Cancel and Re-run them (the actions ask the view permission, as nothing can be changed)."""
 
@@ -69,15 +73,6 @@ class JobAdmin(admin.ModelAdmin[Job]):
     def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> list[str]:
         return ["title", *(field.name for field in Job._meta.fields), "duration_text"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
-        return False
-
     @admin.display(description="title")
     def title(self, job: Job) -> str:
         return job.title
@@ -108,36 +103,18 @@ class JobAdmin(admin.ModelAdmin[Job]):
 
 
 @admin.register(JobLogLine)
-class JobLogLineAdmin(admin.ModelAdmin[JobLogLine]):
+class JobLogLineAdmin(ReadOnly, admin.ModelAdmin[JobLogLine]):
     list_display = ("job", "seq", "stream", "text", "created_at")
     list_filter = ("stream",)
     search_fields = ("text", "job__id")
     list_select_related = ("job",)
     readonly_fields = ("job", "seq", "stream", "text", "created_at")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: JobLogLine | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: JobLogLine | None = None) -> bool:
-        return False
-
 
 @admin.register(JobItem)
-class JobItemAdmin(admin.ModelAdmin[JobItem]):
+class JobItemAdmin(ReadOnly, admin.ModelAdmin[JobItem]):
     list_display = ("job", "key", "title", "state", "bytes_done", "bytes_total", "updated_at")
     list_filter = ("state",)
     search_fields = ("key", "title", "job__id")
     list_select_related = ("job",)
     readonly_fields = ("job", "key", "title", "state", "bytes_done", "bytes_total", "error", "updated_at")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: JobItem | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: JobItem | None = None) -> bool:
-        return False
