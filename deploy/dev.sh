@@ -94,11 +94,28 @@ cmd_run() {
   exec "$VENV/bin/honcho" start "${procs[@]}"
 }
 
+ensure_postgres() {
+  compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null && return 0
+  command -v pg_ctl >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing postgresql with apt-get (LEFT4ME_TEST_POSTGRES: the suite runs its own cluster)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    # Debian starts a system cluster on install; the suite runs a private one.
+    (systemctl disable --now postgresql 2>/dev/null || service postgresql stop 2>/dev/null) >/dev/null 2>&1 || true
+  else
+    echo "PostgreSQL is missing: LEFT4ME_TEST_POSTGRES=1 needs it (Debian: sudo apt-get install postgresql)" >&2
+    exit 1
+  fi
+}
+
 cmd_test() {
   cmd_setup
   ensure_chromium
+  if [ -n "${LEFT4ME_TEST_POSTGRES:-}" ] && [ "$LEFT4ME_TEST_POSTGRES" != 0 ]; then ensure_postgres; fi
   export LEFT4ME_CHROMIUM="$CHROMIUM"
-  # The suite starts a private Redis unless LEFT4ME_TEST_BROKER_URL names one.
+  # The suite starts a private Redis unless LEFT4ME_TEST_BROKER_URL names one, and with
+  # LEFT4ME_TEST_POSTGRES=1 a private PostgreSQL cluster (else SQLite).
   exec "$VENV/bin/pytest" "$@"
 }
 

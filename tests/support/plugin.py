@@ -13,14 +13,23 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.pgproc import Cluster, start_private_postgres, stop_private_postgres
 from tests.support.redisproc import start_private_redis, stop_private_redis
 
 _ROOT = Path(tempfile.mkdtemp(prefix="left4me-test-"))
 os.environ["LEFT4ME_ROOT"] = str(_ROOT)
-# SQLite under the private root, unless LEFT4ME_TEST_DATABASE_URL names a server (PostgreSQL).
+# SQLite under the private root, unless LEFT4ME_TEST_DATABASE_URL names a server, or
+# LEFT4ME_TEST_POSTGRES=1 asks for a private PostgreSQL cluster for the session.
 os.environ.pop("DATABASE_URL", None)
+_postgres: Cluster | None = None
 if os.environ.get("LEFT4ME_TEST_DATABASE_URL"):
     os.environ["DATABASE_URL"] = os.environ["LEFT4ME_TEST_DATABASE_URL"]
+elif os.environ.get("LEFT4ME_TEST_POSTGRES", "") not in ("", "0"):
+    try:
+        _postgres = start_private_postgres()
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        raise pytest.UsageError(f"private PostgreSQL did not start: {exc}") from None
+    os.environ["DATABASE_URL"] = _postgres.url
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 _redis_proc: subprocess.Popen | None = None
 
@@ -47,4 +56,6 @@ def restart_private_redis() -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _redis_proc is not None:
         stop_private_redis(_redis_proc)
+    if _postgres is not None:
+        stop_private_postgres(_postgres)
     shutil.rmtree(_ROOT, ignore_errors=True)
