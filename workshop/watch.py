@@ -78,13 +78,20 @@ class AttemptWatch:
 
     The download thread reports each piece of body with :meth:`add_bytes`."""
 
-    def __init__(self, *, should_cancel: Callable[[], bool], bytes_to_fetch: int) -> None:
+    def __init__(
+        self,
+        *,
+        should_cancel: Callable[[], bool],
+        bytes_to_fetch: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._should_cancel = should_cancel
+        self._clock = clock
         self._left = bytes_to_fetch
         self._rate = int(settings.WORKSHOP_MIN_BYTES_PER_SECOND)
         self._window = float(settings.WORKSHOP_STALL_SECONDS)
         self._limit = attempt_deadline(bytes_to_fetch)
-        self._started = time.monotonic()
+        self._started = clock()
         self._got = 0
         self._samples: deque[tuple[float, int]] = deque([(self._started, 0)])
         self._sockets: list[socket.socket] = []
@@ -120,8 +127,9 @@ class AttemptWatch:
         with self._lock:
             self._got += n
 
-    def check(self, now: float) -> Trip | None:
-        """Why the attempt must end at ``now``, if it must."""
+    def check(self) -> Trip | None:
+        """Why the attempt must end now, if it must."""
+        now = self._clock()
         if self._should_cancel():
             return Trip(cancelled=True, why="cancelled")
         with self._lock:
@@ -152,7 +160,7 @@ class AttemptWatch:
 
     def _check_quietly(self) -> Trip | None:
         try:
-            return self.check(time.monotonic())
+            return self.check()
         except Exception:  # a database hiccup in should_cancel: look again next time
             logger.warning("download watch: check failed", exc_info=True)
             return None
