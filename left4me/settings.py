@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -183,6 +184,11 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 # when every slot of the job workers hangs: they go to their own queue, which a worker of one
 # slot serves alone (Procfile, left4me-housekeeping.service) and every job worker serves too.
 LEFT4ME_HOUSEKEEPING_QUEUE = env_str("LEFT4ME_HOUSEKEEPING_QUEUE", "housekeeping")
+if not re.fullmatch(r"[A-Za-z0-9_.@-]+", LEFT4ME_HOUSEKEEPING_QUEUE):
+    raise ValueError(
+        f"LEFT4ME_HOUSEKEEPING_QUEUE={LEFT4ME_HOUSEKEEPING_QUEUE!r} is not a queue name "
+        "(letters, digits, _ . @ -)"
+    )
 HOUSEKEEPING_TASKS = (
     "jobs.reap_stale_jobs",
     "workshop.enqueue_global_refresh",
