@@ -241,7 +241,12 @@ def _status_error(response: requests.Response) -> DownloadFailed:
 
 
 def _stream(
-    response: requests.Response, part: Path, meta: Upload, offset: int, hooks: DownloadHooks, watch: AttemptWatch
+    response: requests.Response,
+    part: Path,
+    meta: Upload,
+    offset: int,
+    hooks: DownloadHooks,
+    watch: AttemptWatch,
 ) -> None:
     got = flushed = offset
     with open(part, "ab" if offset else "wb") as out:

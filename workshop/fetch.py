@@ -34,7 +34,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import _TYPE_SOCKET_OPTIONS
-from urllib3.util.timeout import _DEFAULT_TIMEOUT
+from urllib3.util.timeout import _TYPE_DEFAULT, _TYPE_TIMEOUT
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
@@ -135,7 +135,7 @@ def resolve(host: str, port: int) -> list[tuple[int, str]]:
 
 
 def open_socket(
-    address: str, port: int, timeout: float | None, options: _TYPE_SOCKET_OPTIONS | None
+    address: str, port: int, timeout: _TYPE_TIMEOUT, options: _TYPE_SOCKET_OPTIONS | None
 ) -> socket.socket:
     """A connected socket to one numeric address (no name lookup happens here), shown to this
     thread's watch before it connects, so even a connect that hangs can be cut short."""
@@ -144,7 +144,7 @@ def open_socket(
     try:
         for option in options or ():
             sock.setsockopt(*option)
-        if timeout is not _DEFAULT_TIMEOUT:
+        if not isinstance(timeout, _TYPE_DEFAULT):  # urllib3's "no timeout given"
             sock.settimeout(timeout)
         _show_to_watch(sock)
         sock.connect((address, port))

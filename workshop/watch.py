@@ -21,6 +21,7 @@ the TLS layer took over, or one already closed, is still this attempt's own and 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import threading
@@ -173,7 +174,5 @@ class AttemptWatch:
 
 
 def _shut(sock: socket.socket) -> None:
-    try:
+    with contextlib.suppress(OSError):  # not connected yet, or already gone
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:  # not connected yet, or already gone
-        pass

@@ -135,7 +135,9 @@ def test_housekeeping_is_a_worker_of_one_slot_on_that_queue_alone_under_its_own_
 
 
 def test_make_run_serves_the_housekeeping_queue_twice_like_the_units() -> None:
-    procs = dict(line.split(": ", 1) for line in (BASE_DIR / "Procfile").read_text().splitlines() if ": " in line)
+    procs = dict(
+        line.split(": ", 1) for line in (BASE_DIR / "Procfile").read_text().splitlines() if ": " in line
+    )
     assert '${LEFT4ME_HOUSEKEEPING_QUEUE:-housekeeping}"' in procs["worker"]
     housekeeping = shlex.split(procs["housekeeping"])
     assert housekeeping[housekeeping.index("--queues") + 1] == "${LEFT4ME_HOUSEKEEPING_QUEUE:-housekeeping}"

@@ -31,7 +31,11 @@ def _queue_of(task_name: str) -> str:
 @pytest.mark.django_db
 def test_every_periodic_task_goes_to_the_housekeeping_queue(settings) -> None:
     names = set(PeriodicTask.objects.values_list("task", flat=True))  # made by the migrations
-    assert names >= {"jobs.reap_stale_jobs", "workshop.enqueue_global_refresh", "overlays.enqueue_cache_collection"}
+    assert names >= {
+        "jobs.reap_stale_jobs",
+        "workshop.enqueue_global_refresh",
+        "overlays.enqueue_cache_collection",
+    }
     assert {name: _queue_of(name) for name in names} == dict.fromkeys(names, "housekeeping")
     assert settings.LEFT4ME_HOUSEKEEPING_QUEUE == "housekeeping"
 
