@@ -76,7 +76,7 @@ cmd_run() {
   # Files under LEFT4ME_ROOT (the database: password hashes, sessions) are not for other users.
   umask 0027
   cmd_setup
-  local procs=(web worker beat)
+  local procs=(web worker housekeeping beat)
   if broker_reachable; then
     say "using the Redis at ${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
   elif [ -n "${CELERY_BROKER_URL:-}" ]; then

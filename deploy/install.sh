@@ -19,7 +19,7 @@ set -euo pipefail
 umask 022
 
 SERVICE_USER=left4me
-UNITS=(left4me-web left4me-worker left4me-beat)
+UNITS=(left4me-web left4me-worker left4me-housekeeping left4me-beat)
 PYTHON="${PYTHON:-python3}"
 ORIG_ARGS=("$@")
 COMMAND=install

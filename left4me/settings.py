@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -179,6 +180,21 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Builds touch overlay files, so they run on the worker of the host that holds them.
 LEFT4ME_WORKER_QUEUE = env_str("LEFT4ME_WORKER_QUEUE", "celery")
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+# The periodic tasks (the reaper, the enqueues of the daily jobs) are short and must run even
+# when every slot of the job workers hangs: they go to their own queue, which a worker of one
+# slot serves alone (Procfile, left4me-housekeeping.service) and every job worker serves too.
+LEFT4ME_HOUSEKEEPING_QUEUE = env_str("LEFT4ME_HOUSEKEEPING_QUEUE", "housekeeping")
+if not re.fullmatch(r"[A-Za-z0-9_.@-]+", LEFT4ME_HOUSEKEEPING_QUEUE):
+    raise ValueError(
+        f"LEFT4ME_HOUSEKEEPING_QUEUE={LEFT4ME_HOUSEKEEPING_QUEUE!r} is not a queue name "
+        "(letters, digits, _ . @ -)"
+    )
+HOUSEKEEPING_TASKS = (
+    "jobs.reap_stale_jobs",
+    "workshop.enqueue_global_refresh",
+    "overlays.enqueue_cache_collection",
+)
+CELERY_TASK_ROUTES = {name: {"queue": LEFT4ME_HOUSEKEEPING_QUEUE} for name in HOUSEKEEPING_TASKS}
 
 # --- Jobs -------------------------------------------------------------------------------
 JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10.0)
@@ -200,6 +216,11 @@ WORKSHOP_DOWNLOAD_ATTEMPTS = env_int("WORKSHOP_DOWNLOAD_ATTEMPTS", 3, minimum=1)
 WORKSHOP_RETRY_BACKOFF = env_float("WORKSHOP_RETRY_BACKOFF", 2.0)
 WORKSHOP_RETRY_BACKOFF_MAX = env_float("WORKSHOP_RETRY_BACKOFF_MAX", 120.0)
 WORKSHOP_DOWNLOAD_CONCURRENCY = env_int("WORKSHOP_DOWNLOAD_CONCURRENCY", 4, minimum=1)
+# A download attempt that gets under WORKSHOP_MIN_BYTES_PER_SECOND over any WORKSHOP_STALL_SECONDS
+# (headers included) is stalled: it ends and the next attempt resumes. Its deadline follows from
+# the same rate (workshop.watch.attempt_deadline).
+WORKSHOP_MIN_BYTES_PER_SECOND = env_int("WORKSHOP_MIN_BYTES_PER_SECOND", 32 * 2**10, minimum=1)
+WORKSHOP_STALL_SECONDS = env_int("WORKSHOP_STALL_SECONDS", 30, minimum=1)
 # Hosts a file_url (and each redirect) may point at: Steam's user-content hosts. "*." matches any
 # subdomain. Addresses that are not public (loopback, private...) are refused unless the host is
 # named here as it is, without a wildcard (tests and the demo name 127.0.0.1).

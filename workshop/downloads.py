@@ -7,6 +7,10 @@ with ``steam_id``, ``file_url``, ``file_size`` and ``time_updated`` (WorkshopMet
 WorkshopItem). The caller watches and steers through one DownloadHooks object (a running job's
 context is one).
 
+Each attempt runs under a workshop.watch.AttemptWatch: a cancel ends it within a second, and it
+fails (retryable) when it stalls (``stalled: under 32.0 KiB/s for 30 s``) or outlives its
+deadline (``deadline passed: ...``), whatever the server does.
+
 The retry policy runs inside the build job rather than as Celery task retries, because the
 build needs the attempt lines in its own log, a cancel that ends a backoff at once, and the
 items that did download even when another failed. The schedule is Celery's own formula.
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import connections
 
@@ -37,6 +42,7 @@ from workshop.cache import Upload, cache_path, is_cached, keep_version, lock_pat
 from workshop.fetch import DownloadRefused, TooManyRedirects, get_file
 from workshop.retry import retry_delay, transient_wait
 from workshop.steam import request_timeout
+from workshop.watch import AttemptWatch, Trip
 
 CHUNK_SIZE = 2**20
 # Written bytes are handed to the disk every this many, so the fsync before the rename waits
@@ -161,9 +167,19 @@ def download_to_cache(meta: Upload, cache_root: Path, hooks: DownloadHooks = NO_
 
 def _fetch_into_partial(meta: Upload, root: Path, hooks: DownloadHooks) -> None:
     offset = _resume_offset(meta, root)
-    with _get(meta, offset) as response:
-        offset = _accepted_offset(response, meta, root, offset)
-        _stream(response, partial_path(root, meta.steam_id), meta, offset, hooks)
+    with AttemptWatch(should_cancel=hooks.should_cancel, bytes_to_fetch=meta.file_size - offset) as watch:
+        try:
+            with _get(meta, offset) as response:
+                offset = _accepted_offset(response, meta, root, offset)
+                _stream(response, partial_path(root, meta.steam_id), meta, offset, hooks, watch)
+        except (DownloadFailed, DownloadCancelled) as exc:
+            if watch.tripped is not None:  # the watch cut the connection: its why, not the cut's
+                raise _tripped(watch.tripped) from exc
+            raise
+
+
+def _tripped(trip: Trip) -> Exception:
+    return DownloadCancelled() if trip.cancelled else DownloadRetryable(trip.why)
 
 
 def _resume_offset(meta: Upload, root: Path) -> int:
@@ -224,11 +240,19 @@ def _status_error(response: requests.Response) -> DownloadFailed:
     return DownloadFailed(why) if after is False else DownloadRetryable(why, retry_after=after)
 
 
-def _stream(response: requests.Response, part: Path, meta: Upload, offset: int, hooks: DownloadHooks) -> None:
+def _stream(
+    response: requests.Response,
+    part: Path,
+    meta: Upload,
+    offset: int,
+    hooks: DownloadHooks,
+    watch: AttemptWatch,
+) -> None:
     got = flushed = offset
     with open(part, "ab" if offset else "wb") as out:
         try:
-            for chunk in response.iter_content(CHUNK_SIZE):
+            for chunk in _body(response):
+                watch.add_bytes(len(chunk))
                 if hooks.should_cancel():
                     raise DownloadCancelled()
                 got += len(chunk)
@@ -239,13 +263,21 @@ def _stream(response: requests.Response, part: Path, meta: Upload, offset: int, 
                     _start_writeback(out, flushed, got)
                     flushed = got
                 hooks.add_bytes(len(chunk))
-        except requests.RequestException as exc:
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise DownloadRetryable(_body_why(exc, got, meta.file_size)) from exc
         if got < meta.file_size:
             raise DownloadRetryable(f"short body: got {got} of {meta.file_size} bytes")
         out.flush()
         os.utime(out.fileno(), (meta.time_updated, meta.time_updated))
         os.fsync(out.fileno())
+
+
+def _body(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives: each piece is what one read of the socket got (up to CHUNK_SIZE),
+    so the watch counts bytes as they come; iter_content would wait for a whole CHUNK_SIZE.
+    Not decoded: the request asks for the bytes as stored."""
+    while chunk := response.raw.read1(CHUNK_SIZE, decode_content=False):
+        yield chunk
 
 
 def _write(out: BinaryIO, chunk: bytes) -> None:
@@ -287,8 +319,8 @@ def _network_why(exc: requests.RequestException) -> str:
     return f"connection error: {reason.group(1) if reason else exc.__class__.__name__}"
 
 
-def _body_why(exc: requests.RequestException, got: int, size: int) -> str:
-    if "Read timed out" in str(exc) or isinstance(exc, requests.Timeout):
+def _body_why(exc: Exception, got: int, size: int) -> str:
+    if "Read timed out" in str(exc) or isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)):
         return f"read timeout after {got} of {size} bytes"
     return f"short body: got {got} of {size} bytes"
 

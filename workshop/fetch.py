@@ -10,6 +10,10 @@ host is resolved once, every address is checked before any connects, the socket 
 one of those addresses (the Host header and TLS SNI keep the name) and its peer is checked
 again. A DNS answer that changes between check and connect (rebinding) therefore gets nothing.
 Redirects are followed here, at most MAX_REDIRECTS, each hop checked the same way.
+
+Every socket is handed, before it connects, to the watch of the thread that opens it
+(:func:`watching`; workshop.watch ends an attempt by shutting its socket down), and every request
+asks ``Connection: close``: an attempt's connection is its own, never reused by another.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import ipaddress
 import os
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -27,8 +33,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
-from urllib3.util import connection as urllib3_connection
 from urllib3.util.connection import _TYPE_SOCKET_OPTIONS
+from urllib3.util.timeout import _TYPE_DEFAULT, _TYPE_TIMEOUT
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
@@ -129,10 +135,50 @@ def resolve(host: str, port: int) -> list[tuple[int, str]]:
 
 
 def open_socket(
-    address: str, port: int, timeout: float | None, options: _TYPE_SOCKET_OPTIONS | None
+    address: str, port: int, timeout: _TYPE_TIMEOUT, options: _TYPE_SOCKET_OPTIONS | None
 ) -> socket.socket:
-    """A connected socket to one numeric address (no name lookup happens here)."""
-    return urllib3_connection.create_connection((address, port), timeout, socket_options=options)
+    """A connected socket to one numeric address (no name lookup happens here), shown to this
+    thread's watch before it connects, so even a connect that hangs can be cut short."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        for option in options or ():
+            sock.setsockopt(*option)
+        if not isinstance(timeout, _TYPE_DEFAULT):  # urllib3's "no timeout given"
+            sock.settimeout(timeout)
+        _show_to_watch(sock)
+        sock.connect((address, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+# --- the watch of this thread's sockets -----------------------------------------------------------
+
+
+class SocketWatch(Protocol):
+    def attach(self, sock: socket.socket) -> None: ...
+
+
+_watched = threading.local()
+
+
+@contextmanager
+def watching(watch: SocketWatch) -> Iterator[None]:
+    """Until the block ends, every socket this thread opens is attached to ``watch``."""
+    previous = getattr(_watched, "watch", None)
+    _watched.watch = watch
+    try:
+        yield
+    finally:
+        _watched.watch = previous
+
+
+def _show_to_watch(sock: socket.socket) -> None:
+    watch: SocketWatch | None = getattr(_watched, "watch", None)
+    if watch is not None:
+        watch.attach(sock)
 
 
 # --- connections that check where they connect ---------------------------------------------------
@@ -226,7 +272,11 @@ def get_file(url: str, *, headers: Mapping[str, str], timeout: tuple[float, floa
     for _hop in range(MAX_REDIRECTS + 1):
         check_url(url)
         response = session.get(
-            url, headers=dict(headers), stream=True, timeout=timeout, allow_redirects=False
+            url,
+            headers={**headers, "Connection": "close"},
+            stream=True,
+            timeout=timeout,
+            allow_redirects=False,
         )
         location = response.headers.get("Location")
         if response.status_code not in REDIRECT_STATUSES or not location:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -89,7 +90,12 @@ def test_web_is_gunicorn_on_localhost_with_workers_from_the_environment() -> Non
 
 # Web and beat write only private files (the SQLite database, beat's state); the worker writes
 # the overlays and the workshop cache that game servers, running as other users, read.
-UMASKS = {"left4me-web": "0027", "left4me-beat": "0027", "left4me-worker": "0022"}
+UMASKS = {
+    "left4me-web": "0027",
+    "left4me-beat": "0027",
+    "left4me-worker": "0022",
+    "left4me-housekeeping": "0027",
+}
 
 
 @pytest.mark.parametrize("name", UNIT_NAMES)
@@ -109,13 +115,34 @@ def _celery_app_and_command(argv: list[str]) -> tuple[str, str]:
     return argv[2], argv[3]
 
 
-def test_worker_is_celery_of_this_app_on_the_shared_and_the_host_queue() -> None:
+def test_worker_is_celery_of_this_app_on_the_shared_the_host_and_the_housekeeping_queue() -> None:
     argv = exec_start("left4me-worker")
     app_name, command = _celery_app_and_command(argv)
     assert (app_name, command) == ("left4me", "worker")
     assert import_string(f"{app_name}.celery.app").main == "left4me"
     queues = argv[argv.index("--queues") + 1].split(",")
-    assert queues == ["celery", "${LEFT4ME_WORKER_QUEUE}"]
+    assert queues == ["celery", "${LEFT4ME_WORKER_QUEUE}", "${LEFT4ME_HOUSEKEEPING_QUEUE}"]
+
+
+def test_housekeeping_is_a_worker_of_one_slot_on_that_queue_alone_under_its_own_name() -> None:
+    argv = exec_start("left4me-housekeeping")
+    assert _celery_app_and_command(argv) == ("left4me", "worker")
+    assert argv[argv.index("--queues") + 1] == "${LEFT4ME_HOUSEKEEPING_QUEUE}"
+    assert argv[argv.index("--concurrency") + 1] == "1"
+    assert argv[argv.index("--hostname") + 1] == "housekeeping@%%h"  # systemd passes on %h
+    assert default_environment("left4me-housekeeping")["LEFT4ME_HOUSEKEEPING_QUEUE"] == "housekeeping"
+    assert service("left4me-housekeeping")["Type"] == "simple"
+
+
+def test_make_run_serves_the_housekeeping_queue_twice_like_the_units() -> None:
+    procs = dict(
+        line.split(": ", 1) for line in (BASE_DIR / "Procfile").read_text().splitlines() if ": " in line
+    )
+    assert '${LEFT4ME_HOUSEKEEPING_QUEUE:-housekeeping}"' in procs["worker"]
+    housekeeping = shlex.split(procs["housekeeping"])
+    assert housekeeping[housekeeping.index("--queues") + 1] == "${LEFT4ME_HOUSEKEEPING_QUEUE:-housekeeping}"
+    assert housekeeping[housekeeping.index("--concurrency") + 1] == "1"
+    assert "housekeeping" in (DEPLOY_DIR / "dev.sh").read_text().split("local procs=(", 1)[1].split(")")[0]
 
 
 def test_worker_stops_gracefully_and_long_enough_for_a_warm_shutdown() -> None:

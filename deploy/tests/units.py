@@ -10,7 +10,7 @@ from django.conf import settings
 
 DEPLOY_DIR = Path(settings.BASE_DIR) / "deploy"
 UNIT_DIR = DEPLOY_DIR / "systemd"
-UNIT_NAMES = ("left4me-web", "left4me-worker", "left4me-beat")
+UNIT_NAMES = ("left4me-web", "left4me-worker", "left4me-housekeeping", "left4me-beat")
 INSTALLED_APP_DIR = "/opt/left4me"
 
 

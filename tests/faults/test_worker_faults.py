@@ -6,6 +6,7 @@ is complete, no job left running, no partial file left behind once a download gi
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import pytest
 from django.conf import settings
 
 from jobs.models import Job
-from jobs.services import job_enqueue, job_reap_stale
+from jobs.services import job_cancel, job_enqueue, job_reap_stale
 from overlays.build import cache_file
 from overlays.items import items_add
 from overlays.models import Overlay
@@ -188,3 +189,24 @@ def test_enqueue_of_a_rebuild_after_settling_completes(owner, steam) -> None:
         )
     assert rebuild.state == Job.State.SUCCEEDED
     assert cache_file("9600001").exists()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [Step(hold_seconds=math.inf), Step(trickle_bytes=64, trickle_seconds=0.5)],
+    ids=["headers never come", "a trickle"],
+)
+def test_a_build_stuck_on_its_file_host_is_cancelled_within_two_seconds(owner, steam, fault) -> None:
+    steam.add_item("9400001", size=MiB, default=fault)
+    _overlay, job = add(owner, "stuck", "9400001")
+    with running_worker(concurrency=1):
+        wait_for(lambda: steam.get_count("9400001") == 1, timeout=60)
+        time.sleep(1.3)  # well into the fault
+        began = time.monotonic()
+        job_cancel(job=Job.objects.get(pk=job.pk))
+        job = finished(job, timeout=30)
+        took = time.monotonic() - began
+    assert job.state == Job.State.CANCELLED, (job.error, log_of(job))
+    assert took <= 2.0, took
+    assert steam.get_count("9400001") == 1  # no new attempt after the cancel
+    assert cache_leftovers() == []

@@ -5,7 +5,8 @@ It answers the two API calls left4me makes (``GetPublishedFileDetails/v1`` and
 ``/files/<steam_id>`` with ``Range`` support and a generated preview image per item at
 ``/previews/<steam_id>.svg``. Files are either given as bytes or generated
 from a repeating pattern by size, so a 1 GiB item costs no memory. Per-file switches inject
-failures (status sequences, truncated bodies, stalls, ``Retry-After``) and a per-connection
+failures (status sequences, truncated bodies, stalls, ``Retry-After``, a request held without an
+answer, a body trickled a few bytes at a time) and a per-connection
 rate limit; counters record every GET and API POST. API calls can be scripted too, one
 :class:`ApiStep` per POST (``steam.script_api(502, 502)``: two failures, then the answer; an
 HTML error page, a stall, a ``Retry-After``), and :meth:`FakeSteam.add_entry` serves any
@@ -63,8 +64,11 @@ class Step:
     status: int = 200  # 200 serves the file (206 when a Range was asked); anything else is sent as is
     truncate_after: int | None = None  # body bytes sent before the connection drops
     stall_after: int | None = None  # body bytes sent before the server stalls for stall_seconds
-    stall_seconds: float = 0.0
+    stall_seconds: float = 0.0  # math.inf: until the server stops
     retry_after: str | None = None  # Retry-After header value
+    hold_seconds: float = 0.0  # accept the request and answer nothing this long (math.inf: never)
+    trickle_bytes: int | None = None  # send the body this many bytes at a time...
+    trickle_seconds: float = 1.0  # ...this long apart
 
 
 @dataclass
@@ -432,12 +436,19 @@ class _Handler(BaseHTTPRequestHandler):
         if match is None:
             return self._reply(404, b"not found")
         fake, step = self.server.fake.record_get(match.group(1), self.headers.get("Range"))
+        if step.hold_seconds and self._hold(step.hold_seconds):
+            return None
         if fake is None or step.status != 200:
             return self._reply(step.status, b"fake failure", retry_after=step.retry_after)
         span = _wanted_span(fake, self.headers.get("Range"))
         if span is None:
             return self._reply(416, b"", extra={"Content-Range": f"bytes */{fake.size}"})
         self._send_file(fake, step, *span)
+
+    def _hold(self, seconds: float) -> bool:
+        """Say nothing for ``seconds`` (for ever when infinite); True when the server stops first."""
+        self.close_connection = True
+        return _wait(self.server.fake.stopping, seconds)
 
     def _send_preview(self, steam_id: str) -> None:
         fake = self.server.fake
@@ -469,12 +480,16 @@ class _Handler(BaseHTTPRequestHandler):
         rate = fake.rate_limit or self.server.fake.rate_limit
         limit = end - start if step.truncate_after is None else min(end - start, step.truncate_after)
         chunk = max(1024, rate // 20) if rate else 65536
+        if step.trickle_bytes is not None:
+            chunk = step.trickle_bytes
         sent, began = 0, time.monotonic()
         while sent < limit:
+            if step.trickle_bytes is not None and sent and stopping.wait(step.trickle_seconds):
+                return sent
             if (
                 step.stall_after is not None
                 and sent == step.stall_after
-                and stopping.wait(step.stall_seconds)
+                and _wait(stopping, step.stall_seconds)
             ):
                 return sent
             stop_at = step.stall_after if step.stall_after is not None and sent < step.stall_after else limit
@@ -503,6 +518,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(body)
+
+
+def _wait(stopping: threading.Event, seconds: float) -> bool:
+    """Wait ``seconds`` (for ever when infinite); True when the server stops first."""
+    return stopping.wait() if seconds == float("inf") else stopping.wait(seconds)
 
 
 def _wanted_span(fake: FakeFile, range_header: str | None) -> tuple[int, int, bool] | None:

@@ -43,7 +43,9 @@ def database_url() -> str:
     return f"postgres://{auth}{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_worker(*, concurrency: int = 2, queues: str = "celery", **env: str) -> subprocess.Popen:
+def start_worker(*, concurrency: int = 2, queues: str | None = None, **env: str) -> subprocess.Popen:
+    """A worker as left4me-worker runs: the shared queue and the housekeeping queue."""
+    queues = queues or f"celery,{settings.LEFT4ME_HOUSEKEEPING_QUEUE}"
     cmd = [
         sys.executable, "-m", "celery", "-A", "left4me", "worker", "--loglevel", "INFO",
         "--concurrency", str(concurrency), "--queues", queues, "--without-gossip", "--without-mingle",

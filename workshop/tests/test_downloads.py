@@ -126,22 +126,23 @@ def test_stale_file_is_downloaded_again(steam: FakeSteam, cache: Path, change: s
 
 
 def test_truncated_body_is_retried_then_fails_with_attempt_lines(steam: FakeSteam, cache: Path) -> None:
-    # each GET drops the connection after 1 MiB + 1000 bytes: only whole chunks reach the disk
-    steam.add_item("105", size=5 * MiB, default=Step(truncate_after=MiB + 1000))
+    # each GET drops the connection after 1 MiB + 1000 bytes: every byte that came is kept
+    cut = MiB + 1000
+    steam.add_item("105", size=5 * MiB, default=Step(truncate_after=cut))
     lines: list[str] = []
 
     with pytest.raises(DownloadFailed) as caught:
         download_with_retry(meta_of(steam, "105"), cache, Hooks(lines=lines))
 
-    assert str(caught.value) == f"short body: got {3 * MiB} of {5 * MiB} bytes"
+    assert str(caught.value) == f"short body: got {3 * cut} of {5 * MiB} bytes"
     assert type(caught.value) is DownloadFailed
     assert lines == [
-        f"workshop 105 attempt 1/3 failed: short body: got {MiB} of {5 * MiB} bytes",
-        f"workshop 105 attempt 2/3 failed: short body: got {2 * MiB} of {5 * MiB} bytes",
-        f"workshop 105 attempt 3/3 failed: short body: got {3 * MiB} of {5 * MiB} bytes",
+        f"workshop 105 attempt 1/3 failed: short body: got {cut} of {5 * MiB} bytes",
+        f"workshop 105 attempt 2/3 failed: short body: got {2 * cut} of {5 * MiB} bytes",
+        f"workshop 105 attempt 3/3 failed: short body: got {3 * cut} of {5 * MiB} bytes",
     ]
     # each retry resumed where the last one stopped
-    assert steam.range_headers["105"] == [None, f"bytes={MiB}-", f"bytes={2 * MiB}-"]
+    assert steam.range_headers["105"] == [None, f"bytes={cut}-", f"bytes={2 * cut}-"]
     assert not (cache / "105.vpk").exists()
     assert leftovers(cache) == []  # giving up leaves no partial behind
 
@@ -223,14 +224,14 @@ def test_resume_from_a_partial_sends_range_and_gives_the_right_bytes(steam: Fake
     # One bare attempt stands for a process killed mid-download: its partial stays behind.
     with pytest.raises(DownloadFailed):
         download_to_cache(meta, cache)
-    assert partial_path(cache, "111").stat().st_size == 2 * MiB
+    assert partial_path(cache, "111").stat().st_size == 2 * MiB + 99
     progress: list[int] = []
 
     assert download_with_retry(meta, cache, Hooks(progress=progress)) is True
 
-    assert steam.range_headers["111"] == [None, f"bytes={2 * MiB}-"]
+    assert steam.range_headers["111"] == [None, f"bytes={2 * MiB + 99}-"]
     assert (cache / "111.vpk").read_bytes() == fake.content()
-    assert sum(progress) == MiB + 5
+    assert sum(progress) == MiB - 94
     assert leftovers(cache) == []
 
 
@@ -253,8 +254,8 @@ def test_server_ignoring_range_starts_over(steam: FakeSteam, cache: Path) -> Non
 
     assert download_with_retry(meta_of(steam, "113"), cache, Hooks(lines=lines)) is True
 
-    assert lines == [f"workshop 113 attempt 1/3 failed: short body: got {MiB} of {fake.size} bytes"]
-    assert steam.range_headers["113"] == [None, f"bytes={MiB}-"]
+    assert lines == [f"workshop 113 attempt 1/3 failed: short body: got {MiB + 1} of {fake.size} bytes"]
+    assert steam.range_headers["113"] == [None, f"bytes={MiB + 1}-"]
     assert (cache / "113.vpk").read_bytes() == fake.content()
 
 
