@@ -164,7 +164,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 # The Job row is the record of a run; Celery results would only duplicate it.
 CELERY_TASK_IGNORE_RESULT = True
-# Only the health check's ping keeps a result, for a minute.
+# Only the ping task (left4me.ping) keeps a result, for a minute.
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
 CELERY_RESULT_EXPIRES = 60
 # Ack after the work, and re-queue when the worker process dies, so a crash loses no job.
@@ -179,6 +179,15 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Builds touch overlay files, so they run on the worker of the host that holds them.
 LEFT4ME_WORKER_QUEUE = env_str("LEFT4ME_WORKER_QUEUE", "celery")
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+
+# --- Health -----------------------------------------------------------------------------
+# Each worker writes a heartbeat into Redis this often (it lives three intervals); /healthz
+# reads them. /healthz computes its answer at most once per LEFT4ME_HEALTH_CACHE_SECONDS in
+# each web process, however many ask.
+LEFT4ME_WORKER_HEARTBEAT_SECONDS = env_float("LEFT4ME_WORKER_HEARTBEAT_SECONDS", 10.0)
+LEFT4ME_HEALTH_CACHE_SECONDS = env_float("LEFT4ME_HEALTH_CACHE_SECONDS", 5.0)
+if LEFT4ME_WORKER_HEARTBEAT_SECONDS <= 0:
+    raise ValueError(f"LEFT4ME_WORKER_HEARTBEAT_SECONDS={LEFT4ME_WORKER_HEARTBEAT_SECONDS} must be above 0")
 
 # --- Jobs -------------------------------------------------------------------------------
 JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10.0)
