@@ -53,10 +53,14 @@ def staff(django_user_model: Any) -> Any:
 def operator(django_user_model: Any) -> Any:
     """A user (not staff) in the group "Operators": sees and acts on everyone's overlays and
     jobs, and the Storage page."""
-    from django.contrib.auth.models import Group
+    from django.contrib.auth.models import Group, Permission
 
+    group, created = Group.objects.get_or_create(name="Operators")
+    if created:  # made by a migration, so gone after a transactional test's flush
+        codenames = ["manage_all_overlays", "view_storage", "manage_all_jobs"]
+        group.permissions.set(Permission.objects.filter(codename__in=codenames))
     user = django_user_model.objects.create_user("operator", password="pw-operator-123")
-    user.groups.add(Group.objects.get(name="Operators"))
+    user.groups.add(group)
     return user
 
 

@@ -80,7 +80,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
     """A consumer step of the Celery worker: while the worker is connected and consuming, a
     thread writes its heartbeat; stopping (a lost connection, a shutdown) removes it."""
 
-    requires = {"celery.worker.consumer.tasks:Tasks"}
+    requires = ("celery.worker.consumer.tasks:Tasks",)
 
     def __init__(self, parent: Any, **kwargs: Any) -> None:
         super().__init__(parent, **kwargs)
@@ -135,7 +135,7 @@ class Health:
 
     @property
     def status(self) -> str:
-        """"down": nothing works without the database; "degraded": pages work but jobs cannot
+        """ "down": nothing works without the database; "degraded": pages work but jobs cannot
         (no broker) or builds fail (disk low). No worker seen is not a failure: jobs wait."""
         if self.database != OK:
             return "down"

@@ -4,12 +4,14 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from left4me.health import health_cache
 from left4me.http import client_ip
 
+HEALTHZ_PATH = "/healthz"
 # Who reads the detail of /healthz besides requests from this host.
 HEALTH_DETAIL_PERMISSION = "overlays.view_storage"
 LOCAL_ADDRESSES = frozenset({"127.0.0.1", "::1"})
@@ -35,14 +37,22 @@ def healthz(request: HttpRequest) -> JsonResponse:
     """{"status": "ok"} 200, or "degraded"/"down" with 503; anyone may ask, without a login.
 
     Monitoring on this host and operators (HEALTH_DETAIL_PERMISSION) also read each part: the
-    database, the broker, the workers with the age of their last heartbeat, the disk.
+    database, the broker, the workers with the age of their last heartbeat, the disk. A request
+    without a session is answered earlier, by left4me.middleware.HealthzShortcut.
     """
+    may_read_detail = is_local(request) or (
+        request.user.is_authenticated and request.user.has_perm(HEALTH_DETAIL_PERMISSION)
+    )
+    return health_response(detail=may_read_detail)
+
+
+def health_response(*, detail: bool) -> JsonResponse:
     report = health_cache.get()
-    body = report.detail() if _may_read_detail(request) else report.summary()
-    return JsonResponse(body, status=report.http_status)
+    response = JsonResponse(report.detail() if detail else report.summary(), status=report.http_status)
+    add_never_cache_headers(response)
+    return response
 
 
-def _may_read_detail(request: HttpRequest) -> bool:
-    if client_ip(request) in LOCAL_ADDRESSES:
-        return True
-    return request.user.is_authenticated and request.user.has_perm(HEALTH_DETAIL_PERMISSION)
+def is_local(request: HttpRequest) -> bool:
+    """The request comes from this host (behind the proxy: nginx was reached from this host)."""
+    return client_ip(request) in LOCAL_ADDRESSES

@@ -150,7 +150,11 @@ def test_a_disk_below_the_minimum_is_reported_low_with_503(client, settings, mon
     settings.WORKSHOP_MIN_FREE_BYTES = 10 * 2**30
     monkeypatch.setattr(health, "free_bytes", lambda folder: 2**30)
     response = client.get("/healthz")
-    assert (response.status_code, response.json()["disk"], response.json()["status"]) == (503, "low", "degraded")
+    assert (response.status_code, response.json()["disk"], response.json()["status"]) == (
+        503,
+        "low",
+        "degraded",
+    )
 
 
 # --- heartbeats ---------------------------------------------------------------------------
@@ -249,3 +253,17 @@ def test_the_operators_group_reads_the_detail(client: Client, owner: Any) -> Non
     owner.groups.add(Group.objects.get(name="Operators"))
     client.force_login(owner)
     assert _get(client, **REMOTE)[1] == OK_DETAIL
+
+
+def test_a_request_without_a_session_is_answered_before_sessions_and_login_checks(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.contrib.sessions.middleware import SessionMiddleware
+
+    def no_session(*args: object) -> None:
+        raise AssertionError("the session middleware ran")
+
+    monkeypatch.setattr(SessionMiddleware, "process_request", no_session)
+    response = client.get("/healthz", **REMOTE)
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    assert "no-cache" in response["Cache-Control"]

@@ -4,14 +4,16 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0007_job_reason_title_items'),
+        ("jobs", "0007_job_reason_title_items"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='job',
-            options={'ordering': ['-created_at', '-id'], 'permissions': [('manage_all_jobs', "see and cancel every user's jobs")]},
+            name="job",
+            options={
+                "ordering": ["-created_at", "-id"],
+                "permissions": [("manage_all_jobs", "see and cancel every user's jobs")],
+            },
         ),
     ]

@@ -4,14 +4,19 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('overlays', '0008_overlay_deleting'),
+        ("overlays", "0008_overlay_deleting"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='overlay',
-            options={'ordering': ['name', 'id'], 'permissions': [('manage_all_overlays', "see and change every user's overlays"), ('view_storage', "see the workshop cache and collect it, and read /healthz's detail")]},
+            name="overlay",
+            options={
+                "ordering": ["name", "id"],
+                "permissions": [
+                    ("manage_all_overlays", "see and change every user's overlays"),
+                    ("view_storage", "see the workshop cache and collect it, and read /healthz's detail"),
+                ],
+            },
         ),
     ]

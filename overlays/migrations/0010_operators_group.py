@@ -10,7 +10,12 @@ from django.db import migrations
 OPERATORS = "Operators"
 PERMISSIONS = [
     ("overlays", "overlay", "manage_all_overlays", "see and change every user's overlays"),
-    ("overlays", "overlay", "view_storage", "see the workshop cache and collect it, and read /healthz's detail"),
+    (
+        "overlays",
+        "overlay",
+        "view_storage",
+        "see the workshop cache and collect it, and read /healthz's detail",
+    ),
     ("jobs", "job", "manage_all_jobs", "see and cancel every user's jobs"),
 ]
 
