@@ -44,8 +44,24 @@ def stranger(django_user_model: Any) -> Any:
 
 @pytest.fixture
 def staff(django_user_model: Any) -> Any:
-    """A staff user (not a superuser): sees everyone's overlays and jobs."""
+    """A staff user (not a superuser) without permissions: opens the admin site, and in the app
+    sees only their own things, like a plain user."""
     return django_user_model.objects.create_user("staff", password="pw-staff-123", is_staff=True)
+
+
+@pytest.fixture
+def operator(django_user_model: Any) -> Any:
+    """A user (not staff) in the group "Operators": sees and acts on everyone's overlays and
+    jobs, and the Storage page."""
+    from django.contrib.auth.models import Group, Permission
+
+    group, created = Group.objects.get_or_create(name="Operators")
+    if created:  # made by a migration, so gone after a transactional test's flush
+        codenames = ["manage_all_overlays", "view_storage", "manage_all_jobs"]
+        group.permissions.set(Permission.objects.filter(codename__in=codenames))
+    user = django_user_model.objects.create_user("operator", password="pw-operator-123")
+    user.groups.add(group)
+    return user
 
 
 @pytest.fixture

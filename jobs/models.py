@@ -12,6 +12,7 @@ from django.utils import timezone
 from jobs import registry
 
 REASON_MAX = 500
+MANAGE_ALL_JOBS = "jobs.manage_all_jobs"
 
 
 def timespan(seconds: float) -> str:
@@ -26,9 +27,13 @@ def timespan(seconds: float) -> str:
 
 class JobQuerySet(models.QuerySet["Job"]):
     def visible_to(self, user: User) -> JobQuerySet:
-        """Staff see every job; others the jobs they started and the jobs of what they own."""
-        if user.is_staff:
+        """Holders of jobs.manage_all_jobs see every job; others the jobs they started and the
+        jobs of what they own."""
+        if user.has_perm(MANAGE_ALL_JOBS):
             return self
+        return self.own_or_started_by(user)
+
+    def own_or_started_by(self, user: User) -> JobQuerySet:
         return self.filter(models.Q(user=user) | models.Q(owner=user))
 
     def of(self, subject: models.Model) -> JobQuerySet:
@@ -97,6 +102,7 @@ class Job(models.Model):
             models.Index(fields=["subject_type", "subject_id", "operation", "state"]),
             models.Index(fields=["state", "heartbeat_at"]),
         ]
+        permissions = [("manage_all_jobs", "see and cancel every user's jobs")]
 
     def __str__(self) -> str:
         return f"{self.operation} #{self.pk} ({self.state})"

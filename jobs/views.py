@@ -14,7 +14,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import registry
-from jobs.models import Job, JobItem, JobLogLine
+from jobs.models import MANAGE_ALL_JOBS, Job, JobItem, JobLogLine
 from jobs.services import job_cancel
 from left4me.disk import human_bytes
 from left4me.http import AuthenticatedHttpRequest
@@ -27,10 +27,14 @@ STATUS_MAX_ITEMS = 50
 
 
 def _job_for_user(request: AuthenticatedHttpRequest, pk: int) -> Job:
-    """The job, if the user started it or owns its subject (staff see all); 403 otherwise.
-    One query when it is visible: the status endpoint is polled every second."""
-    job = Job.objects.visible_to(request.user).select_related("user", "subject_type").filter(pk=pk).first()
+    """The job, if the user started it or owns its subject (holders of jobs.manage_all_jobs:
+    any job); 403 otherwise. One query for one's own job: the status endpoint is polled every
+    second, and the permissions are looked up only for someone else's."""
+    jobs = Job.objects.select_related("user", "subject_type").filter(pk=pk)
+    job = jobs.own_or_started_by(request.user).first()
     if job is not None:
+        return job
+    if request.user.has_perm(MANAGE_ALL_JOBS) and (job := jobs.first()) is not None:
         return job
     if Job.objects.filter(pk=pk).exists():
         raise PermissionDenied("This job belongs to another user.")
@@ -44,7 +48,7 @@ def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     filters = _list_filters(request)
     jobs = visible.filter(**filters).select_related("user").prefetch_related("subject")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"page": page, "show_owner": request.user.is_staff, "filters": filters}
+    context = {"page": page, "show_owner": request.user.has_perm(MANAGE_ALL_JOBS), "filters": filters}
     context |= {
         "subjects": _subjects(visible),
         "states": Job.State.choices,

@@ -4,11 +4,14 @@ import os
 
 from celery import Celery
 
+from left4me.health import WorkerHeartbeat
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "left4me.settings")
 
 app = Celery("left4me")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+app.steps["consumer"].add(WorkerHeartbeat)
 
 
 @app.task(name="left4me.ping", ignore_result=False)

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "left4me.middleware.HealthzShortcut",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -165,7 +166,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 # The Job row is the record of a run; Celery results would only duplicate it.
 CELERY_TASK_IGNORE_RESULT = True
-# Only the health check's ping keeps a result, for a minute.
+# Only the ping task (left4me.ping) keeps a result, for a minute.
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
 CELERY_RESULT_EXPIRES = 60
 # Ack after the work, and re-queue when the worker process dies, so a crash loses no job.
@@ -195,6 +196,15 @@ HOUSEKEEPING_TASKS = (
     "overlays.enqueue_cache_collection",
 )
 CELERY_TASK_ROUTES = {name: {"queue": LEFT4ME_HOUSEKEEPING_QUEUE} for name in HOUSEKEEPING_TASKS}
+
+# --- Health -----------------------------------------------------------------------------
+# Each worker writes a heartbeat into Redis this often (it lives three intervals); /healthz
+# reads them. /healthz computes its answer at most once per LEFT4ME_HEALTH_CACHE_SECONDS in
+# each web process, however many ask.
+LEFT4ME_WORKER_HEARTBEAT_SECONDS = env_float("LEFT4ME_WORKER_HEARTBEAT_SECONDS", 10.0)
+LEFT4ME_HEALTH_CACHE_SECONDS = env_float("LEFT4ME_HEALTH_CACHE_SECONDS", 5.0)
+if LEFT4ME_WORKER_HEARTBEAT_SECONDS <= 0:
+    raise ValueError(f"LEFT4ME_WORKER_HEARTBEAT_SECONDS={LEFT4ME_WORKER_HEARTBEAT_SECONDS} must be above 0")
 
 # --- Jobs -------------------------------------------------------------------------------
 JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10.0)

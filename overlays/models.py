@@ -33,6 +33,12 @@ class Overlay(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["owner", "name"], name="overlay_name_unique_per_owner")
         ]
+        # Powers over other users' things and the shared cache; the group "Operators" holds
+        # them (migration 0009). Staff status alone only opens the admin site.
+        permissions = [
+            ("manage_all_overlays", "see and change every user's overlays"),
+            ("view_storage", "see the workshop cache and collect it, and read /healthz's detail"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -1,4 +1,4 @@
-"""What the workshop cache holds and what garbage collection would free: the staff's Storage page.
+"""What the workshop cache holds and what garbage collection would free: the operators' Storage page.
 
 The cache is read with os.scandir and stat only (no file is opened) and the database in two
 queries however many items there are. Sizes are what the files hold (st_size); a file with

@@ -1,5 +1,5 @@
-"""/storage/: the workshop cache, for staff. Its own URLconf so the project's urls.py includes it
-by name (the project package imports no app)."""
+"""/storage/: the workshop cache, for operators (overlays.view_storage). Its own URLconf so the
+project's urls.py includes it by name (the project package imports no app)."""
 
 from django.urls import path
 

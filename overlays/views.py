@@ -64,12 +64,16 @@ from workshop.parsing import WorkshopInputError
 LEFT_OUT_SHOWN = 10
 # The Storage page lists this many collectable items, the soonest first.
 COLLECTABLE_SHOWN = 50
+# Powers over other users' overlays and over the shared cache (Overlay.Meta.permissions).
+MANAGE_ALL_OVERLAYS = "overlays.manage_all_overlays"
+VIEW_STORAGE = "overlays.view_storage"
 
 
 def _overlay_for_user(request: AuthenticatedHttpRequest, pk: int) -> Overlay:
-    """The overlay, if the user may act on it: its owner or staff; 403 for anyone else."""
+    """The overlay, if the user may act on it: its owner or a holder of MANAGE_ALL_OVERLAYS;
+    403 for anyone else."""
     overlay = get_object_or_404(Overlay.objects.select_related("owner"), pk=pk, deleting=False)
-    if overlay.owner_id != request.user.pk and not request.user.is_staff:
+    if overlay.owner_id != request.user.pk and not request.user.has_perm(MANAGE_ALL_OVERLAYS):
         raise PermissionDenied("not your overlay")
     return overlay
 
@@ -100,7 +104,7 @@ def _job_redirect(job: Job) -> HttpResponse:
 
 def _visible_overlays(request: AuthenticatedHttpRequest) -> QuerySet[Overlay]:
     overlays = Overlay.objects.select_related("owner").filter(deleting=False)
-    if not request.user.is_staff:
+    if not request.user.has_perm(MANAGE_ALL_OVERLAYS):
         overlays = overlays.filter(owner=request.user)
     latest = Job.objects.filter(
         subject_type=ContentType.objects.get_for_model(Overlay),
@@ -359,18 +363,18 @@ def overlay_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return redirect("overlays:list")
 
 
-# --- the workshop cache (staff) ---------------------------------------------------------
+# --- the workshop cache (operators) -----------------------------------------------------
 
 
-def _staff_only(request: AuthenticatedHttpRequest) -> None:
-    if not request.user.is_staff:
-        raise PermissionDenied("staff only")
+def _storage_viewer_only(request: AuthenticatedHttpRequest) -> None:
+    if not request.user.has_perm(VIEW_STORAGE):
+        raise PermissionDenied("operators only")
 
 
 @login_required
 @require_GET
 def storage(request: AuthenticatedHttpRequest) -> HttpResponse:
-    _staff_only(request)
+    _storage_viewer_only(request)
     report = storage_report()
     context = {
         "report": report,
@@ -384,7 +388,7 @@ def storage(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_POST
 def storage_collect(request: AuthenticatedHttpRequest) -> HttpResponse:
     """*Collect now*: the collection job (the one already queued or running, if any)."""
-    _staff_only(request)
+    _storage_viewer_only(request)
     job, created = cache_collect_enqueue(user=request.user)
     if not created:
         messages.info(request, "A collection was already queued or running: this is it.")

@@ -11,3 +11,6 @@ WORKSHOP_MIN_FREE_BYTES = 0
 # Files come from the stand-in Steam on loopback (tests.support.fakesteam), named explicitly.
 if "127.0.0.1" not in WORKSHOP_DOWNLOAD_HOSTS:  # noqa: F405
     WORKSHOP_DOWNLOAD_HOSTS = [*WORKSHOP_DOWNLOAD_HOSTS, "127.0.0.1"]  # noqa: F405
+
+# Every /healthz call checks anew (tests change what it checks); the cache has its own tests.
+LEFT4ME_HEALTH_CACHE_SECONDS = 0.0

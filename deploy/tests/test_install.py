@@ -293,7 +293,14 @@ def test_the_units_commands_serve_the_installed_app(prefix: Path) -> None:
         wait_for(lambda: _port_open(port), timeout=30)
         status, _, body = _get(port, "/healthz")
         assert status == 200, body
-        assert json.loads(body) == {"database": "ok", "broker": "ok", "worker": "none seen", "disk": "ok"}
+        assert json.loads(body) == {
+            "status": "ok",
+            "database": "ok",
+            "broker": "ok",
+            "worker": "none seen",
+            "workers": {},
+            "disk": "ok",
+        }
         # Plain http goes to https; behind the proxy the app sees https and sets secure cookies.
         status, headers, _ = _get(port, "/accounts/login/")
         assert status == 301 and headers["Location"].startswith("https://")

@@ -45,10 +45,16 @@ def test_list_shows_own_jobs_newest_first_paginated(
     assert b"Owner" not in first.content
 
 
-def test_staff_see_every_job_with_its_owner(client: Client, staff: User, owner: User, stranger: User) -> None:
+def test_operators_see_every_job_with_its_owner_staff_only_their_own(
+    client: Client, operator: User, staff: User, owner: User, stranger: User
+) -> None:
     make_job(user=owner)
     make_job(user=stranger)
     client.force_login(staff)
+    response = client.get(reverse("jobs:list"))
+    assert response.context["page"].paginator.count == 0
+    assert b"<th>Owner</th>" not in response.content
+    client.force_login(operator)
     response = client.get(reverse("jobs:list"))
     assert response.context["page"].paginator.count == 2
     assert b"<th>Owner</th>" in response.content
@@ -121,13 +127,14 @@ def test_a_finished_job_page_has_no_cancel_and_no_polling(owner_client: Client, 
     assert "jobs/job.js" not in html
 
 
-def test_job_page_renders_for_staff_and_is_403_for_another_user(
-    client: Client, staff: User, owner: User, stranger: User
+def test_job_page_renders_for_operators_and_is_403_for_another_user_even_staff(
+    client: Client, operator: User, staff: User, owner: User, stranger: User
 ) -> None:
     job = make_job(user=owner)
-    client.force_login(stranger)
-    assert client.get(reverse("jobs:detail", args=[job.pk])).status_code == 403
-    client.force_login(staff)
+    for other in (stranger, staff):
+        client.force_login(other)
+        assert client.get(reverse("jobs:detail", args=[job.pk])).status_code == 403
+    client.force_login(operator)
     assert client.get(reverse("jobs:detail", args=[job.pk])).status_code == 200
     assert client.get(reverse("jobs:detail", args=[job.pk + 999])).status_code == 404
 

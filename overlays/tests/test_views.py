@@ -40,15 +40,22 @@ def test_list_shows_own_overlays_with_counts_and_build_state(owner_client, owner
     assert '<span class="badge failed">failed</span>' in body
 
 
-def test_staff_list_shows_every_overlay(client, staff, overlay):
+def test_operators_list_shows_every_overlay_with_its_owner_staff_only_their_own(
+    client, operator, staff, overlay
+):
     client.force_login(staff)
-    assert "campaigns" in client.get("/overlays/").content.decode()
+    body = client.get("/overlays/").content.decode()
+    assert "campaigns" not in body and "<th>Owner</th>" not in body
+    client.force_login(operator)
+    body = client.get("/overlays/").content.decode()
+    assert "campaigns" in body and "<th>Owner</th>" in body and "<td>alice</td>" in body
 
 
 def test_list_uses_few_queries(owner_client, owner, django_assert_max_num_queries):
     for n in range(30):
         overlay_create(owner=owner, name=f"o{n}")
-    with django_assert_max_num_queries(5):
+    # The session, the user, their permissions (own and groups', for the navigation), the page.
+    with django_assert_max_num_queries(7):
         assert owner_client.get("/overlays/").status_code == 200
 
 
@@ -177,9 +184,12 @@ def test_posts_need_a_csrf_token(owner, overlay):
     assert Overlay.objects.filter(pk=overlay.pk).exists()
 
 
-def test_staff_may_open_anyones_overlay(client, staff, overlay):
+def test_operators_may_open_anyones_overlay_staff_may_not(client, operator, staff, overlay):
     client.force_login(staff)
-    assert client.get(f"/overlays/{overlay.pk}/").status_code == 200
+    assert client.get(f"/overlays/{overlay.pk}/").status_code == 403
+    client.force_login(operator)
+    body = client.get(f"/overlays/{overlay.pk}/").content.decode()
+    assert "<dt>Owner</dt><dd>alice</dd>" in body
 
 
 def test_unknown_overlay_is_404(owner_client):

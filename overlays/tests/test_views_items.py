@@ -127,12 +127,12 @@ def test_refresh_route_is_403_for_a_non_owner(client, stranger, overlay, steam):
 
 
 @pytest.mark.django_db(transaction=True)  # download threads must see the running job
-def test_refresh_route_staff_may_refresh_anyones_overlay(client, staff, overlay, steam):
+def test_refresh_route_operators_may_refresh_anyones_overlay(client, operator, overlay, steam):
     steam.add_item("101", size=10)
     item_from_steam(steam, "101", overlay=overlay)
-    client.force_login(staff)
+    client.force_login(operator)
     job = _job_of(client.post(f"/overlays/{overlay.pk}/refresh/"))
-    assert job.user == staff
+    assert job.user == operator
     assert _run(job).state == "succeeded"
 
 
