@@ -125,7 +125,7 @@ LEFT4ME_LOGIN_LOCKOUT_MINUTES = env_int("LEFT4ME_LOGIN_LOCKOUT_MINUTES", 15, min
 AUTHENTICATION_BACKENDS = [
     # First: it refuses a locked-out pair before any password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "left4me.auth.ModelBackendOneQuery",
 ]
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 AXES_FAILURE_LIMIT = LEFT4ME_LOGIN_FAILURES
