@@ -194,7 +194,7 @@ def main() -> None:
         f"median of {RUNS} interleaved runs, each the median of {REQUESTS} requests",
         [
             (f"{name}: SQL queries / median latency", f"{queries[name]} / {statistics.median(runs[name]):.1f} ms",
-             "<= 5 / -" if "status" in name else "<= 12 / <= 80 ms")
+             "<= 5 / -" if "status" in name else "<= 10 / <= 80 ms")
             for name in pages
         ],
     )  # fmt: skip

@@ -22,10 +22,12 @@ class ModelBackendOneQuery(ModelBackend):
     ) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
             return set()
-        if not hasattr(user_obj, "_perm_cache"):
+        cached: set[str] | None = getattr(user_obj, "_perm_cache", None)
+        if cached is None:
             perms = Permission.objects.all()
             if not getattr(user_obj, "is_superuser", False):
                 perms = perms.filter(Q(user=user_obj) | Q(group__user=user_obj))
             names = perms.values_list("content_type__app_label", "codename").distinct()
-            user_obj._perm_cache = {f"{app}.{codename}" for app, codename in names}  # type: ignore[union-attr]
-        return user_obj._perm_cache  # type: ignore[union-attr]
+            cached = {f"{app}.{codename}" for app, codename in names}
+            user_obj.__dict__["_perm_cache"] = cached  # where ModelBackend keeps it too
+        return cached

@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -33,6 +33,7 @@ from overlays.models import (
     Overlay,
     OverlayCollectionItem,
     OverlayWorkshopCollection,
+    OverlayWorkshopExclusion,
     OverlayWorkshopItem,
 )
 from overlays.pages import (
@@ -150,7 +151,11 @@ def _render_detail(
 ) -> HttpResponse:
     latest = latest_file_job(overlay)
     health = links_of(overlay).health()
-    collections = list(overlay.workshop_collections.annotate(item_count=Count("members")))
+    # Whether the owner excluded any item rides along, so an overlay without exclusions asks no more.
+    excluded = OverlayWorkshopExclusion.objects.filter(overlay=OuterRef("overlay"))
+    collections = list(
+        overlay.workshop_collections.annotate(item_count=Count("members"), any_excluded=Exists(excluded))
+    )
     query = ItemQuery.from_params(request.GET)
     page, rows = item_page(
         overlay,
@@ -186,7 +191,12 @@ def _collection_rows(
     """Each followed collection with the items the owner excluded from it."""
     if not collections:
         return []
-    excluded = {e.item_id: e.item for e in overlay.workshop_exclusions.select_related("item")}
+    any_excluded = getattr(collections[0], "any_excluded", True)
+    excluded = (
+        {e.item_id: e.item for e in overlay.workshop_exclusions.select_related("item")}
+        if any_excluded
+        else {}
+    )
     holders: dict[int, set[int]] = defaultdict(set)
     if excluded:
         members = OverlayCollectionItem.objects.filter(collection__in=collections, item_id__in=list(excluded))
