@@ -205,15 +205,18 @@ def kill_something(world: World) -> None:
     """SIGKILL a pool child or a whole worker (then start another in its place), in turn."""
     alive = [w for w in world.workers if w.poll() is None]
     children = [(w, c) for w in alive for c in h.worker_children(w.pid)]
+    # A pool child running a job has threads of its own (the heartbeat, the downloads).
+    working = [(w, c) for w, c in children if threads(c) > 1]
     if children and sum(world.kills.values()) % 2 == 0:
-        _, child = world.rng.choice(children)
+        _, child = world.rng.choice(working or children)
         try:
             os.kill(child, signal.SIGKILL)
             world.kills["pool children"] += 1
         except ProcessLookupError:
             pass
         return
-    victim = world.rng.choice(alive) if alive else None
+    victims = list({w.pid: w for w, _ in working}.values()) or alive
+    victim = world.rng.choice(victims) if victims else None
     if victim is not None:
         os.killpg(victim.pid, signal.SIGKILL)
         victim.wait()
@@ -221,6 +224,13 @@ def kill_something(world: World) -> None:
         world.kills["workers"] += 1
     while len(world.workers) < WORKERS:
         world.workers.append(start_worker())
+
+
+def threads(pid: int) -> int:
+    try:
+        return h.proc_status_kib(pid, "Threads")  # a plain count, read like the KiB fields
+    except (OSError, KeyError):
+        return 0
 
 
 def restart_redis(world: World) -> None:
