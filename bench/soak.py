@@ -592,6 +592,10 @@ def report(world: World, checks: list[Check], seen: Counter[str], timing: dict[s
     by_op = Counter(Job.objects.values_list("operation", "state"))
     requeued = Job.objects.filter(requeues__gt=0)
     lost = requeued.filter(error="worker lost").count()
+    failures = Counter(
+        re.sub(r"\d+", "N", error.split(":")[0])
+        for error in Job.objects.filter(state=Job.State.FAILED).values_list("error", flat=True)
+    )
     h.report("machine", h.machine())
     h.report(
         "soak",
@@ -605,9 +609,16 @@ def report(world: World, checks: list[Check], seen: Counter[str], timing: dict[s
                 "",
             ),
             *[(f"  {name}", str(n), "") for name, n in sorted(world.actions.items())],
+            *[(f"  refused: {name}", str(n), "") for name, n in sorted(world.refused.items())],
             ("jobs by final state", ", ".join(f"{s} {n}" for s, n in sorted(by_state.items())), ""),
             *[(f"  {op}", f"{state} {n}", "") for (op, state), n in sorted(by_op.items())],
-            ("jobs re-queued by the reaper", f"{requeued.count()}, of which {lost} failed 'worker lost'", ""),
+            *[(f"  failed: {why}", str(n), "") for why, n in sorted(failures.items())],
+            (
+                "jobs re-queued by the reaper",
+                f"{requeued.count()}: {Counter(requeued.values_list('state', flat=True))}; "
+                f"{lost} failed 'worker lost'",
+                "",
+            ),
             ("kills", f"workers {world.kills['workers']}, pool children {world.kills['pool children']}", ""),
             ("Redis restarts", str(world.kills["redis restarts"]), ""),
             ("faults injected", ", ".join(f"{k} {n}" for k, n in sorted(world.steam.faults.items())), ""),
