@@ -615,7 +615,7 @@ def report(world: World, checks: list[Check], seen: Counter[str], timing: dict[s
             *[(f"  failed: {why}", str(n), "") for why, n in sorted(failures.items())],
             (
                 "jobs re-queued by the reaper",
-                f"{requeued.count()}: {Counter(requeued.values_list('state', flat=True))}; "
+                f"{requeued.count()} (then {fmt(Counter(requeued.values_list('state', flat=True)))}); "
                 f"{lost} failed 'worker lost'",
                 "",
             ),
@@ -634,6 +634,10 @@ def report(world: World, checks: list[Check], seen: Counter[str], timing: dict[s
             print(f"      {line}")
         if len(check.broken) > 20:
             print(f"      ... and {len(check.broken) - 20} more")
+
+
+def fmt(counts: Counter[str]) -> str:
+    return ", ".join(f"{key} {n}" for key, n in sorted(counts.items()))
 
 
 def setup(seed: int) -> tuple[World, Path]:
