@@ -1,4 +1,4 @@
-.PHONY: run test setup lint bench screenshots
+.PHONY: run test setup lint bench screenshots soak
 
 run:
 	@deploy/dev.sh run
@@ -24,3 +24,9 @@ lint: setup
 
 bench:
 	@bench/run_all.sh
+
+# The chaos soak (bench/soak.py): users, faults, kills and a Redis restart for DURATION (seconds or
+# 3m, 30m; default 3m), then the invariants; exits 1 when one broke. CI runs it for 3 minutes.
+DURATION ?= 3m
+soak:
+	@deploy/dev.sh soak $(DURATION)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# One entry point for a single host: `setup`, `run` (web + worker + beat + Redis), `test` and
-# `screenshots` (the README's pictures from the browser tests).
+# One entry point for a single host: `setup`, `run` (web + worker + beat + Redis), `test`,
+# `screenshots` (the README's pictures from the browser tests) and `soak` (the chaos soak).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LEFT4ME_ROOT="${LEFT4ME_ROOT:-$PWD/var}"
@@ -127,10 +127,17 @@ cmd_screenshots() {
   exec "$VENV/bin/pytest" -m browser tests/browser "$@"
 }
 
+cmd_soak() {
+  # Its own throwaway LEFT4ME_ROOT, Redis, workers and beat: nothing of var/ is touched.
+  cmd_setup
+  exec "$VENV/bin/python" bench/soak.py "${1:-3m}"
+}
+
 case "${1:-}" in
   setup) shift; cmd_setup "$@" ;;
   run) shift; cmd_run "$@" ;;
   test) shift; cmd_test "$@" ;;
   screenshots) shift; cmd_screenshots "$@" ;;
-  *) echo "usage: deploy/dev.sh setup|run|test|screenshots [pytest args]" >&2; exit 2 ;;
+  soak) shift; cmd_soak "$@" ;;
+  *) echo "usage: deploy/dev.sh setup|run|test|screenshots [pytest args] | soak [DURATION]" >&2; exit 2 ;;
 esac
