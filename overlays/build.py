@@ -16,6 +16,7 @@ from jobs.runner import JobCancelled, JobContext, JobFailed
 from left4me.disk import free_bytes, human_bytes
 from overlays.models import Overlay, pinned_versions
 from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
+from workshop.contents import item_contents_store
 from workshop.downloads import DownloadHooks, DownloadOutcome, DownloadStatus, download_many
 from workshop.models import WorkshopItem
 from workshop.services import items_stamp_downloads
@@ -352,8 +353,17 @@ def _item_ended(ctx: JobContext, by_id: dict[str, WorkshopItem]) -> Callable[[st
         ctx.item_state(steam_id, ITEM_STATES[outcome.status], error=outcome.error)
         if outcome.status == DownloadStatus.DOWNLOADED:
             ctx.log_stdout(f"workshop {steam_id} downloaded: {_named(by_id[steam_id])}")
+            _read_contents(ctx, by_id[steam_id])
 
     return item_done
+
+
+def _read_contents(ctx: JobContext, item: WorkshopItem) -> None:
+    """Store what the upload just downloaded holds (its VPK tree only; a build that downloads
+    nothing reads no VPK)."""
+    row = item_contents_store(item=item, version=item.time_updated, path=cache_file(item.steam_id))
+    if row.problem:
+        ctx.log_stderr(f"workshop {item.steam_id}: {row.problem}")
 
 
 def _record_conflicts(overlay: Overlay, conflicts: dict[str, str]) -> None:

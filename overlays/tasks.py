@@ -15,10 +15,12 @@ from overlays.services import (
     DELETE_OVERLAY,
     REFRESH_OVERLAY,
     REFRESH_WORKSHOP_ITEMS,
+    REINDEX_WORKSHOP_CONTENTS,
     cache_collect_enqueue,
     files_queue,
     global_refresh_enqueue,
 )
+from workshop.contents import contents_reindex
 
 
 def _job_overlay(ctx: JobContext) -> Overlay:
@@ -59,6 +61,17 @@ def enqueue_global_refresh() -> int:
 def collect_workshop_cache(ctx: JobContext) -> None:
     result = cache_collect(log=ctx.log_stdout)
     ctx.progress(items_done=len(result.removals), items_total=len(result.removals))
+
+
+@job_task(REINDEX_WORKSHOP_CONTENTS, label="Reindex workshop contents", coalesce="active", queue=files_queue)
+def reindex_workshop_contents(ctx: JobContext) -> None:
+    """Read every cached upload's VPK tree again (after an upgrade that reads more of it)."""
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress(items_done=done, items_total=total)
+
+    read = contents_reindex(progress=progress, log=ctx.log_stderr)
+    ctx.log_stdout(f"workshop contents reindexed: {read} upload(s) read")
 
 
 @shared_task(name="overlays.enqueue_cache_collection")

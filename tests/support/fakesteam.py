@@ -31,6 +31,7 @@ import argparse
 import hashlib
 import json
 import re
+import struct
 import sys
 import threading
 import time
@@ -49,6 +50,9 @@ _PATTERN = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range
 _PATTERN_RUN = _PATTERN * (
     _PIECE // PATTERN_PERIOD + 2
 )  # any _PIECE-long slice starts within the first period
+# Pattern files start as an empty VPK (header, then a tree holding nothing), so a build's check
+# that a download is a VPK passes for them; the pattern fills the rest.
+EMPTY_VPK_HEAD = struct.pack("<III", 0x55AA1234, 1, 1) + b"\x00"
 _API_PATH = re.compile(r"^/ISteamRemoteStorage/(GetPublishedFileDetails|GetCollectionDetails)/v1/?$")
 _FILE_PATH = re.compile(r"^/files/([0-9A-Za-z_-]+)$")
 _PREVIEW_PATH = re.compile(r"^/previews/([0-9A-Za-z_-]+)\.svg$")
@@ -104,7 +108,11 @@ class FakeFile:
             self._pattern(pos, min(_PIECE, start + length - pos))
             for pos in range(start, start + length, _PIECE)
         ]
-        return b"".join(pieces)
+        body = b"".join(pieces)
+        if start < len(EMPTY_VPK_HEAD) and body:
+            head = EMPTY_VPK_HEAD[start : start + len(body)]
+            body = head + body[len(head) :]
+        return body
 
     def content(self) -> bytes:
         """The whole file: for small files only."""
