@@ -278,6 +278,9 @@ def _download_items(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str
         ctx.log_stdout(f"workshop {item.steam_id} downloading: {_named(item)}")
     done, failed = _run_downloads(items, ctx)
     items_stamp_downloads(items, done, failed)
+    for item in items:
+        if item.steam_id in done:
+            _read_contents(ctx, item)
     if set(done) | set(failed) != {item.steam_id for item in items}:
         raise JobCancelled("cancelled while downloading")
     return done, failed
@@ -353,7 +356,6 @@ def _item_ended(ctx: JobContext, by_id: dict[str, WorkshopItem]) -> Callable[[st
         ctx.item_state(steam_id, ITEM_STATES[outcome.status], error=outcome.error)
         if outcome.status == DownloadStatus.DOWNLOADED:
             ctx.log_stdout(f"workshop {steam_id} downloaded: {_named(by_id[steam_id])}")
-            _read_contents(ctx, by_id[steam_id])
 
     return item_done
 

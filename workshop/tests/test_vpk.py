@@ -8,7 +8,9 @@ from tests.support.vpkfiles import addoninfo, build_vpk, mission
 from workshop.vpk import NOT_A_VPK, NotAVpk, paths_pack, paths_unpack, vpk_check, vpk_read
 
 CAMPAIGN = {
-    "addoninfo.txt": addoninfo("Helms Deep", version="2.1", author="Tolkien", flags=("campaign", "map", "script")),
+    "addoninfo.txt": addoninfo(
+        "Helms Deep", version="2.1", author="Tolkien", flags=("campaign", "map", "script")
+    ),
     "missions/helmsdeep.txt": mission(
         "helmsdeep",
         {"coop": ["hd_gate", "hd_wall", "hd_keep"], "versus": ["hd_gate_vs", "hd_keep_vs"]},
@@ -39,7 +41,9 @@ def test_reads_addoninfo_campaigns_and_paths_in_every_layout(tmp_path, layout):
 
 
 def test_maps_follow_the_chapter_numbers_not_the_file_order(tmp_path):
-    chapters = "".join(f'"{n}"\n{{\n"Map" "{name}"\n}}\n' for n, name in [(2, "second"), (10, "tenth"), (1, "first")])
+    chapters = "".join(
+        f'"{n}"\n{{\n"Map" "{name}"\n}}\n' for n, name in [(2, "second"), (10, "tenth"), (1, "first")]
+    )
     text = f'"mission"\n{{\n"Name" "x"\n"modes"\n{{\n"coop"\n{{\n{chapters}}}\n}}\n}}\n'
     path = build_vpk(tmp_path / "x.vpk", {"missions/x.txt": text})
 
@@ -47,7 +51,9 @@ def test_maps_follow_the_chapter_numbers_not_the_file_order(tmp_path):
 
 
 def test_a_malformed_missions_file_is_a_campaign_marked_unreadable(tmp_path):
-    path = build_vpk(tmp_path / "x.vpk", {"addoninfo.txt": addoninfo("X"), "missions/bad.txt": '"mission" { "modes" {'})
+    path = build_vpk(
+        tmp_path / "x.vpk", {"addoninfo.txt": addoninfo("X"), "missions/bad.txt": '"mission" { "modes" {'}
+    )
 
     contents = vpk_read(path)
 
