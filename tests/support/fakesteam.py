@@ -69,6 +69,7 @@ class Step:
     stall_after: int | None = None  # body bytes sent before the server stalls for stall_seconds
     stall_seconds: float = 0.0
     retry_after: str | None = None  # Retry-After header value
+    body: bytes | None = None  # sent instead of the file's bytes (as many), e.g. an error page
 
 
 @dataclass
@@ -487,7 +488,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return sent
             stop_at = step.stall_after if step.stall_after is not None and sent < step.stall_after else limit
             n = min(chunk, limit - sent, stop_at - sent)
-            self.wfile.write(fake.read(start + sent, n))
+            at = start + sent
+            self.wfile.write(fake.read(at, n) if step.body is None else step.body[at : at + n])
             sent += n
             if rate and stopping.wait(max(0.0, began + sent / rate - time.monotonic())):
                 return sent

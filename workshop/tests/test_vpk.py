@@ -91,7 +91,7 @@ def test_a_file_whose_data_lies_past_its_end_is_not_a_vpk(tmp_path):
     with open(path, "r+b") as file:
         file.truncate(os_size - 100)
 
-    with pytest.raises(NotAVpk, match="maps/a.bsp lies past the end of the file"):
+    with pytest.raises(NotAVpk, match=r"maps/a\.bsp lies past the end of the file"):
         vpk_check(path)
 
 
