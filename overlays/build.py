@@ -14,6 +14,7 @@ from django.db.models import F
 from jobs.models import JobItem
 from jobs.runner import JobCancelled, JobContext, JobFailed
 from left4me.disk import free_bytes, human_bytes
+from overlays.contents import overlay_campaigns_store, overlay_conflicts_compute
 from overlays.models import Overlay, pinned_versions
 from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
 from workshop.contents import item_contents_store
@@ -194,6 +195,7 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
     for steam_id, why in sorted(links.conflicts.items()):
         ctx.log_stderr(f"workshop item {steam_id} not linked: {why}; left as it is")
     _record_conflicts(overlay, links.conflicts)
+    _find_file_conflicts(overlay, done, links, ctx)
     ctx.log_stdout(_summary(overlay, plan, done, failed, links))
     if failed:
         raise JobFailed(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
@@ -376,6 +378,16 @@ def _record_conflicts(overlay: Overlay, conflicts: dict[str, str]) -> None:
         overlay.workshop_links.filter(item__steam_id=steam_id).exclude(conflict=why).update(conflict=why)
 
 
+def _find_file_conflicts(overlay: Overlay, done: set[str], links: LinkResult, ctx: JobContext) -> None:
+    """Find the campaigns and the files two or more items provide again when the linked set
+    changed (a build with nothing to do keeps the stored ones: it reads no contents)."""
+    if done or links.created or links.removed:
+        overlay_campaigns_store(overlay=overlay)
+        found = overlay_conflicts_compute(overlay=overlay)
+        if found:
+            ctx.log_stderr(f"{found} group(s) of items provide the same files: see the overlay page")
+
+
 def _summary(
     overlay: Overlay, plan: BuildPlan, done: set[str], failed: dict[str, str], links: LinkResult
 ) -> str:
@@ -383,6 +395,6 @@ def _summary(
     return (
         f"workshop overlay '{overlay.name}': downloaded={len(done)} cached={plan.cached} "
         f"skipped={plan.skipped} failed={len(failed)} created={links.created} "
-        f"removed={links.removed} unchanged={links.unchanged}"
+        f"removed={links.removed} unchanged={links.unchanged} conflicts={overlay.file_conflict_count}"
         + (f" ({human_bytes(size)} downloaded)" if size else "")
     )

@@ -21,7 +21,9 @@ def _error_page(size: int) -> bytes:
     return (page * (size // len(page) + 1))[:size]
 
 
-def test_a_file_of_the_right_size_that_is_not_a_vpk_is_fetched_again_then_fails(overlay, steam, ctx, tmp_path):
+def test_a_file_of_the_right_size_that_is_not_a_vpk_is_fetched_again_then_fails(
+    overlay, steam, ctx, tmp_path
+):
     good = vpk_bytes(tmp_path, {"addoninfo.txt": addoninfo("Old but good")})
     steam.add_item("4001", data=good, time_updated=T0)
     item = item_from_steam(steam, "4001", overlay=overlay)
