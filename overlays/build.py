@@ -14,7 +14,7 @@ from django.db.models import F
 from jobs.models import JobItem
 from jobs.runner import JobCancelled, JobContext, JobFailed
 from left4me.disk import free_bytes, human_bytes
-from overlays.contents import overlay_campaigns_store, overlay_conflicts_compute
+from overlays.contents import overlay_contents_refresh
 from overlays.models import Overlay, pinned_versions
 from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
 from workshop.contents import item_contents_store
@@ -382,8 +382,7 @@ def _find_file_conflicts(overlay: Overlay, done: set[str], links: LinkResult, ct
     """Find the campaigns and the files two or more items provide again when the linked set
     changed (a build with nothing to do keeps the stored ones: it reads no contents)."""
     if done or links.created or links.removed:
-        overlay_campaigns_store(overlay=overlay)
-        found = overlay_conflicts_compute(overlay=overlay)
+        found = overlay_contents_refresh(overlay=overlay)
         if found:
             ctx.log_stderr(f"{found} group(s) of items provide the same files: see the overlay page")
 

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from jobs.runner import JobCancelled, JobContext, JobFailed, job_task
 from overlays.build import overlay_build, overlay_remove_folder
+from overlays.contents import overlay_contents_refresh
 from overlays.gc import cache_collect
 from overlays.models import Overlay
 from overlays.refresh import items_refresh_all, overlay_refresh
@@ -71,7 +72,10 @@ def reindex_workshop_contents(ctx: JobContext) -> None:
         ctx.progress(items_done=done, items_total=total)
 
     read = contents_reindex(progress=progress, log=ctx.log_stderr)
-    ctx.log_stdout(f"workshop contents reindexed: {read} upload(s) read")
+    overlays = list(Overlay.objects.filter(deleting=False))
+    for overlay in overlays:
+        overlay_contents_refresh(overlay=overlay)
+    ctx.log_stdout(f"workshop contents reindexed: {read} upload(s) read, {len(overlays)} overlay(s) updated")
 
 
 @shared_task(name="overlays.enqueue_cache_collection")
