@@ -22,8 +22,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import _harness as h
+
+if TYPE_CHECKING:
+    from overlays.models import Overlay
 
 RUNS = int(os.environ.get("BENCH_RUNS", "9"))
 VPK_FILES = int(os.environ.get("BENCH_VPK_FILES", "20000"))
@@ -67,7 +71,7 @@ def bench_read(path: Path) -> list[dict[str, float]]:
     return runs
 
 
-def make_overlay_contents() -> object:
+def make_overlay_contents() -> Overlay:
     from overlays.models import OverlayWorkshopItem
     from workshop.models import WorkshopItem, WorkshopItemContents
     from workshop.vpk import paths_pack
@@ -92,7 +96,7 @@ def make_overlay_contents() -> object:
     return overlay
 
 
-def _overlay() -> object:
+def _overlay() -> Overlay:
     from django.contrib.auth.models import User
 
     from overlays.services import overlay_create
@@ -101,13 +105,13 @@ def _overlay() -> object:
     return overlay_create(owner=owner, name="conflicts")
 
 
-def bench_conflicts(overlay: object) -> tuple[list[float], int]:
+def bench_conflicts(overlay: Overlay) -> tuple[list[float], int]:
     from overlays.contents import overlay_conflicts_compute
 
     times, found = [], 0
     for _ in range(RUNS):
         started = time.perf_counter()
-        found = overlay_conflicts_compute(overlay=overlay)  # type: ignore[arg-type]
+        found = overlay_conflicts_compute(overlay=overlay)
         times.append(time.perf_counter() - started)
     return times, found
 

@@ -136,7 +136,7 @@ def _header(header: bytes, size: int) -> int:
     start = _HEADER_V1.size + (_HEADER_V2_EXTRA.size if version == 2 else 0)
     if tree_len > MAX_TREE_BYTES or start + tree_len > size:
         raise NotAVpk(f"{NOT_A_VPK}: tree of {tree_len} bytes does not fit a {size}-byte file")
-    return start + tree_len
+    return start + int(tree_len)
 
 
 def _parse(head: bytes) -> VPK:
