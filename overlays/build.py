@@ -364,10 +364,11 @@ def _item_ended(ctx: JobContext, by_id: dict[str, WorkshopItem]) -> Callable[[st
 
 def _read_contents(ctx: JobContext, item: WorkshopItem) -> None:
     """Store what the upload just downloaded holds (its VPK tree only; a build that downloads
-    nothing reads no VPK)."""
+    nothing reads no VPK). A campaign that cannot be read is said; the item is linked anyway."""
     row = item_contents_store(item=item, version=item.time_updated, path=cache_file(item.steam_id))
-    if row.problem:
-        ctx.log_stderr(f"workshop {item.steam_id}: {row.problem}")
+    problems = [row.problem] if not row.readable else [c["problem"] for c in row.campaigns if c["problem"]]
+    for problem in problems:
+        ctx.log_stderr(f"workshop {item.steam_id}: {problem}")
 
 
 def _record_conflicts(overlay: Overlay, conflicts: dict[str, str]) -> None:

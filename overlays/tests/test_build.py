@@ -157,7 +157,7 @@ def test_cancel_during_download_leaves_addons_as_it_was(overlay, steam, ctx):
 
 
 def test_build_removes_the_link_of_an_item_that_left(overlay, steam, ctx):
-    steam.add_item("2010", size=10)
+    steam.add_item("2010", size=16)
     item = item_from_steam(steam, "2010", overlay=overlay, last_downloaded_at="2024-01-01T00:00:00Z")
     put_in_cache(item, b"q" * 10)
     _build(overlay, ctx)
@@ -211,7 +211,7 @@ def _snapshot(overlay):
 
 
 def test_an_operators_file_under_an_items_name_is_left_and_reported(overlay, steam, ctx, owner_client):
-    steam.add_item("2101", size=10)
+    steam.add_item("2101", size=16)
     item_from_steam(steam, "2101", overlay=overlay)
     overlay.addons_path.mkdir(parents=True, exist_ok=True)
     (overlay.addons_path / "2101.vpk").write_bytes(b"the operator's own build")

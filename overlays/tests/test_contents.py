@@ -122,7 +122,7 @@ def test_inspect_says_what_is_wrong_with_a_file_that_is_not_a_vpk(steam):
 def test_inspect_refuses_an_unknown_or_uncached_item(steam):
     with pytest.raises(CommandError, match="no workshop item 999 is known"):
         call_command("workshop_inspect", "999")
-    steam.add_item("3006", size=10)
+    steam.add_item("3006", size=16)
     item_from_steam(steam, "3006")
     with pytest.raises(CommandError, match="has no file in the cache"):
         call_command("workshop_inspect", "3006")

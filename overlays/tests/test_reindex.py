@@ -19,8 +19,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_roots")]
 
 
 def test_reindex_reads_every_cached_version_again_as_a_job(steam, tmp_path, settings):
-    steam.add_item("6001", size=10, time_updated=T0 + 9)
-    steam.add_item("6002", size=10)
+    steam.add_item("6001", size=16, time_updated=T0 + 9)
+    steam.add_item("6002", size=16)
     first, second = item_from_steam(steam, "6001"), item_from_steam(steam, "6002")
     (tmp_path / "old").mkdir()
     put_in_cache(first, vpk_bytes(tmp_path / "old", {"addoninfo.txt": addoninfo("Old")}), mtime=T0)

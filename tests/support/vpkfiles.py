@@ -8,6 +8,7 @@ at them) and ``dir`` (``<name>_dir.vpk`` plus ``<name>_000.vpk`` holding the dat
 from __future__ import annotations
 
 import os
+import tempfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -65,6 +66,13 @@ def build_vpk(path: Path, files: Files, *, layout: str = "single", size: int | N
 
 def vpk_bytes(tmp: Path, files: Files, *, layout: str = "single") -> bytes:
     return build_vpk(tmp / "built.vpk", files, layout=layout).read_bytes()
+
+
+def vpk_holding(data: bytes, name: str = "data.bin") -> bytes:
+    """The bytes of a small VPK holding one file of `data` (for download tests that need the
+    bytes to differ between uploads, yet be a VPK)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        return vpk_bytes(Path(tmp), {name: data})
 
 
 def _footer(vpk: VPK, files: Files) -> None:
