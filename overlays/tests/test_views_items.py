@@ -91,7 +91,7 @@ def test_remove_route_of_an_unknown_item_is_404(owner_client, overlay):
 def test_refresh_route_owner_enqueues_a_refresh_that_updates_and_builds(owner_client, overlay, steam):
     steam.add_item("101", size=16)
     item_from_steam(steam, "101", overlay=overlay)
-    steam.add_item("101", size=12, time_updated=T0 + 9, title="Updated")
+    steam.add_item("101", size=20, time_updated=T0 + 9, title="Updated")
 
     job = _job_of(owner_client.post(f"/overlays/{overlay.pk}/refresh/"))
 
