@@ -205,10 +205,10 @@ def test_result_text() -> None:
 
 
 def test_entries_from_the_fake_steam(steam: FakeSteam) -> None:
-    steam.add_item("101", size=16)
-    steam.add_item("102", size=10, file_size=16)  # an int, as before mid-2024
-    steam.add_item("103", size=16, banned=1)
-    steam.add_item("104", size=16, file_url="")
+    steam.add_item("101", size=10)
+    steam.add_item("102", size=10, file_size=10)  # an int, as before mid-2024
+    steam.add_item("103", size=10, banned=1)
+    steam.add_item("104", size=10, file_url="")
     steam.add_entry({"publishedfileid": "105", "result": 15})
     steam.add_entry({"publishedfileid": "106", "result": 1, "consumer_app_id": 550, "file_size": "9"})
     steam.missing.add("107")

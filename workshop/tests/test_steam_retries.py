@@ -74,7 +74,7 @@ def test_502_502_200_succeeds_with_exactly_three_requests(waits: list[float]) ->
 
 
 def test_502_502_200_against_the_fake_steam(fake: FakeSteam) -> None:
-    fake.add_item("101", size=16)
+    fake.add_item("101", size=10)
     fake.script_api(502, 502, method="GetPublishedFileDetails")
 
     (meta,) = fetch_metadata_batch(["101"])
@@ -84,7 +84,7 @@ def test_502_502_200_against_the_fake_steam(fake: FakeSteam) -> None:
 
 
 def test_four_502s_give_up_with_four_requests(fake: FakeSteam) -> None:
-    fake.add_item("101", size=16)
+    fake.add_item("101", size=10)
     fake.script_api(502, 502, 502, 502, 200)
     with pytest.raises(SteamAPIError) as caught:
         fetch_metadata_batch(["101"])
@@ -94,7 +94,7 @@ def test_four_502s_give_up_with_four_requests(fake: FakeSteam) -> None:
 
 def test_a_read_timeout_is_retried(fake: FakeSteam, fast) -> None:
     fast.WORKSHOP_READ_TIMEOUT = 0.2
-    fake.add_item("101", size=16)
+    fake.add_item("101", size=10)
     fake.script_api(ApiStep(stall_seconds=2))
 
     (meta,) = fetch_metadata_batch(["101"])
@@ -158,7 +158,7 @@ def test_429_retry_after_as_http_date_is_honoured_and_capped(waits: list[float],
 
 
 def test_429_retry_after_from_the_fake_steam(fake: FakeSteam, waits: list[float]) -> None:
-    fake.add_item("101", size=16)
+    fake.add_item("101", size=10)
     fake.script_api(ApiStep(status=429, retry_after="2"))
     assert fetch_metadata_batch(["101"])[0].ok
     assert waits == [2.0]
@@ -252,7 +252,7 @@ def test_one_session_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_api_calls_go_through_the_session(fake: FakeSteam, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake.add_item("101", size=16)
+    fake.add_item("101", size=1)
     posts: list[str] = []
     session = api_session()
     real_post = session.post
