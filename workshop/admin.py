@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 
+from jobs.admin import ReadOnly
 from workshop.models import WorkshopItem, WorkshopItemContents
 
 
@@ -64,3 +65,13 @@ class WorkshopItemAdmin(admin.ModelAdmin[WorkshopItem]):
     list_filter = ("steam_result", "consumer_app_id")
     search_fields = ("steam_id", "title", "filename")
     inlines = [ContentsInline]
+
+
+@admin.register(WorkshopItemContents)
+class WorkshopItemContentsAdmin(ReadOnly, admin.ModelAdmin[WorkshopItemContents]):
+    """Every read upload; written by the build and the reindex job only."""
+
+    list_display = ("item", "version", "readable", "title", "file_count", "has_vscripts", "read_at")
+    list_filter = ("readable", "has_vscripts")
+    search_fields = ("item__steam_id", "title", "author")
+    exclude = ("paths",)

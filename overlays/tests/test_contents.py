@@ -140,3 +140,16 @@ def test_the_item_admin_shows_the_contents_read_only(client, superuser, overlay,
 
     assert "Helms Deep" in page and "hd_1 hd_2 hd_3" in page
     assert 'name="contents-0-title"' not in page  # shown, not editable
+
+
+def test_the_contents_and_conflicts_lists_open_in_the_admin(client, superuser, overlay, steam, ctx, tmp_path):
+    steam.add_item("3008", data=vpk_bytes(tmp_path, HELMS))
+    item_from_steam(steam, "3008", overlay=overlay)
+    overlay_build(overlay=overlay, ctx=ctx)
+    client.force_login(superuser)
+
+    page = client.get("/admin/workshop/workshopitemcontents/")
+
+    assert page.status_code == 200 and "Helms Deep" in page.content.decode()
+    assert client.get("/admin/overlays/overlayfileconflict/").status_code == 200
+    assert client.get("/admin/workshop/workshopitemcontents/add/").status_code == 403
