@@ -1,11 +1,11 @@
 #!/bin/sh
-# Run every benchmark one after another (seven figures: download.py gives two).
+# Run every benchmark one after another (download.py gives two figures, vpk.py three).
 # From the repo root: bench/run_all.sh   (or: make bench). Takes about 3 minutes.
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 echo "left4me benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-for bench in download parallel refresh noop_build pages healthz; do
+for bench in download parallel refresh noop_build pages healthz vpk; do
     echo
     echo "######## bench/$bench.py"
     "$PYTHON" "bench/$bench.py"

@@ -12,10 +12,12 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
+from jobs.admin import ReadOnly
 from left4me.http import AuthenticatedHttpRequest, request_user
 from overlays.models import (
     Overlay,
     OverlayCollectionItem,
+    OverlayFileConflict,
     OverlayWorkshopCollection,
     OverlayWorkshopExclusion,
     OverlayWorkshopItem,
@@ -219,6 +221,14 @@ class WorkshopItemRefreshAdmin(WorkshopItemAdmin):
 
 admin.site.unregister(WorkshopItem)
 admin.site.register(WorkshopItem, WorkshopItemRefreshAdmin)
+
+
+@admin.register(OverlayFileConflict)
+class OverlayFileConflictAdmin(ReadOnly, admin.ModelAdmin[OverlayFileConflict]):
+    """Files two or more items of an overlay provide, as its last build found them."""
+
+    list_display = ("overlay", "steam_ids", "path_count")
+    exclude = ("paths",)
 
 
 @admin.register(UserQuota)

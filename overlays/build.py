@@ -14,8 +14,10 @@ from django.db.models import F
 from jobs.models import JobItem
 from jobs.runner import JobCancelled, JobContext, JobFailed
 from left4me.disk import free_bytes, human_bytes
+from overlays.contents import overlay_contents_refresh
 from overlays.models import Overlay, pinned_versions
 from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
+from workshop.contents import item_contents_store
 from workshop.downloads import DownloadHooks, DownloadOutcome, DownloadStatus, download_many
 from workshop.models import WorkshopItem
 from workshop.services import items_stamp_downloads
@@ -193,6 +195,7 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
     for steam_id, why in sorted(links.conflicts.items()):
         ctx.log_stderr(f"workshop item {steam_id} not linked: {why}; left as it is")
     _record_conflicts(overlay, links.conflicts)
+    _find_file_conflicts(overlay, done, links, ctx)
     ctx.log_stdout(_summary(overlay, plan, done, failed, links))
     if failed:
         raise JobFailed(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
@@ -277,6 +280,9 @@ def _download_items(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str
         ctx.log_stdout(f"workshop {item.steam_id} downloading: {_named(item)}")
     done, failed = _run_downloads(items, ctx)
     items_stamp_downloads(items, done, failed)
+    for item in items:
+        if item.steam_id in done:
+            _read_contents(ctx, item)
     if set(done) | set(failed) != {item.steam_id for item in items}:
         raise JobCancelled("cancelled while downloading")
     return done, failed
@@ -356,12 +362,30 @@ def _item_ended(ctx: JobContext, by_id: dict[str, WorkshopItem]) -> Callable[[st
     return item_done
 
 
+def _read_contents(ctx: JobContext, item: WorkshopItem) -> None:
+    """Store what the upload just downloaded holds (its VPK tree only; a build that downloads
+    nothing reads no VPK). A campaign that cannot be read is said; the item is linked anyway."""
+    row = item_contents_store(item=item, version=item.time_updated, path=cache_file(item.steam_id))
+    problems = [row.problem] if not row.readable else [c["problem"] for c in row.campaigns if c["problem"]]
+    for problem in problems:
+        ctx.log_stderr(f"workshop {item.steam_id}: {problem}")
+
+
 def _record_conflicts(overlay: Overlay, conflicts: dict[str, str]) -> None:
     """Show on the overlay page which items an operator's own file keeps out (writes only changes)."""
     stale = overlay.workshop_links.exclude(conflict="").exclude(item__steam_id__in=list(conflicts))
     stale.update(conflict="")
     for steam_id, why in conflicts.items():
         overlay.workshop_links.filter(item__steam_id=steam_id).exclude(conflict=why).update(conflict=why)
+
+
+def _find_file_conflicts(overlay: Overlay, done: set[str], links: LinkResult, ctx: JobContext) -> None:
+    """Find the campaigns and the files two or more items provide again when the linked set
+    changed (a build with nothing to do keeps the stored ones: it reads no contents)."""
+    if done or links.created or links.removed:
+        found = overlay_contents_refresh(overlay=overlay)
+        if found:
+            ctx.log_stderr(f"{found} group(s) of items provide the same files: see the overlay page")
 
 
 def _summary(
@@ -371,6 +395,6 @@ def _summary(
     return (
         f"workshop overlay '{overlay.name}': downloaded={len(done)} cached={plan.cached} "
         f"skipped={plan.skipped} failed={len(failed)} created={links.created} "
-        f"removed={links.removed} unchanged={links.unchanged}"
+        f"removed={links.removed} unchanged={links.unchanged} conflicts={overlay.file_conflict_count}"
         + (f" ({human_bytes(size)} downloaded)" if size else "")
     )

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from workshop.models import WorkshopItem
 from workshop.steam import item_url
+from workshop.vpk import paths_unpack
 
 
 class Overlay(models.Model):
@@ -26,6 +27,14 @@ class Overlay(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     deleting = models.BooleanField(
         default=False, help_text="a delete job is removing it; hidden from the pages"
+    )
+    campaigns = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="the campaigns of its linked uploads and their maps, as the last build found them",
+    )
+    file_conflict_count = models.IntegerField(
+        default=0, help_text="groups of items providing the same files, as the last build found them"
     )
 
     class Meta:
@@ -150,6 +159,11 @@ class OverlayWorkshopItem(models.Model):
         blank=True,
         help_text="what in addons/ keeps the item from being linked (the operator's own file)",
     )
+    family = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="items with the same family (marked by the owner) may share files: not a conflict",
+    )
     added_at = models.DateTimeField(auto_now_add=True)
 
     objects = LinkQuerySet.as_manager()
@@ -160,6 +174,26 @@ class OverlayWorkshopItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.overlay} ← {self.item.steam_id}"
+
+
+class OverlayFileConflict(models.Model):
+    """Files that two or more of an overlay's items provide (the later one loaded wins in game),
+    found by the build from the stored VPK contents (overlays.contents)."""
+
+    overlay = models.ForeignKey(Overlay, on_delete=models.CASCADE, related_name="file_conflicts")
+    steam_ids = models.JSONField(default=list, help_text="the items sharing the files, sorted")
+    path_count = models.IntegerField(default=0)
+    paths = models.BinaryField(default=b"", help_text="zlib of the newline-joined shared paths")
+
+    class Meta:
+        ordering = ["overlay", "-path_count", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.overlay}: {' + '.join(self.steam_ids)} ({self.path_count} files)"
+
+    @property
+    def path_list(self) -> list[str]:
+        return paths_unpack(self.paths)
 
 
 class OverlayWorkshopCollection(models.Model):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -14,6 +14,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Q
 
 from jobs.models import Job
+from overlays.contents import addon_flags, kinds_of
 from overlays.models import (
     LinkQuerySet,
     LinkState,
@@ -85,6 +86,7 @@ class Row:
     percent: int | None
     sources: str
     update_available: bool
+    kinds: list[str] = field(default_factory=list)  # what the addon is, from its addoninfo.txt
 
     @property
     def item(self) -> object:
@@ -128,7 +130,7 @@ def item_page(
 ) -> tuple[Page[OverlayWorkshopItem], list[Row]]:
     """The asked page of the overlay's items and its rows; `total` (all the links) saves the
     count query when nothing is filtered; `active`: what the build is downloading."""
-    links = search(links_of(overlay), query, list(active))
+    links = search(links_of(overlay), query, list(active)).annotate(addon_flags=addon_flags())
     paginator = Paginator(links, ITEMS_PER_PAGE)
     if not query.filtered:
         paginator.count = total  # the same number, already counted
@@ -136,7 +138,11 @@ def item_page(
     page_links = list(page.object_list)
     holders = _holders(page_links, collections)
     return page, [
-        _row(link, holders.get(link.item_id, []), active.get(link.item.steam_id)) for link in page_links
+        replace(
+            _row(link, holders.get(link.item_id, []), active.get(link.item.steam_id)),
+            kinds=kinds_of(getattr(link, "addon_flags", None)),
+        )
+        for link in page_links
     ]
 
 

@@ -20,6 +20,7 @@ REFRESH_OVERLAY = "refresh_overlay"
 REFRESH_WORKSHOP_ITEMS = "refresh_workshop_items"
 COLLECT_WORKSHOP_CACHE = "collect_workshop_cache"
 DELETE_OVERLAY = "delete_overlay"
+REINDEX_WORKSHOP_CONTENTS = "reindex_workshop_contents"
 # Work that writes an overlay's files: one at a time per overlay.
 FILE_OPERATIONS = (BUILD_OVERLAY, REFRESH_OVERLAY)
 # What a delete cancels first.
@@ -119,6 +120,11 @@ def global_refresh_enqueue() -> tuple[Job, bool]:
 def cache_collect_enqueue(*, user: User | None) -> tuple[Job, bool]:
     """Garbage collection of the workshop cache, as a job (the daily schedule and *Collect now*)."""
     return job_enqueue(operation=COLLECT_WORKSHOP_CACHE, user=user)
+
+
+def contents_reindex_enqueue() -> tuple[Job, bool]:
+    """Read every cached upload's VPK again (`manage.py workshop_inspect --reindex`)."""
+    return job_enqueue(operation=REINDEX_WORKSHOP_CONTENTS)
 
 
 def latest_file_job(overlay: Overlay) -> Job | None:

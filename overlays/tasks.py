@@ -6,6 +6,7 @@ from celery import shared_task
 
 from jobs.runner import JobCancelled, JobContext, JobFailed, job_task
 from overlays.build import overlay_build, overlay_remove_folder
+from overlays.contents import overlay_contents_refresh
 from overlays.gc import cache_collect
 from overlays.models import Overlay
 from overlays.refresh import items_refresh_all, overlay_refresh
@@ -15,10 +16,12 @@ from overlays.services import (
     DELETE_OVERLAY,
     REFRESH_OVERLAY,
     REFRESH_WORKSHOP_ITEMS,
+    REINDEX_WORKSHOP_CONTENTS,
     cache_collect_enqueue,
     files_queue,
     global_refresh_enqueue,
 )
+from workshop.contents import contents_reindex
 
 
 def _job_overlay(ctx: JobContext) -> Overlay:
@@ -59,6 +62,20 @@ def enqueue_global_refresh() -> int:
 def collect_workshop_cache(ctx: JobContext) -> None:
     result = cache_collect(log=ctx.log_stdout)
     ctx.progress(items_done=len(result.removals), items_total=len(result.removals))
+
+
+@job_task(REINDEX_WORKSHOP_CONTENTS, label="Reindex workshop contents", coalesce="active", queue=files_queue)
+def reindex_workshop_contents(ctx: JobContext) -> None:
+    """Read every cached upload's VPK tree again (after an upgrade that reads more of it)."""
+
+    def progress(done: int, total: int) -> None:
+        ctx.progress(items_done=done, items_total=total)
+
+    read = contents_reindex(progress=progress, log=ctx.log_stderr)
+    overlays = list(Overlay.objects.filter(deleting=False))
+    for overlay in overlays:
+        overlay_contents_refresh(overlay=overlay)
+    ctx.log_stdout(f"workshop contents reindexed: {read} upload(s) read, {len(overlays)} overlay(s) updated")
 
 
 @shared_task(name="overlays.enqueue_cache_collection")

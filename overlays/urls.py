@@ -1,6 +1,6 @@
 from django.urls import path
 
-from overlays import views
+from overlays import views, views_contents
 
 app_name = "overlays"
 urlpatterns = [
@@ -20,5 +20,7 @@ urlpatterns = [
         name="collection_unfollow",
     ),
     path("<int:pk>/refresh/", views.overlay_refresh, name="refresh"),
+    path("<int:pk>/maps.txt", views_contents.overlay_maps_txt, name="maps_txt"),
+    path("<int:pk>/families/", views_contents.overlay_families, name="families"),
     path("<int:pk>/delete/", views.overlay_remove, name="delete"),
 ]

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from jobs.models import Job
 from left4me.http import AuthenticatedHttpRequest
+from overlays.contents import contents_context
 from overlays.items import (
     collection_unfollow,
     item_include,
@@ -182,6 +183,7 @@ def _render_detail(
         "input_mode": request.POST.get("input_mode", "auto"),
         "confirm_name": request.POST.get("confirm_name", ""),
     }
+    context |= contents_context(overlay)
     return render(request, "overlays/detail.html", context, status=status)
 
 

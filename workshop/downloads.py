@@ -42,6 +42,7 @@ from workshop.cache import Upload, cache_path, is_cached, keep_version, lock_pat
 from workshop.fetch import DownloadRefused, TooManyRedirects, get_file
 from workshop.retry import retry_delay, transient_wait
 from workshop.steam import request_timeout
+from workshop.vpk import NotAVpk, vpk_check
 from workshop.watch import AttemptWatch, Trip
 
 CHUNK_SIZE = 2**20
@@ -153,6 +154,7 @@ def download_to_cache(meta: Upload, cache_root: Path, hooks: DownloadHooks = NO_
     root.mkdir(parents=True, exist_ok=True)
     try:
         _fetch_into_partial(meta, root, hooks)
+        _check_vpk_or_fetch_again(meta, root, hooks)
         _install(root, meta.steam_id, partial_path(root, meta.steam_id), final)
     except DownloadRetryable:
         raise
@@ -290,6 +292,23 @@ def _start_writeback(out: BinaryIO, start: int, end: int) -> None:
     out.flush()
     if hasattr(os, "posix_fadvise"):
         os.posix_fadvise(out.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
+
+
+def _check_vpk_or_fetch_again(meta: Upload, root: Path, hooks: DownloadHooks) -> None:
+    """A complete partial that is not a readable VPK (an error page of the right size, a corrupt
+    upload) is discarded and fetched once more; unreadable again, the download fails with
+    ``not a valid VPK: ...`` and whatever the cache held stays as it was."""
+    try:
+        vpk_check(partial_path(root, meta.steam_id))
+        return
+    except NotAVpk as exc:
+        hooks.log_stderr(f"workshop {meta.steam_id} {exc}; downloading it once more")
+    discard_partial(root, meta.steam_id)
+    _fetch_into_partial(meta, root, hooks)
+    try:
+        vpk_check(partial_path(root, meta.steam_id))
+    except NotAVpk as exc:
+        raise DownloadFailed(str(exc)) from exc
 
 
 def _install(root: Path, steam_id: str, part: Path, final: Path) -> None:

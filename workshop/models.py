@@ -8,6 +8,7 @@ from django.db import models
 
 from workshop.cache import CacheState, cache_path, cache_state
 from workshop.steam import item_url
+from workshop.vpk import paths_unpack
 
 
 class WorkshopItem(models.Model):
@@ -58,3 +59,58 @@ class WorkshopItem(models.Model):
     def cache_state(self) -> CacheState:
         """cached / stale / missing / no file, as shown on the overlay page (one stat)."""
         return cache_state(self, settings.WORKSHOP_CACHE_ROOT)
+
+
+class WorkshopItemContents(models.Model):
+    """What one upload (version) of an item holds, read from its VPK tree (workshop.vpk)."""
+
+    item = models.ForeignKey(WorkshopItem, on_delete=models.CASCADE, related_name="contents")
+    version = models.BigIntegerField(help_text="the upload read (Steam's time_updated)")
+    readable = models.BooleanField(default=True)
+    problem = models.TextField(blank=True, help_text="why the file or its addoninfo.txt could not be read")
+    title = models.CharField(max_length=255, blank=True, help_text="addoninfo.txt addontitle")
+    addon_version = models.CharField(max_length=64, blank=True)
+    author = models.CharField(max_length=255, blank=True)
+    flags = models.JSONField(default=list, blank=True, help_text='addonContent_* set: ["campaign", "map"]')
+    campaigns = models.JSONField(default=list, blank=True, help_text="missions/*.txt: name and maps per mode")
+    file_count = models.IntegerField(default=0)
+    paths = models.BinaryField(default=b"", help_text="zlib of the newline-joined file paths")
+    has_vscripts = models.BooleanField(default=False)
+    read_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["item", "version"], name="contents_one_per_version")]
+        ordering = ["item", "-version"]
+        verbose_name_plural = "workshop item contents"
+
+    def __str__(self) -> str:
+        return f"{self.item_id}@{self.version}"
+
+    @property
+    def path_list(self) -> list[str]:
+        return paths_unpack(self.paths)
+
+    @property
+    def kinds(self) -> list[str]:
+        """What the addon is, in words, from its addonContent flags."""
+        return [ADDON_KINDS.get(flag, flag) for flag in self.flags]
+
+
+# addonContent_<flag> -> what the overlay page calls it
+ADDON_KINDS = {
+    "campaign": "campaign",
+    "map": "map",
+    "survivor": "survivor model",
+    "weapon": "weapon",
+    "weaponmodel": "weapon model",
+    "script": "script",
+    "skin": "skin",
+    "prop": "prop",
+    "music": "music",
+    "sound": "sound",
+    "spray": "spray",
+    "prefab": "prefab",
+    "bossinfected": "special infected",
+    "commoninfected": "common infected",
+    "backgroundmovie": "menu background",
+}

@@ -14,7 +14,7 @@ def _action(client, url, action, pks):
 
 def test_overlay_actions_refresh_and_rebuild(client, superuser, overlay, steam):
     client.force_login(superuser)
-    steam.add_item("101", size=1)
+    steam.add_item("101", size=16)
     item = item_from_steam(steam, "101", overlay=overlay)
 
     _action(client, "/admin/overlays/overlay/", "refresh_from_steam", [overlay.pk])
@@ -67,7 +67,7 @@ def test_the_overlay_change_page_shows_items_folder_and_latest_build(
     from overlays.services import build_enqueue
 
     client.force_login(superuser)
-    steam.add_item("101", size=1)
+    steam.add_item("101", size=16)
     item_from_steam(steam, "101", overlay=overlay)
     job = build_enqueue(overlay=overlay, user=owner, reason="added 1 item")
 

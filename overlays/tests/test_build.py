@@ -38,7 +38,7 @@ def test_downloads_uncached_items_and_stamps_them(overlay, steam, ctx):
     assert int(os.stat(cache_file("2001")).st_mtime) == T0
     assert _link_target(overlay, "2001") == str(cache_file("2001"))
     assert summary == (
-        "workshop overlay 'campaigns': downloaded=1 cached=0 skipped=0 failed=0 created=1 removed=0 unchanged=0"
+        "workshop overlay 'campaigns': downloaded=1 cached=0 skipped=0 failed=0 created=1 removed=0 unchanged=0 conflicts=0"
         " (293.0 KiB downloaded)"
     )
     assert ctx.bytes_added == 300_000
@@ -157,7 +157,7 @@ def test_cancel_during_download_leaves_addons_as_it_was(overlay, steam, ctx):
 
 
 def test_build_removes_the_link_of_an_item_that_left(overlay, steam, ctx):
-    steam.add_item("2010", size=10)
+    steam.add_item("2010", size=16)
     item = item_from_steam(steam, "2010", overlay=overlay, last_downloaded_at="2024-01-01T00:00:00Z")
     put_in_cache(item, b"q" * 10)
     _build(overlay, ctx)
@@ -167,7 +167,7 @@ def test_build_removes_the_link_of_an_item_that_left(overlay, steam, ctx):
 
     assert not os.path.lexists(overlay.addons_path / "2010.vpk")
     assert cache_file("2010").exists()
-    assert summary.endswith("created=0 removed=1 unchanged=0")
+    assert summary.endswith("created=0 removed=1 unchanged=0 conflicts=0")
 
 
 def test_noop_build_of_2000_cached_items_is_fast_and_writes_nothing(
@@ -197,7 +197,9 @@ def test_noop_build_of_2000_cached_items_is_fast_and_writes_nothing(
     elapsed = time.monotonic() - started
 
     assert elapsed < 2.0, elapsed
-    assert summary.endswith("downloaded=0 cached=2000 skipped=0 failed=0 created=0 removed=0 unchanged=2000")
+    assert summary.endswith(
+        "downloaded=0 cached=2000 skipped=0 failed=0 created=0 removed=0 unchanged=2000 conflicts=0"
+    )
     assert _snapshot(overlay) == before
 
 
@@ -209,7 +211,7 @@ def _snapshot(overlay):
 
 
 def test_an_operators_file_under_an_items_name_is_left_and_reported(overlay, steam, ctx, owner_client):
-    steam.add_item("2101", size=10)
+    steam.add_item("2101", size=16)
     item_from_steam(steam, "2101", overlay=overlay)
     overlay.addons_path.mkdir(parents=True, exist_ok=True)
     (overlay.addons_path / "2101.vpk").write_bytes(b"the operator's own build")

@@ -22,11 +22,11 @@ def _linked(overlay) -> set[str]:
 def _community_collection(steam) -> None:
     """A big community collection as curators leave them: most children fine, some dead."""
     for sid in ("301", "302", "303"):
-        steam.add_item(sid, size=10)
-    steam.add_item("304", size=10, result=9)  # deleted since it was added
-    steam.add_item("305", size=10, consumer_app_id=730)  # another game's item
-    steam.add_item("306", size=10, file_url="")  # Steam serves no file
-    steam.add_item("307", size=10, banned=1)
+        steam.add_item(sid, size=16)
+    steam.add_item("304", size=16, result=9)  # deleted since it was added
+    steam.add_item("305", size=16, consumer_app_id=730)  # another game's item
+    steam.add_item("306", size=16, file_url="")  # Steam serves no file
+    steam.add_item("307", size=16, banned=1)
     steam.missing.add("308")  # left out of Steam's answer altogether
     steam.add_collection("900", ["301", "302", "303", "304", "305", "306", "307", "308"])
 
@@ -53,8 +53,8 @@ def test_a_collection_with_dead_children_adds_the_usable_ones_and_names_the_rest
 
 
 def test_a_collection_with_nothing_usable_is_refused_and_changes_nothing(overlay, owner, steam):
-    steam.add_item("311", size=10, result=9)
-    steam.add_item("312", size=10, consumer_app_id=730)
+    steam.add_item("311", size=16, result=9)
+    steam.add_item("312", size=16, consumer_app_id=730)
     steam.add_collection("901", ["311", "312"])
 
     with pytest.raises(WorkshopInputError, match="nothing to add from collection 901") as refused:
@@ -67,8 +67,8 @@ def test_a_collection_with_nothing_usable_is_refused_and_changes_nothing(overlay
 
 @pytest.mark.parametrize("mode", ["auto", "items"])
 def test_items_and_collections_mixed_in_one_paste(overlay, owner, steam, mode):
-    steam.add_item("321", size=10)
-    steam.add_item("322", size=10)
+    steam.add_item("321", size=16)
+    steam.add_item("322", size=16)
     steam.add_collection("902", ["322"])
 
     items_add(
@@ -84,7 +84,7 @@ def test_items_and_collections_mixed_in_one_paste(overlay, owner, steam, mode):
 
 
 def test_collection_mode_refuses_a_plain_item(overlay, owner, steam):
-    steam.add_item("331", size=10)
+    steam.add_item("331", size=16)
     with pytest.raises(WorkshopInputError, match="no workshop items in collection 331"):
         items_add(overlay=overlay, text="331", input_mode="collection", user=owner)
 
@@ -116,18 +116,18 @@ def test_typing_an_excluded_item_adds_it_back_directly(overlay, owner, steam):
 
 
 def test_removing_a_direct_item_no_collection_holds_leaves_no_exclusion(overlay, owner, steam):
-    steam.add_item("341", size=10)
+    steam.add_item("341", size=16)
     items_add(overlay=overlay, text="341", user=owner)
     item_remove(overlay=overlay, steam_id="341", user=owner)
     assert not OverlayWorkshopExclusion.objects.exists()
 
 
 def test_refresh_links_children_that_appear_later_and_skips_dead_ones(overlay, owner, steam):
-    steam.add_item("351", size=10)
+    steam.add_item("351", size=16)
     steam.add_collection("903", ["351"])
     items_add(overlay=overlay, text="903", user=owner)
-    steam.add_item("352", size=10)
-    steam.add_item("353", size=10, result=9)
+    steam.add_item("352", size=16)
+    steam.add_item("353", size=16, result=9)
     steam.add_collection("903", ["351", "352", "353", "../../etc"])
     ctx = FakeContext()
 
@@ -141,7 +141,7 @@ def test_refresh_links_children_that_appear_later_and_skips_dead_ones(overlay, o
 @pytest.mark.parametrize(("choice", "left"), [(True, {"361", "362", "363"}), (False, {"361", "363"})])
 def test_unfollow_keeps_or_removes_the_items_only_it_brought(overlay, owner, steam, choice, left):
     for sid in ("361", "362", "363"):
-        steam.add_item(sid, size=10)
+        steam.add_item(sid, size=16)
     steam.add_collection("904", ["361", "362"])
     steam.add_collection("905", ["363"])
     items_add(overlay=overlay, text="361 904 905", user=owner)  # 361 is also typed: direct
@@ -185,7 +185,7 @@ def test_a_refresh_keeps_the_batches_that_worked_when_one_fails_for_good(owner, 
         overlay = overlay_create(owner=owner, name=f"batch {n}")
         ids = [str(10_000 + n * 100 + k) for k in range(100)]
         for sid in ids:
-            steam.add_item(sid, size=10)
+            steam.add_item(sid, size=16)
         link_items(overlay=overlay, items=[item_from_steam(steam, sid) for sid in ids])
         steam.add_item(ids[0], size=11)  # one change per batch
         overlays.append(overlay)
@@ -196,7 +196,7 @@ def test_a_refresh_keeps_the_batches_that_worked_when_one_fails_for_good(owner, 
         items_refresh_all(ctx=ctx)
 
     sizes = dict(WorkshopItem.objects.filter(steam_id__endswith="00").values_list("steam_id", "file_size"))
-    assert sizes == {"10000": 11, "10100": 11, "10200": 10, "10300": 11, "10400": 11}
+    assert sizes == {"10000": 11, "10100": 11, "10200": 16, "10300": 11, "10400": 11}
     built = {job.subject_id for job in Job.objects.filter(operation="build_overlay")}
     assert built == {overlays[n].pk for n in (0, 1, 3, 4)}
     assert len(steam.api_requests) == 8
@@ -210,7 +210,7 @@ def _tree(folder) -> dict[str, tuple[bool, int]]:
 def test_hostile_child_ids_touch_nothing_outside_the_data_folder(overlay, owner, steam, settings, tmp_path):
     from overlays.build import overlay_build
 
-    steam.add_item("381", size=10)
+    steam.add_item("381", size=16)
     steam.add_collection("907", ["381", "/some/path", "../../escape", str(2**64), "0"])
     outside = sorted(p.name for p in tmp_path.parent.iterdir())
     elsewhere = tmp_path.parent / f"{tmp_path.name}-neighbour"
@@ -300,12 +300,12 @@ def test_the_bounds_of_an_add_hold_per_collection_in_a_refresh(owner, steam, set
     for n in range(3):  # 9 children in all, 3 per collection
         kids = [str(400 + n * 10 + k) for k in range(3)]
         for sid in kids:
-            steam.add_item(sid, size=10)
+            steam.add_item(sid, size=16)
         steam.add_collection(str(910 + n), kids)
         overlay = overlay_create(owner=owner, name=f"follows {n}")
         items_add(overlay=overlay, text=str(910 + n), user=owner)
         overlays.append(overlay)
-    steam.add_item("403", size=10)
+    steam.add_item("403", size=16)
     steam.add_collection("910", ["400", "401", "402", "403"])
     for depth in range(12):  # a chain nested deeper than 8 levels, followed by the third overlay
         steam.add_collection(str(60_000 + depth), [(str(60_001 + depth), 2)])

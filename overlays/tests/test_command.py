@@ -53,7 +53,7 @@ def test_enqueues_a_new_one_once_the_last_finished():
 
 
 def test_overlay_option_enqueues_a_refresh_of_that_overlay(overlay, steam):
-    steam.add_item("101", size=1)
+    steam.add_item("101", size=16)
     item_from_steam(steam, "101", overlay=overlay)
     output = _run("--overlay", str(overlay.pk))
     job = Job.objects.get()

@@ -71,7 +71,7 @@ def test_add_download_link_and_refresh(client, django_user_model, settings):
             status = _finished(client, job_id)
             assert status["state"] == "succeeded", status
             assert status["lines"][-1]["text"] == (
-                "workshop overlay 'maps': downloaded=2 cached=2 skipped=0 failed=0 created=2 removed=0 unchanged=2"
+                "workshop overlay 'maps': downloaded=2 cached=2 skipped=0 failed=0 created=2 removed=0 unchanged=2 conflicts=0"
                 f" ({human_bytes(ITEMS['7770011'] + ITEMS['7770012'])} downloaded)"
             )
             assert status["items_text"] == "2 of 2 items done · 2 already cached"

@@ -44,7 +44,7 @@ def test_add_items_stores_metadata_links_and_enqueues_a_build(overlay, owner, st
 
 
 def test_add_updates_an_existing_row_and_coalesces_with_the_queued_build(overlay, owner, steam):
-    steam.add_item("101", size=10)
+    steam.add_item("101", size=16)
     first = items_add(overlay=overlay, text="101", input_mode="items", user=owner).job
     steam.add_item("101", size=20, title="Renamed")
 
@@ -56,8 +56,8 @@ def test_add_updates_an_existing_row_and_coalesces_with_the_queued_build(overlay
 
 
 def test_add_collection_links_its_items_and_remembers_it(overlay, owner, steam):
-    steam.add_item("201", size=1)
-    steam.add_item("202", size=1)
+    steam.add_item("201", size=16)
+    steam.add_item("202", size=16)
     steam.add_collection("900", ["201", "202"])
 
     items_add(overlay=overlay, text="900", input_mode="collection", user=owner)
@@ -79,8 +79,8 @@ def test_add_collection_links_its_items_and_remembers_it(overlay, owner, steam):
     ],
 )
 def test_bad_input_changes_nothing(overlay, owner, steam, text, mode, message):
-    steam.add_item("101", size=1)
-    steam.add_item("303", size=1, consumer_app_id=730)
+    steam.add_item("101", size=16)
+    steam.add_item("303", size=16, consumer_app_id=730)
     with pytest.raises(WorkshopInputError, match=message):
         items_add(overlay=overlay, text=text, input_mode=mode, user=owner)
     _nothing_changed()
@@ -103,7 +103,7 @@ def test_too_many_collection_items_change_nothing(overlay, owner, steam, setting
 
 
 def test_steam_api_failure_changes_nothing(overlay, owner, steam):
-    steam.add_item("101", size=1)
+    steam.add_item("101", size=16)
     steam.api_statuses = [503] * 10  # more than every attempt
     with pytest.raises(WorkshopInputError, match=r"^steam api error: \w+: HTTP 503 after 4 attempts$"):
         items_add(overlay=overlay, text="101", input_mode="items", user=owner)
@@ -111,7 +111,7 @@ def test_steam_api_failure_changes_nothing(overlay, owner, steam):
 
 
 def test_remove_unlinks_and_enqueues_a_build(overlay, owner, steam):
-    steam.add_item("101", size=1)
+    steam.add_item("101", size=16)
     items_add(overlay=overlay, text="101", input_mode="items", user=owner)
     Job.objects.update(state=Job.State.SUCCEEDED)
 

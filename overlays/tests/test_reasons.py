@@ -44,7 +44,7 @@ def three_items(overlay, owner, steam):
 
 def test_an_add_says_how_many_items_and_which_collection(overlay, owner, steam):
     for steam_id in ("101", "102", "301", "302"):
-        steam.add_item(steam_id, size=1)
+        steam.add_item(steam_id, size=16)
     steam.add_collection("900", ["301", "302"])
 
     job = items_add(overlay=overlay, text="101 102", input_mode="items", user=owner).job
@@ -91,7 +91,7 @@ def test_rollback_names_the_item(three_items, owner, steam):
 
 def test_include_and_unfollow_name_the_item_and_the_collection(overlay, owner, steam):
     for steam_id in ("301", "302"):
-        steam.add_item(steam_id, size=1)
+        steam.add_item(steam_id, size=16)
     steam.add_collection("900", ["301", "302"])
     items_add(overlay=overlay, text="900", input_mode="collection", user=owner)
     _settle()
@@ -143,7 +143,7 @@ def test_removing_an_unknown_item_removes_nothing(three_items, owner):
 
 def test_remove_many_excludes_those_a_collection_holds(overlay, owner, steam):
     for steam_id in ("101", "301", "302"):
-        steam.add_item(steam_id, size=1)
+        steam.add_item(steam_id, size=16)
     steam.add_collection("900", ["301", "302"])
     items_add(overlay=overlay, text="101 900", user=owner)
 
@@ -181,7 +181,7 @@ def test_pin_and_unpin_many_with_one_build_each(three_items, owner):
 
 
 def test_pin_many_refuses_all_when_one_has_no_download(three_items, owner, steam):
-    steam.add_item("104", size=1)
+    steam.add_item("104", size=16)
     items_add(overlay=three_items, text="104", input_mode="items", user=owner)  # not built yet
     _settle()
     with pytest.raises(OverlayError, match="workshop item 104 has no downloaded upload to pin yet"):

@@ -88,7 +88,7 @@ def test_overlay_refresh_steam_error_fails_and_changes_no_row(overlay, steam, ct
 
 def test_overlay_refresh_picks_up_new_collection_items(overlay, steam, ctx):
     _cached_item(steam, "101", overlay)
-    steam.add_item("102", size=5)
+    steam.add_item("102", size=16)
     steam.add_collection("900", ["101", "102"])
     OverlayWorkshopCollection.objects.create(overlay=overlay, steam_id="900")
 
@@ -113,10 +113,10 @@ def test_global_refresh_batches_and_builds_only_affected_overlays(
         [OverlayWorkshopItem(overlay=changed, item=i) for i in WorkshopItem.objects.all()[:5]]
     )
     _cached_item(steam, "7", changed)
-    steam.add_item("7", size=10, time_updated=T0 + 1)
+    steam.add_item("7", size=16, time_updated=T0 + 1)
     _cached_item(steam, "8", missing)
     cache_file("8").unlink()
-    steam.add_item("9", size=1)
+    steam.add_item("9", size=16)
     item_from_steam(steam, "9")  # in no overlay: not refreshed
     steam.reset_counters()
 
@@ -140,7 +140,7 @@ def test_global_refresh_expands_a_shared_collection_once_and_links_new_items(own
     OverlayWorkshopItem.objects.create(overlay=second, item=item)
     for overlay in (first, second):
         OverlayWorkshopCollection.objects.create(overlay=overlay, steam_id="950")
-    steam.add_item("302", size=5)
+    steam.add_item("302", size=16)
     steam.add_collection("950", ["301", "302"])  # 302 joined the collection since
     steam.reset_counters()
 
@@ -181,7 +181,7 @@ def test_global_refresh_steam_error_fails_and_changes_no_row(overlay, steam, ctx
 )
 def test_a_refresh_stores_every_answer_with_its_meaning(overlay, steam, ctx, details, error):
     _cached_item(steam, "101", overlay)
-    steam.add_item("101", size=10, **details)
+    steam.add_item("101", size=16, **details)
 
     overlay_refresh(overlay=overlay, ctx=ctx)
 

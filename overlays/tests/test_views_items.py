@@ -35,8 +35,8 @@ def _job_of(response) -> Job:
 
 
 def test_add_route_redirects_to_the_build_job(owner_client, overlay, steam):
-    steam.add_item("101", size=1)
-    steam.add_item("102", size=1)
+    steam.add_item("101", size=16)
+    steam.add_item("102", size=16)
     response = owner_client.post(
         f"/overlays/{overlay.pk}/items/", {"input": "101 102", "input_mode": "items"}
     )
@@ -55,7 +55,7 @@ def test_add_route_redirects_to_the_build_job(owner_client, overlay, steam):
 )
 def test_add_route_bad_input_rerenders_with_400(owner_client, overlay, steam, settings, data, message):
     settings.WORKSHOP_MAX_ENTRIES = 2
-    steam.add_item("303", size=1, consumer_app_id=730)
+    steam.add_item("303", size=16, consumer_app_id=730)
     response = owner_client.post(f"/overlays/{overlay.pk}/items/", data)
     assert response.status_code == 400
     body = response.content.decode()
@@ -73,7 +73,7 @@ def test_add_route_steam_failure_rerenders_with_400(owner_client, overlay, steam
 
 
 def test_remove_route_unlinks_and_redirects_to_the_build(owner_client, overlay, steam):
-    steam.add_item("101", size=1)
+    steam.add_item("101", size=16)
     item_from_steam(steam, "101", overlay=overlay)
     job = _job_of(owner_client.post(f"/overlays/{overlay.pk}/items/101/delete/"))
     assert job.operation == "build_overlay"
@@ -89,22 +89,22 @@ def test_remove_route_of_an_unknown_item_is_404(owner_client, overlay):
 
 @pytest.mark.django_db(transaction=True)  # download threads must see the running job
 def test_refresh_route_owner_enqueues_a_refresh_that_updates_and_builds(owner_client, overlay, steam):
-    steam.add_item("101", size=10)
+    steam.add_item("101", size=16)
     item_from_steam(steam, "101", overlay=overlay)
-    steam.add_item("101", size=12, time_updated=T0 + 9, title="Updated")
+    steam.add_item("101", size=20, time_updated=T0 + 9, title="Updated")
 
     job = _job_of(owner_client.post(f"/overlays/{overlay.pk}/refresh/"))
 
     assert (job.operation, job.state) == ("refresh_overlay", "queued")
     assert _run(job).state == "succeeded"
     item = WorkshopItem.objects.get(steam_id="101")
-    assert (item.title, item.file_size, item.time_updated) == ("Updated", 12, T0 + 9)
+    assert (item.title, item.file_size, item.time_updated) == ("Updated", 20, T0 + 9)
     assert item.last_downloaded_at is not None
     assert (overlay.addons_path / "101.vpk").is_symlink()
 
 
 def test_refresh_route_coalesces_with_a_queued_refresh(owner_client, overlay, steam):
-    steam.add_item("101", size=10)
+    steam.add_item("101", size=16)
     item_from_steam(steam, "101", overlay=overlay)
     first = _job_of(owner_client.post(f"/overlays/{overlay.pk}/refresh/"))
     assert _job_of(owner_client.post(f"/overlays/{overlay.pk}/refresh/")).pk == first.pk
@@ -119,7 +119,7 @@ def test_refresh_route_of_an_empty_overlay_is_400(owner_client, overlay, steam):
 
 
 def test_refresh_route_is_403_for_a_non_owner(client, stranger, overlay, steam):
-    steam.add_item("101", size=10)
+    steam.add_item("101", size=16)
     item_from_steam(steam, "101", overlay=overlay)
     client.force_login(stranger)
     assert client.post(f"/overlays/{overlay.pk}/refresh/").status_code == 403
@@ -128,7 +128,7 @@ def test_refresh_route_is_403_for_a_non_owner(client, stranger, overlay, steam):
 
 @pytest.mark.django_db(transaction=True)  # download threads must see the running job
 def test_refresh_route_operators_may_refresh_anyones_overlay(client, operator, overlay, steam):
-    steam.add_item("101", size=10)
+    steam.add_item("101", size=16)
     item_from_steam(steam, "101", overlay=overlay)
     client.force_login(operator)
     job = _job_of(client.post(f"/overlays/{overlay.pk}/refresh/"))
@@ -137,7 +137,7 @@ def test_refresh_route_operators_may_refresh_anyones_overlay(client, operator, o
 
 
 def test_refresh_job_fails_on_steam_error_and_changes_nothing(owner_client, overlay, steam):
-    steam.add_item("101", size=10)
+    steam.add_item("101", size=16)
     item_from_steam(steam, "101", overlay=overlay)
     before = list(WorkshopItem.objects.values())
     job = _job_of(owner_client.post(f"/overlays/{overlay.pk}/refresh/"))
@@ -153,7 +153,7 @@ def test_refresh_job_fails_on_steam_error_and_changes_nothing(owner_client, over
 
 @pytest.mark.django_db(transaction=True)  # download threads must see the running job
 def test_refresh_job_records_last_error_for_a_missing_item(owner_client, overlay, steam):
-    steam.add_item("101", size=10)
+    steam.add_item("101", size=16)
     item_from_steam(steam, "101", overlay=overlay)
     steam.missing.add("101")
     job = _run(_job_of(owner_client.post(f"/overlays/{overlay.pk}/refresh/")))

@@ -25,6 +25,7 @@ from tests.browser.conftest import (
     screenshot,
 )
 from tests.support.fakesteam import FakeSteam, collection_title, item_title
+from tests.support.vpkfiles import addoninfo, mission, vpk_bytes
 from tests.support.workers import wait_for
 from workshop.models import WorkshopItem
 
@@ -215,6 +216,48 @@ def test_the_overlay_page_shows_titles_and_thumbnails(
     expect(_item_row(logged_in, ids[-1]).locator(".thumb.placeholder")).to_have_count(1)
     expect(_item_row(logged_in, ids[-1]).locator("img.thumb")).to_have_count(0)
     screenshot(logged_in, "overlay-detail")
+
+
+def test_the_overlay_page_shows_campaigns_maps_and_a_conflict(
+    logged_in: Page, gamer: Any, fake_steam: FakeSteam, tmp_path: Any
+) -> None:
+    survivor = "models/survivors/survivor_gambler.mdl"
+    uploads = {
+        "7790001": {
+            "addoninfo.txt": addoninfo("Helms Deep Reborn", flags=("campaign", "map")),
+            "missions/helmsdeep.txt": mission(
+                "helmsdeep",
+                {"coop": ["hd_gate", "hd_wall", "hd_keep"], "versus": ["hd_gate_vs", "hd_keep_vs"]},
+                title="Helms Deep Reborn",
+            ),
+            survivor: "nick as a rohirrim",
+        },
+        "7790002": {
+            "addoninfo.txt": addoninfo("Nick as Bill", flags=("survivor",)),
+            survivor: "nick as bill",
+            "scripts/vscripts/mapspawn_addon.nut": "hook",
+        },
+    }
+    for steam_id, files in uploads.items():
+        (tmp_path / steam_id).mkdir()
+        fake_steam.add_item(steam_id, data=vpk_bytes(tmp_path / steam_id, files))
+    overlay = _overlay_with_items(gamer, "Campaigns and a skin", list(uploads))
+
+    logged_in.goto(f"/overlays/{overlay.pk}/")
+
+    panel = logged_in.locator("#campaigns")
+    expect(panel).to_contain_text("Helms Deep Reborn")
+    expect(panel).to_contain_text("hd_gate, hd_wall, hd_keep")
+    expect(panel.locator("#maps-coop")).to_have_value("hd_gate\nhd_wall\nhd_keep")
+    expect(_item_row(logged_in, "7790002").locator(".badge.kind")).to_have_text("survivor model")
+    conflicts = logged_in.locator("#conflicts")
+    expect(conflicts).to_contain_text("7790001 + 7790002: 1 file")
+    panel.locator("details.map-list").first.evaluate("el => el.open = true")
+    conflicts.locator("details").first.evaluate("el => el.open = true")
+    expect(conflicts).to_contain_text(survivor)
+    logged_in.set_viewport_size({"width": 1280, "height": 1000})
+    logged_in.locator("#campaigns").evaluate("el => window.scrollTo(0, el.offsetTop - 90)")
+    screenshot(logged_in, "overlay-contents", full_page=False)
 
 
 def test_search_and_filter_the_items(logged_in: Page, gamer: Any) -> None:

@@ -32,6 +32,7 @@ import argparse
 import hashlib
 import json
 import re
+import struct
 import sys
 import threading
 import time
@@ -50,6 +51,9 @@ _PATTERN = b"".join(hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range
 _PATTERN_RUN = _PATTERN * (
     _PIECE // PATTERN_PERIOD + 2
 )  # any _PIECE-long slice starts within the first period
+# Pattern files start as an empty VPK (header, then a tree holding nothing), so a build's check
+# that a download is a VPK passes for them; the pattern fills the rest.
+EMPTY_VPK_HEAD = struct.pack("<III", 0x55AA1234, 1, 1) + b"\x00"
 _API_PATH = re.compile(r"^/ISteamRemoteStorage/(GetPublishedFileDetails|GetCollectionDetails)/v1/?$")
 _FILE_PATH = re.compile(r"^/files/([0-9A-Za-z_-]+)$")
 _PREVIEW_PATH = re.compile(r"^/previews/([0-9A-Za-z_-]+)\.svg$")
@@ -69,6 +73,7 @@ class Step:
     hold_seconds: float = 0.0  # accept the request and answer nothing this long (math.inf: never)
     trickle_bytes: int | None = None  # send the body this many bytes at a time...
     trickle_seconds: float = 1.0  # ...this long apart
+    body: bytes | None = None  # sent instead of the file's bytes (as many), e.g. an error page
 
 
 @dataclass
@@ -108,7 +113,11 @@ class FakeFile:
             self._pattern(pos, min(_PIECE, start + length - pos))
             for pos in range(start, start + length, _PIECE)
         ]
-        return b"".join(pieces)
+        body = b"".join(pieces)
+        if start < len(EMPTY_VPK_HEAD) and body:
+            head = EMPTY_VPK_HEAD[start : start + len(body)]
+            body = head + body[len(head) :]
+        return body
 
     def content(self) -> bytes:
         """The whole file: for small files only."""
@@ -494,7 +503,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return sent
             stop_at = step.stall_after if step.stall_after is not None and sent < step.stall_after else limit
             n = min(chunk, limit - sent, stop_at - sent)
-            self.wfile.write(fake.read(start + sent, n))
+            at = start + sent
+            self.wfile.write(fake.read(at, n) if step.body is None else step.body[at : at + n])
             sent += n
             if rate and stopping.wait(max(0.0, began + sent / rate - time.monotonic())):
                 return sent

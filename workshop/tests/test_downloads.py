@@ -14,6 +14,7 @@ from django.conf import settings as django_settings
 
 from tests.support.fakesteam import FakeSteam, Step
 from tests.support.helpers import Hooks
+from tests.support.vpkfiles import vpk_holding
 from workshop import downloads
 from workshop.cache import cache_path, is_cached, partial_path
 from workshop.downloads import (
@@ -92,7 +93,7 @@ def test_download_streams_into_place_with_mtime_and_no_leftovers(steam: FakeStea
 
 
 def test_metadata_from_the_api_feeds_the_download(steam: FakeSteam, cache: Path) -> None:
-    fake = steam.add_item("102", data=b"vpk bytes" * 1000, time_updated=1_700_000_500)
+    fake = steam.add_item("102", data=vpk_holding(b"vpk bytes" * 1000), time_updated=1_700_000_500)
     (meta,) = fetch_metadata_batch(["102"])
     assert download_to_cache(meta, cache) == cache / "102.vpk"
     assert (cache / "102.vpk").read_bytes() == fake.content()
@@ -112,9 +113,9 @@ def test_already_cached_makes_no_request(steam: FakeSteam, cache: Path) -> None:
 
 @pytest.mark.parametrize("change", ["time_updated", "size"])
 def test_stale_file_is_downloaded_again(steam: FakeSteam, cache: Path, change: str) -> None:
-    steam.add_item("104", data=b"old" * 1000, time_updated=1_600_000_000)
+    steam.add_item("104", data=vpk_holding(b"old" * 1000), time_updated=1_600_000_000)
     download_with_retry(meta_of(steam, "104"), cache)
-    new_data = b"new" * 1000 if change == "time_updated" else b"newer" * 1000
+    new_data = vpk_holding(b"new" * 1000 if change == "time_updated" else b"newer" * 1000)
     fake = steam.add_item("104", data=new_data, time_updated=1_700_000_000)
 
     assert download_with_retry(meta_of(steam, "104"), cache) is True
@@ -198,7 +199,7 @@ def test_retry_after_is_capped_and_backoff_is_celerys(fast) -> None:
 
 def test_retry_after_as_http_date(steam: FakeSteam, cache: Path, fast) -> None:
     fast.WORKSHOP_RETRY_BACKOFF = 100.0  # only the date can make this quick
-    steam.add_item("109", size=10, steps=[Step(503, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")])
+    steam.add_item("109", size=16, steps=[Step(503, retry_after="Wed, 21 Oct 2015 07:28:00 GMT")])
     started = time.monotonic()
     assert download_with_retry(meta_of(steam, "109"), cache) is True
     assert time.monotonic() - started < 2
@@ -294,7 +295,7 @@ def test_body_longer_than_steam_says_is_refused_without_retry(steam: FakeSteam, 
 
 
 def test_cancel_mid_stream_keeps_the_previous_complete_file(steam: FakeSteam, cache: Path) -> None:
-    steam.add_item("117", data=b"old complete file", time_updated=1_600_000_000)
+    steam.add_item("117", data=vpk_holding(b"old complete file"), time_updated=1_600_000_000)
     download_with_retry(meta_of(steam, "117"), cache)
     steam.add_item("117", size=8 * MiB, time_updated=1_700_000_000, rate_limit=2 * MiB)
     received: list[int] = []
@@ -309,7 +310,7 @@ def test_cancel_mid_stream_keeps_the_previous_complete_file(steam: FakeSteam, ca
 
     assert time.monotonic() - started < 2  # the whole file would take 4 s
     path = cache / "117.vpk"
-    assert path.read_bytes() == b"old complete file"
+    assert path.read_bytes() == vpk_holding(b"old complete file")
     assert int(path.stat().st_mtime) == 1_600_000_000
     assert leftovers(cache) == []  # the cancelled partial is gone too
 
@@ -327,7 +328,7 @@ def test_cancel_of_a_new_item_leaves_no_file_under_the_final_name(steam: FakeSte
 def test_cancel_during_backoff_stops_at_once(steam: FakeSteam, cache: Path, fast) -> None:
     fast.WORKSHOP_RETRY_BACKOFF = 60.0
     fast.WORKSHOP_RETRY_BACKOFF_MAX = 60.0
-    steam.add_item("119", size=10, steps=[Step(503, retry_after="60")])
+    steam.add_item("119", size=16, steps=[Step(503, retry_after="60")])
     cancel_at = time.monotonic() + 0.3
 
     with pytest.raises(DownloadCancelled):
@@ -356,7 +357,7 @@ def test_two_concurrent_downloads_of_one_item_make_one_get(steam: FakeSteam, cac
 
 
 def test_cancel_while_another_download_holds_the_item(steam: FakeSteam, cache: Path) -> None:
-    steam.add_item("122", size=10)
+    steam.add_item("122", size=16)
     cancel_at = time.monotonic() + 0.3
     with item_lock(cache, "122"), pytest.raises(DownloadCancelled):
         download_with_retry(meta_of(steam, "122"), cache, Hooks(cancel=lambda: time.monotonic() > cancel_at))
@@ -374,7 +375,7 @@ with item_lock(sys.argv[1], "123"):
 
 
 def test_the_item_lock_holds_across_processes(steam: FakeSteam, cache: Path) -> None:
-    steam.add_item("123", size=10)
+    steam.add_item("123", size=16)
     holder = subprocess.Popen(
         [sys.executable, "-c", LOCK_HOLDER, str(cache)],
         cwd=django_settings.BASE_DIR,
@@ -418,8 +419,8 @@ def test_download_many_reports_every_outcome(steam: FakeSteam, cache: Path, fast
     fast.WORKSHOP_DOWNLOAD_CONCURRENCY = 3
     for steam_id in ("131", "132", "133"):
         steam.add_item(steam_id, size=2 * MiB, rate_limit=4 * MiB)
-    steam.add_item("134", size=10)
-    steam.add_item("135", size=10, default=Step(404))
+    steam.add_item("134", size=16)
+    steam.add_item("135", size=16, default=Step(404))
     download_with_retry(meta_of(steam, "134"), cache)
     no_url = WorkshopMetadata(steam_id="136", result=9)
     metas = [meta_of(steam, i) for i in ("131", "132", "133", "134", "135", "131")] + [no_url]
@@ -451,7 +452,7 @@ def test_download_many_reports_every_outcome(steam: FakeSteam, cache: Path, fast
 
 
 def test_download_many_after_cancel_downloads_nothing(steam: FakeSteam, cache: Path) -> None:
-    steam.add_item("141", size=10)
+    steam.add_item("141", size=16)
     outcomes = download_many([meta_of(steam, "141")], cache, Hooks(cancel=lambda: True))
     assert outcomes == {"141": DownloadOutcome("cancelled")}
     assert steam.get_count("141") == 0
@@ -460,7 +461,7 @@ def test_download_many_after_cancel_downloads_nothing(steam: FakeSteam, cache: P
 def test_download_many_watches_each_item_through_its_own_hooks(steam: FakeSteam, cache: Path) -> None:
     steam.add_item("161", size=3 * MiB)
     steam.add_item("162", size=MiB)
-    steam.add_item("163", size=10)
+    steam.add_item("163", size=16)
     download_with_retry(meta_of(steam, "163"), cache)  # cached: its hooks see no bytes
     shared = Hooks()
     per_item: dict[str, Hooks] = {}

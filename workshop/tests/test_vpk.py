@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from tests.support.vpkfiles import addoninfo, build_vpk, mission
+from workshop.vpk import NOT_A_VPK, NotAVpk, paths_pack, paths_unpack, vpk_check, vpk_read
+
+CAMPAIGN = {
+    "addoninfo.txt": addoninfo(
+        "Helms Deep", version="2.1", author="Tolkien", flags=("campaign", "map", "script")
+    ),
+    "missions/helmsdeep.txt": mission(
+        "helmsdeep",
+        {"coop": ["hd_gate", "hd_wall", "hd_keep"], "versus": ["hd_gate_vs", "hd_keep_vs"]},
+        title="Helms Deep Reborn",
+    ),
+    "maps/hd_gate.bsp": b"\x00" * 5000,
+    "scripts/vscripts/hd_logic.nut": "printl(1)",
+    "Materials/HD/Wall.VMT": "x",
+}
+
+
+@pytest.mark.parametrize("layout", ["single", "footer", "dir"])
+def test_reads_addoninfo_campaigns_and_paths_in_every_layout(tmp_path, layout):
+    path = build_vpk(tmp_path / "helms.vpk", CAMPAIGN, layout=layout)
+
+    contents = vpk_read(path)
+
+    assert (contents.title, contents.addon_version, contents.author) == ("Helms Deep", "2.1", "Tolkien")
+    assert contents.flags == ["campaign", "map", "script"]
+    assert [c.name for c in contents.campaigns] == ["Helms Deep Reborn"]
+    assert contents.campaigns[0].modes == {
+        "coop": ["hd_gate", "hd_wall", "hd_keep"],
+        "versus": ["hd_gate_vs", "hd_keep_vs"],
+    }
+    assert contents.file_count == 5
+    assert "materials/hd/wall.vmt" in contents.paths
+    assert contents.has_vscripts
+
+
+def test_maps_follow_the_chapter_numbers_not_the_file_order(tmp_path):
+    chapters = "".join(
+        f'"{n}"\n{{\n"Map" "{name}"\n}}\n' for n, name in [(2, "second"), (10, "tenth"), (1, "first")]
+    )
+    text = f'"mission"\n{{\n"Name" "x"\n"modes"\n{{\n"coop"\n{{\n{chapters}}}\n}}\n}}\n'
+    path = build_vpk(tmp_path / "x.vpk", {"missions/x.txt": text})
+
+    assert vpk_read(path).campaigns[0].modes == {"coop": ["first", "second", "tenth"]}
+
+
+def test_a_malformed_missions_file_is_a_campaign_marked_unreadable(tmp_path):
+    path = build_vpk(
+        tmp_path / "x.vpk", {"addoninfo.txt": addoninfo("X"), "missions/bad.txt": '"mission" { "modes" {'}
+    )
+
+    contents = vpk_read(path)
+
+    assert contents.title == "X"
+    assert contents.campaigns[0].file == "missions/bad.txt"
+    assert contents.campaigns[0].problem.startswith("missions/bad.txt unreadable:")
+
+
+def test_no_addoninfo_is_a_problem_not_a_failure(tmp_path):
+    contents = vpk_read(build_vpk(tmp_path / "x.vpk", {"models/a.mdl": "m"}))
+
+    assert contents.addoninfo_problem == "no addoninfo.txt"
+    assert contents.paths == ["models/a.mdl"] and not contents.has_vscripts
+
+
+def test_bad_magic_is_not_a_vpk(tmp_path):
+    path = tmp_path / "page.vpk"
+    path.write_bytes(b"<!DOCTYPE html>" + b" " * 5000)
+
+    with pytest.raises(NotAVpk, match=f"^{NOT_A_VPK}: bad magic"):
+        vpk_check(path)
+
+
+def test_a_tree_that_does_not_parse_is_not_a_vpk(tmp_path):
+    path = tmp_path / "cut.vpk"
+    path.write_bytes(struct.pack("<III", 0x55AA1234, 1, 40) + b"materials\x00" + b"\x07" * 40)
+
+    with pytest.raises(NotAVpk, match=f"^{NOT_A_VPK}: the tree does not parse"):
+        vpk_check(path)
+
+
+def test_a_file_whose_data_lies_past_its_end_is_not_a_vpk(tmp_path):
+    path = build_vpk(tmp_path / "x.vpk", {"maps/a.bsp": b"b" * 4000}, layout="footer")
+    os_size = path.stat().st_size
+    with open(path, "r+b") as file:
+        file.truncate(os_size - 100)
+
+    with pytest.raises(NotAVpk, match=r"maps/a\.bsp lies past the end of the file"):
+        vpk_check(path)
+
+
+def test_reading_never_loads_the_data_of_a_big_single_file(tmp_path):
+    path = build_vpk(tmp_path / "big.vpk", CAMPAIGN, layout="footer", size=2**31)
+
+    contents = vpk_read(path)
+
+    assert contents.title == "Helms Deep" and contents.file_count == 5
+
+
+def test_paths_pack_round_trips():
+    paths = [f"materials/x/{n}.vmt" for n in range(1000)]
+    blob = paths_pack(paths)
+
+    assert paths_unpack(blob) == paths
+    assert len(blob) < len("\n".join(paths)) // 5
+    assert paths_unpack(b"") == []
