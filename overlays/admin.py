@@ -58,7 +58,7 @@ class OverlayAddForm(forms.ModelForm[Overlay]):
         """overlay_create_check names a taken name in its own words."""
 
 
-class OverlayItemInline(admin.TabularInline[OverlayWorkshopItem, Overlay]):
+class OverlayItemInline(ReadOnly, admin.TabularInline[OverlayWorkshopItem, Overlay]):
     """The overlay's items, to read: they change through the overlay page (a build follows)."""
 
     model = OverlayWorkshopItem
@@ -70,12 +70,6 @@ class OverlayItemInline(admin.TabularInline[OverlayWorkshopItem, Overlay]):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[OverlayWorkshopItem]:
         return super().get_queryset(request).select_related("item").order_by("item__title", "item__steam_id")
-
-    def has_add_permission(self, request: HttpRequest, obj: Overlay | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Overlay | None = None) -> bool:
-        return False
 
     @admin.display(description="title")
     def title(self, link: OverlayWorkshopItem) -> str:

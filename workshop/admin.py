@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 from django.utils.html import format_html_join
 
 from jobs.admin import ReadOnly
 from workshop.models import WorkshopItem, WorkshopItemContents
 
 
-class ContentsInline(admin.StackedInline[WorkshopItemContents, WorkshopItem]):
+class ContentsInline(ReadOnly, admin.StackedInline[WorkshopItemContents, WorkshopItem]):
     """What each read upload holds; read-only (the build and the reindex job write it)."""
 
     model = WorkshopItemContents
@@ -28,12 +27,6 @@ class ContentsInline(admin.StackedInline[WorkshopItemContents, WorkshopItem]):
         "read_at",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
-        return False
 
     @admin.display(description="is")
     def kinds(self, row: WorkshopItemContents) -> str:
