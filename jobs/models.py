@@ -144,6 +144,15 @@ class Job(models.Model):
         return "Nothing to do" if self.state == self.State.SUCCEEDED else ""
 
     @property
+    def percent(self) -> int:
+        """Progress by bytes when the work moves bytes (smooth during downloads), else by items."""
+        if self.bytes_total:
+            return min(100, self.bytes_done * 100 // self.bytes_total)
+        if self.items_total:
+            return min(100, self.items_done * 100 // self.items_total)
+        return 100 if self.state == self.State.SUCCEEDED else 0
+
+    @property
     def has_measure(self) -> bool:
         """Whether a progress bar means anything: the work counted bytes or items."""
         return bool(self.bytes_total or self.items_total)

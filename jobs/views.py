@@ -96,7 +96,7 @@ def job_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     job = _job_for_user(request, pk)
     lines = list(job.lines.order_by("seq"))
     context = {"job": job, "lines": lines, "last_seq": lines[-1].seq if lines else 0}
-    context |= {"percent": _percent(job), "final": job.state in Job.FINAL_STATES}
+    context |= {"percent": job.percent, "final": job.state in Job.FINAL_STATES}
     context |= {
         "items": _items_shown(job),
         "speed": _speed_text(job.speed),
@@ -218,12 +218,3 @@ def _eta_text(seconds: int | None) -> str:
     if seconds < 3600:
         return f"about {round(seconds / 60)} min left"
     return f"about {seconds // 3600} h {seconds % 3600 // 60} min left"
-
-
-def _percent(job: Job) -> int:
-    """Progress by bytes when the work moves bytes (smooth during downloads), else by items."""
-    if job.bytes_total:
-        return min(100, job.bytes_done * 100 // job.bytes_total)
-    if job.items_total:
-        return min(100, job.items_done * 100 // job.items_total)
-    return 100 if job.state == Job.State.SUCCEEDED else 0

@@ -193,12 +193,13 @@ def _store_add(*, overlay: Overlay, plan: _Plan, user: User | None) -> AddResult
 
 def _add_reason(plan: _Plan) -> str:
     """ "added 3 items and followed collection Best maps": why the add's build was queued."""
-    parts = [f"added {_count(len(plan.typed))}"] if plan.typed else []
+    parts = [f"added {count_items(len(plan.typed))}"] if plan.typed else []
     parts += [f"followed collection {plan.titles.get(cid) or cid}" for cid in plan.collections]
     return " and ".join(parts)
 
 
-def _count(n: int) -> str:
+def count_items(n: int) -> str:
+    """ "1 item", "3 items"."""
     return f"{n} item" if n == 1 else f"{n} items"
 
 
@@ -206,7 +207,7 @@ def _named(links: list[OverlayWorkshopItem]) -> str:
     """The one item by its title (else its id), or how many."""
     if len(links) == 1:
         return links[0].item.title or links[0].item.steam_id
-    return _count(len(links))
+    return count_items(len(links))
 
 
 def _check_room(overlay: Overlay, typed: list[WorkshopItem]) -> None:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from urllib.parse import urlencode
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Q
 
-from jobs.models import Job
+from jobs.models import Job, JobItem
 from overlays.contents import addon_flags, kinds_of
 from overlays.models import (
     LinkQuerySet,
@@ -69,12 +68,6 @@ class ItemQuery:
     def filtered(self) -> bool:
         return bool(self.q or self.state)
 
-    def querystring(self, page: int | None = None) -> str:
-        """`q=…&state=…&sort=…&page=N` without the defaults."""
-        params = {"q": self.q, "state": self.state, "sort": "" if self.sort == "title" else self.sort}
-        params["page"] = str(page) if page and page > 1 else ""
-        return urlencode({name: value for name, value in params.items() if value})
-
 
 @dataclass(frozen=True)
 class Row:
@@ -83,23 +76,17 @@ class Row:
     link: OverlayWorkshopItem
     state: str  # a LinkState value, or "missing"
     label: str  # the badge: "cached", "downloading 42%", "failed: <why>"
-    percent: int | None
     sources: str
     update_available: bool
     kinds: list[str] = field(default_factory=list)  # what the addon is, from its addoninfo.txt
 
-    @property
-    def item(self) -> object:
-        return self.link.item
 
-
-def downloading(build: Job | None) -> dict[str, tuple[int, int]]:
-    """steam id -> (bytes done, bytes total) of what the active build is downloading now (as many
-    rows as downloads run at once)."""
+def downloading(build: Job | None) -> dict[str, int]:
+    """steam id -> percent done of what the active build is downloading now (as many rows as
+    downloads run at once)."""
     if build is None or not build.is_active:
         return {}
-    rows = build.items.filter(state="downloading").values_list("key", "bytes_done", "bytes_total")
-    return {key: (done, total) for key, done, total in rows}
+    return {item.key: item.percent for item in build.items.filter(state=JobItem.State.DOWNLOADING)}
 
 
 def links_of(overlay: Overlay) -> LinkQuerySet:
@@ -126,7 +113,7 @@ def item_page(
     *,
     total: int,
     collections: Sequence[OverlayWorkshopCollection],
-    active: Mapping[str, tuple[int, int]],
+    active: Mapping[str, int],
 ) -> tuple[Page[OverlayWorkshopItem], list[Row]]:
     """The asked page of the overlay's items and its rows; `total` (all the links) saves the
     count query when nothing is filtered; `active`: what the build is downloading."""
@@ -138,11 +125,7 @@ def item_page(
     page_links = list(page.object_list)
     holders = _holders(page_links, collections)
     return page, [
-        replace(
-            _row(link, holders.get(link.item_id, []), active.get(link.item.steam_id)),
-            kinds=kinds_of(getattr(link, "addon_flags", None)),
-        )
-        for link in page_links
+        _row(link, holders.get(link.item_id, []), active.get(link.item.steam_id)) for link in page_links
     ]
 
 
@@ -162,13 +145,12 @@ def _holders(
     return holders
 
 
-def _row(link: OverlayWorkshopItem, holders: list[str], active: tuple[int, int] | None) -> Row:
+def _row(link: OverlayWorkshopItem, holders: list[str], percent: int | None) -> Row:
+    """`percent`: how far the running build's download of it is, None when it downloads nothing."""
     item = link.item
     state: str = getattr(link, "state", LinkState.CACHED)
-    percent = None
-    if active is not None:
-        done, size = active
-        state, percent = LinkState.DOWNLOADING, min(100, done * 100 // size) if size else 0
+    if percent is not None:
+        state = LinkState.DOWNLOADING
     elif state in FROM_DISK:
         state = _on_disk(item, state)
     sources = (["direct"] if link.direct else []) + holders
@@ -177,9 +159,9 @@ def _row(link: OverlayWorkshopItem, holders: list[str], active: tuple[int, int] 
         link=link,
         state=state,
         label=_label(link, state, percent),
-        percent=percent,
         sources=", ".join(sources) or "a collection it has left",
         update_available=pinned is not None and item.time_updated > pinned,
+        kinds=kinds_of(getattr(link, "addon_flags", None)),
     )
 
 
@@ -215,18 +197,18 @@ def live_items(build: Job | None, steam_ids: Sequence[str]) -> dict[str, dict[st
     """steam id -> {state, label, percent} of the shown items the latest build has touched."""
     if build is None or not steam_ids:
         return {}
-    rows = build.items.filter(key__in=list(steam_ids)).values_list(
-        "key", "state", "bytes_done", "bytes_total", "error"
-    )
     live: dict[str, dict[str, object]] = {}
-    for key, state, done, total, error in rows:
-        percent = min(100, done * 100 // total) if total else 0
-        label = JOB_ITEM_LABELS.get(state, state)
-        if state == "downloading":
-            label = f"downloading {percent}%"
-        elif state == "failed":
-            label = f"failed: {error}"
-        live[key] = {"state": JOB_ITEM_STATES.get(state, state), "label": label, "percent": percent}
+    for item in build.items.filter(key__in=list(steam_ids)):
+        label = JOB_ITEM_LABELS.get(item.state, item.state)
+        if item.state == JobItem.State.DOWNLOADING:
+            label = f"downloading {item.percent}%"
+        elif item.state == JobItem.State.FAILED:
+            label = f"failed: {item.error}"
+        live[item.key] = {
+            "state": JOB_ITEM_STATES.get(item.state, item.state),
+            "label": label,
+            "percent": item.percent,
+        }
     return live
 
 

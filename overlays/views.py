@@ -21,6 +21,7 @@ from left4me.http import AuthenticatedHttpRequest
 from overlays.contents import contents_context
 from overlays.items import (
     collection_unfollow,
+    count_items,
     item_include,
     item_rollback,
     items_add,
@@ -237,6 +238,7 @@ def _build_status(job: Job | None) -> dict[str, object] | None:
         "items_total": job.items_total,
         "bytes_done": job.bytes_done,
         "bytes_total": job.bytes_total,
+        "percent": job.percent,
     }
 
 
@@ -252,8 +254,9 @@ def overlay_items_add(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
         )
     except WorkshopInputError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
-    added = "1 item" if result.added == 1 else f"{result.added} items"
-    messages.success(request, f"Added {added} to {overlay.name}; this build downloads and links them.")
+    messages.success(
+        request, f"Added {count_items(result.added)} to {overlay.name}; this build downloads and links them."
+    )
     _report_left_out(request, result.messages)
     return _job_redirect(result.job)
 
@@ -282,8 +285,9 @@ def _items_action(
         job = action(overlay=overlay, steam_ids=steam_ids, user=request.user)
     except OverlayError as exc:
         raise Http404(str(exc)) from exc
-    what = "1 item" if len(steam_ids) == 1 else f"{len(steam_ids)} items"
-    messages.success(request, f"{done} {what}; the build below applies it to the overlay's folder.")
+    messages.success(
+        request, f"{done} {count_items(len(steam_ids))}; the build below applies it to the overlay's folder."
+    )
     return _job_redirect(job)
 
 

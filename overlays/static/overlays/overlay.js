@@ -55,9 +55,7 @@
     if (items) items.textContent = build.items_text;
     var bar = document.getElementById("overlay-build-bar");
     if (bar) {
-      var total = build.bytes_total || build.items_total;
-      var done = build.bytes_total ? build.bytes_done : build.items_done;
-      bar.style.width = (total ? Math.min(100, Math.floor(done * 100 / total)) : 0) + "%";
+      bar.style.width = build.percent + "%";
       bar.parentNode.hidden = !build.active;
     }
   }
