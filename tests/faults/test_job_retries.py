@@ -12,8 +12,8 @@ import pytest
 
 from jobs.models import Job
 from jobs.services import TAKEN_OVER, job_cancel, job_enqueue
-from overlays.build import cache_file
 from left4me.celery import app
+from overlays.build import cache_file
 from overlays.models import Overlay
 from tests.support.helpers import item_from_steam, sha256_of
 from tests.support.workers import running_worker, wait_for
