@@ -388,8 +388,9 @@ def job_retry_later(*, job_id: int, started_at: datetime, why: str, message_id: 
     returns, with one line in the log; None (the caller fails the job) when JOB_RETRIES are
     used up or the run is no longer running (cancel asked, taken over). `message_id`: the
     message that will run it then."""
-    job = Job.objects.filter(_this_run(job_id, started_at), state=Job.State.RUNNING).first()
-    if job is None:
+    this_run = Job.objects.filter(_this_run(job_id, started_at), state=Job.State.RUNNING)
+    job = this_run.first()
+    if job is None:  # cancel asked, or taken over: this run just fails
         job_log(job_id=job_id, text=why, stream=JobLogLine.Stream.STDERR)
         return None
     total = settings.JOB_RETRIES
@@ -399,15 +400,11 @@ def job_retry_later(*, job_id: int, started_at: datetime, why: str, message_id: 
         return None
     now = timezone.now()
     retry_at = now + timedelta(seconds=retry_countdown(job.retries + 1))
-    Job.objects.filter(pk=job_id).update(
-        state=Job.State.QUEUED,
-        retries=job.retries + 1,
-        retry_at=retry_at,
-        started_at=None,
-        heartbeat_at=None,
-        dispatched_at=now,
-        celery_task_id=message_id or job.celery_task_id,
-    )
+    waiting = {"state": Job.State.QUEUED, "retry_at": retry_at, "started_at": None, "heartbeat_at": None}
+    task_id = message_id or job.celery_task_id
+    if not this_run.update(retries=job.retries + 1, dispatched_at=now, celery_task_id=task_id, **waiting):
+        job_log(job_id=job_id, text=why, stream=JobLogLine.Stream.STDERR)  # a cancel came first
+        return None
     at = timezone.localtime(retry_at).strftime("%H:%M")
     text = f"{failed}; retrying at {at} ({job.retries + 1}/{total})"
     job_log(job_id=job_id, text=text, stream=JobLogLine.Stream.STDERR)
