@@ -279,3 +279,27 @@ def test_a_redelivered_message_of_a_running_job_waits_then_runs_it_again(setting
     job.refresh_from_db()
     assert (job.state, job.requeues) == (Job.State.SUCCEEDED, 1)
     assert _texts(job) == [TAKEN_OVER, "tick 1/1", "done"]
+
+
+# --- the pages -----------------------------------------------------------------------------
+
+
+def test_the_job_page_and_its_status_say_when_a_waiting_job_retries(owner, owner_client) -> None:
+    retry_at = timezone.now() + timedelta(minutes=15)
+    job = make_job("test_transient", user=owner, retries=2, retry_at=retry_at)
+    text = f"waiting to retry at {_clock(retry_at)} (2/3)"
+
+    page = owner_client.get(f"/jobs/{job.pk}/").content.decode()
+    status = owner_client.get(f"/jobs/{job.pk}/status/").json()
+    listing = owner_client.get("/jobs/").content.decode()
+
+    assert f'<span id="job-retry">{text}</span>' in page
+    assert (status["state"], status["retry_text"], status["retries"]) == ("queued", text, 2)
+    assert text in listing
+
+
+def test_the_retry_line_is_hidden_once_the_job_runs(owner, owner_client) -> None:
+    job = make_job("test_transient", user=owner, retries=1, state=Job.State.RUNNING)
+    page = owner_client.get(f"/jobs/{job.pk}/").content.decode()
+    assert '<span id="job-retry" hidden></span>' in page
+    assert owner_client.get(f"/jobs/{job.pk}/status/").json()["retry_text"] == ""
