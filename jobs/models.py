@@ -83,6 +83,10 @@ class Job(models.Model):
     # When the current Celery message was sent: the reaper re-sends a queued job's lost message.
     dispatched_at = models.DateTimeField(null=True, blank=True)
     requeues = models.PositiveIntegerField(default=0)
+    # A job whose run failed on something that may pass waits queued until retry_at (then None
+    # again); retries counts the retries it was given, out of JOB_RETRIES.
+    retries = models.PositiveIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
     # items_done counts the items that ended (items_failed of them failed) out of items_total;
     # items_cached the ones the work found done already, which are not in items_total.
     items_done = models.PositiveIntegerField(default=0)
@@ -196,6 +200,18 @@ class Job(models.Model):
     @property
     def can_cancel(self) -> bool:
         return self.state in (self.State.QUEUED, self.State.RUNNING)
+
+    @property
+    def waiting_to_retry(self) -> bool:
+        return self.state == self.State.QUEUED and self.retry_at is not None
+
+    @property
+    def retry_text(self) -> str:
+        """ "waiting to retry at 04:20 (2/3)": when the next attempt runs, and which retry it is."""
+        if not self.waiting_to_retry or self.retry_at is None:
+            return ""
+        at = timezone.localtime(self.retry_at).strftime("%H:%M")
+        return f"waiting to retry at {at} ({self.retries}/{settings.JOB_RETRIES})"
 
 
 class JobLogLine(models.Model):

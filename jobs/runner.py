@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.db import connection
 
@@ -19,6 +19,7 @@ from jobs.models import Job, JobItem, JobLogLine
 from jobs.services import (
     Claim,
     job_claim,
+    job_claim_when_silent,
     job_finish,
     job_heartbeat,
     job_is_cancelled,
@@ -26,6 +27,7 @@ from jobs.services import (
     job_items_save,
     job_log,
     job_progress_save,
+    job_retry_later,
     job_wait_for_subject,
 )
 
@@ -42,6 +44,12 @@ class JobCancelled(Exception):
 
 class JobFailed(Exception):
     """Raised by work for an expected failure; its message becomes the job's error as is."""
+
+
+class JobRetryable(JobFailed):
+    """A failure that may pass (Steam down, the network): a job task declared with
+    ``retry_for=(JobRetryable,)`` runs again later (see jobs.services.retry_countdown), the
+    others fail as for JobFailed."""
 
 
 @dataclass
@@ -195,37 +203,61 @@ class _Heartbeat:
 Work = Callable[[JobContext], None]
 
 
-def run_job(*, job_id: int, operation: str, work: Work) -> str | None:
-    """Claim the job and run the work; returns the final state, None when this message did nothing."""
-    claim, started_at = job_claim(job_id=job_id, operation=operation)
-    if claim is Claim.BLOCKED:
-        job_wait_for_subject(job_id=job_id)
-        return None
-    if claim is Claim.SKIPPED or started_at is None:
+def run_job(*, job_id: int, operation: str, work: Work, task: Task[Any, Any] | None = None) -> str | None:
+    """Claim the job and run the work; returns the final state, None when this message did nothing.
+
+    `task` is the Celery task running this message (bound): its `retry_for` exceptions send
+    the job back to wait for a retry while retries are left (see jobs.services.job_retry_later)."""
+    started_at = _claim(job_id, operation, _message_id(task))
+    if started_at is None:
         return None
     job = Job.objects.select_related("user", "owner", "subject_type").get(pk=job_id)
     ctx = JobContext(job_id=job_id, job=job, started_at=started_at)
+    retry_for: tuple[type[Exception], ...] = getattr(task, "retry_for", ())
     with _Heartbeat(job_id, started_at):
-        state, error = _run_work(work, ctx)
+        state, error, exc = _run_work(work, ctx, retry_for)
         ctx.flush_progress()
+    waits = retry_for and isinstance(exc, retry_for)
+    if waits and job_retry_later(job_id=job_id, started_at=started_at, why=error) is not None:
+        return Job.State.QUEUED
     return job_finish(job_id=job_id, started_at=started_at, state=state, error=error)
 
 
-def _run_work(work: Work, ctx: JobContext) -> tuple[str, str]:
+def _message_id(task: Task[Any, Any] | None) -> str:
+    return str(task.request.id or "") if task is not None else ""
+
+
+def _claim(job_id: int, operation: str, message_id: str) -> datetime | None:
+    """This run's start time, or None when this message is not to run the job."""
+    claim, started_at = job_claim(job_id=job_id, operation=operation, message_id=message_id)
+    if claim is Claim.ALIVE:
+        claim, started_at = job_claim_when_silent(job_id=job_id, operation=operation)
+    if claim is Claim.BLOCKED:
+        job_wait_for_subject(job_id=job_id)
+    return started_at if claim is Claim.CLAIMED else None
+
+
+def _run_work(
+    work: Work, ctx: JobContext, retry_for: tuple[type[Exception], ...] = ()
+) -> tuple[str, str, Exception | None]:
+    """(final state, error, the exception); a retry_for exception is not logged here, the retry
+    (or its refusal) says it."""
+    failure: Exception
     try:
         work(ctx)
     except JobCancelled:
         ctx.log_stdout("cancelled")
-        return Job.State.CANCELLED, ""
+        return Job.State.CANCELLED, "", None
     except JobFailed as exc:
-        error = str(exc)
+        error, failure = str(exc), exc
     except Exception as exc:
         logger.exception("job %s (%s) failed", ctx.job_id, ctx.job.operation)
-        error = f"{type(exc).__name__}: {exc}"
+        error, failure = f"{type(exc).__name__}: {exc}", exc
     else:
-        return Job.State.SUCCEEDED, ""
-    ctx.log_stderr(error)
-    return Job.State.FAILED, error
+        return Job.State.SUCCEEDED, "", None
+    if not isinstance(failure, retry_for):
+        ctx.log_stderr(error)
+    return Job.State.FAILED, error, failure
 
 
 def job_task(
@@ -236,10 +268,14 @@ def job_task(
     coalesce: registry.Coalesce | None = None,
     exclusive_per: str | None = None,
     queue: registry.QueueFor = registry.default_queue,
+    retry_for: tuple[type[Exception], ...] = (),
     **celery_options: Any,
 ) -> Callable[[Work], Any]:
     """Declare the job operation `name` with its policy (see jobs.registry.Operation) and register
-    `work` as its Celery task f"jobs.{name}", taking (job_id) and run by run_job."""
+    `work` as its Celery task f"jobs.{name}", taking (job_id) and run by run_job.
+
+    retry_for: the failures that may pass (JobRetryable); the job waits and runs again,
+    JOB_RETRIES times (the job row counts them and holds the time of the next attempt)."""
     operation = registry.declare(
         registry.Operation(
             name=name,
@@ -252,16 +288,18 @@ def job_task(
     )
 
     def decorator(work: Work) -> Any:
-        def run(job_id: int) -> str | None:
-            return run_job(job_id=job_id, operation=name, work=work)
+        def run(task: Task[Any, Any], job_id: int) -> str | None:
+            return run_job(job_id=job_id, operation=name, work=work, task=task)
 
         run.__name__, run.__qualname__, run.__doc__ = work.__name__, work.__qualname__, work.__doc__
         run.__module__ = work.__module__
         options = {
             "name": operation.task_name,
+            "bind": True,
             "acks_late": True,
             "reject_on_worker_lost": True,
             "ignore_result": True,
+            "retry_for": retry_for,
             **celery_options,
         }
         return shared_task(**options)(run)

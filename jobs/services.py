@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import random
+import time
 import uuid
 from datetime import datetime, timedelta
 from functools import partial
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WORKER_LOST = "worker lost"
+TAKEN_OVER = f"{WORKER_LOST}; taken over by a redelivered message"
 # How long a blocked job waits before it tries to claim again.
 BLOCKED_RETRY_SECONDS = 5.0
 LOG_LINE_ATTEMPTS = 5
@@ -37,6 +40,9 @@ class Claim(enum.Enum):
     CLAIMED = "claimed"
     BLOCKED = "blocked"  # an exclusive job of the same subject is running: try again later
     SKIPPED = "skipped"  # not queued any more (redelivered, cancelled, gone): do nothing
+    # The job runs and beats, and this is the message that started it, delivered again: its
+    # worker process may have been killed a moment ago (see job_claim_when_silent).
+    ALIVE = "alive"
 
 
 # --- enqueue and dispatch ---------------------------------------------------------------
@@ -60,6 +66,8 @@ def job_enqueue(
     existing = _coalescable_job(op, subject_type, subject_id)
     if existing is not None:
         _add_reason(existing, reason)
+        if existing.waiting_to_retry:
+            _wake(existing)
         return existing, False
     job = Job.objects.create(
         operation=op.name,
@@ -98,6 +106,16 @@ def _add_reason(job: Job, reason: str) -> None:
     if joined != job.reason:
         Job.objects.filter(pk=job.pk).update(reason=joined)
         job.reason = joined
+
+
+def _wake(job: Job) -> None:
+    """A new request for a job waiting to retry runs it now (someone wants it; the count of
+    retries stays, so waking it cannot make it retry forever)."""
+    if not Job.objects.filter(pk=job.pk, state=Job.State.QUEUED).update(retry_at=None):
+        return
+    job.retry_at = None
+    job_log(job_id=job.pk, text="asked again: trying now instead of waiting")
+    job_dispatch(job=job)
 
 
 def _coalescable_job(
@@ -150,10 +168,16 @@ def _send(job_id: int, operation: str, queue: str, task_id: str, countdown: floa
 
 
 def job_cancel(*, job: Job) -> Job:
-    """Queued: cancelled at once and its message revoked. Running: cancelling, stops at its next check."""
+    """Queued (waiting to retry too): cancelled at once and its message revoked. Running:
+    cancelling, stops at its next check."""
     with transaction.atomic():
+        job.refresh_from_db(fields=["state", "retry_at"])
+        waiting = job.waiting_to_retry
         if _cancel_queued(job):
-            job_log(job_id=job.pk, text="cancelled before it started")
+            job_log(
+                job_id=job.pk,
+                text="cancelled while waiting to retry" if waiting else "cancelled before it started",
+            )
             transaction.on_commit(partial(_revoke, job.celery_task_id))
         elif Job.objects.filter(pk=job.pk, state=Job.State.RUNNING).update(state=Job.State.CANCELLING):
             job_log(job_id=job.pk, text="cancel requested")
@@ -196,28 +220,83 @@ def job_log(*, job_id: int, text: str, stream: str = JobLogLine.Stream.STDOUT) -
 
 
 @transaction.atomic
-def job_claim(*, job_id: int, operation: str | None = None) -> tuple[Claim, datetime | None]:
-    """Compare-and-set queued -> running; the start time it returns identifies this run."""
-    job = Job.objects.filter(pk=job_id).only("state", "operation", "subject_type", "subject_id").first()
-    if job is None or job.state != Job.State.QUEUED:
+def job_claim(
+    *, job_id: int, operation: str | None = None, message_id: str = ""
+) -> tuple[Claim, datetime | None]:
+    """Compare-and-set queued -> running; the start time it returns identifies this run.
+
+    A queued job waiting to retry is not claimed (its message comes when it is due). A running job whose
+    heartbeat stopped (its worker was lost) is taken over; ALIVE when it still beats and
+    `message_id` is the message that started it."""
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or job.state not in (Job.State.QUEUED, Job.State.RUNNING):
         return Claim.SKIPPED, None
     if operation is not None and job.operation != operation:
         logger.warning("job %s is %s, not %s: message ignored", job_id, job.operation, operation)
         return Claim.SKIPPED, None
+    if job.state == Job.State.RUNNING:
+        return _take_over(job, message_id)
+    if job.retry_at is not None:
+        return Claim.SKIPPED, None  # waiting: the reaper sends its message when retry_at comes
     if _subject_busy(job):
         return Claim.BLOCKED, None
     now = timezone.now()
     claimed = Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(
-        state=Job.State.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        finished_at=None,
-        items_done=0,
-        items_failed=0,
-        items_cached=0,
-        bytes_done=0,
+        state=Job.State.RUNNING, started_at=now, heartbeat_at=now, retry_at=None, **_FRESH_RUN
     )
     return (Claim.CLAIMED, now) if claimed else (Claim.SKIPPED, None)
+
+
+# What a new run of a job starts from.
+_FRESH_RUN = {"finished_at": None, "items_done": 0, "items_failed": 0, "items_cached": 0, "bytes_done": 0}
+
+
+def _silence() -> timedelta:
+    """How long a running job may go without a heartbeat before a message may take it over."""
+    return timedelta(seconds=2 * settings.JOB_HEARTBEAT_SECONDS)
+
+
+def _last_beat(job: Job) -> datetime:
+    """Its last sign of life, as the reaper reads it (heartbeat, else start, else creation)."""
+    return job.heartbeat_at or job.started_at or job.created_at
+
+
+def _take_over(job: Job, message_id: str) -> tuple[Claim, datetime | None]:
+    """Take the run of a lost worker over, once: the compare-and-set on (state, heartbeat_at,
+    started_at) lets one message win. Counted as a re-queue; past JOB_MAX_REQUEUES it fails."""
+    if _last_beat(job) >= timezone.now() - _silence():
+        own = bool(message_id) and message_id == job.celery_task_id
+        return (Claim.ALIVE if own else Claim.SKIPPED), None
+    this_run = Job.objects.filter(
+        pk=job.pk, state=Job.State.RUNNING, heartbeat_at=job.heartbeat_at, started_at=job.started_at
+    )
+    if job.requeues >= settings.JOB_MAX_REQUEUES:
+        text = f"{WORKER_LOST}; failed after {job.requeues} re-queues"
+        _settle(this_run, job, Job.State.FAILED, WORKER_LOST, text)
+        return Claim.SKIPPED, None
+    now = timezone.now()
+    task_id = message_id or job.celery_task_id
+    fresh = {"started_at": now, "heartbeat_at": now, "celery_task_id": task_id, **_FRESH_RUN}
+    if not this_run.update(requeues=F("requeues") + 1, **fresh):
+        return Claim.SKIPPED, None
+    job_log(job_id=job.pk, text=TAKEN_OVER, stream=JobLogLine.Stream.STDERR)
+    return Claim.CLAIMED, now
+
+
+def job_claim_when_silent(*, job_id: int, operation: str) -> tuple[Claim, datetime | None]:
+    """For a message that found its own job running (Claim.ALIVE): a killed pool child's message
+    comes back at once, while the heartbeat is still fresh. Wait until it would be two
+    intervals old, then claim again: a live run has beaten meanwhile (this message does
+    nothing), a lost one is taken over."""
+    job = Job.objects.filter(pk=job_id).only("heartbeat_at", "started_at", "created_at").first()
+    if job is None:
+        return Claim.SKIPPED, None
+    wait = (_last_beat(job) + _silence() - timezone.now()).total_seconds() + TAKE_OVER_MARGIN
+    time.sleep(min(max(0.0, wait), _silence().total_seconds() + TAKE_OVER_MARGIN))
+    return job_claim(job_id=job_id, operation=operation)
+
+
+TAKE_OVER_MARGIN = 0.2  # seconds past the silence, so a lost run is surely stale when checked
 
 
 def _subject_busy(job: Job) -> bool:
@@ -290,6 +369,44 @@ def job_items_save(*, items: list[JobItem]) -> None:
     JobItem.objects.bulk_update(items, ["state", "bytes_done", "error", "updated_at"], batch_size=500)
 
 
+def retry_countdown(retry: int) -> float:
+    """Seconds before retry `retry` (1-based) of a job whose run failed on something that may
+    pass: JOB_RETRY_FIRST_MINUTES, then JOB_RETRY_FACTOR times longer each time (5, 15, 45
+    minutes by default), each up to JOB_RETRY_JITTER shorter or longer so jobs that failed
+    together do not all come back in the same second."""
+    base = float(settings.JOB_RETRY_FIRST_MINUTES * 60 * settings.JOB_RETRY_FACTOR ** (retry - 1))
+    jitter = float(settings.JOB_RETRY_JITTER)
+    return base * random.uniform(1 - jitter, 1 + jitter)
+
+
+@transaction.atomic
+def job_retry_later(*, job_id: int, started_at: datetime, why: str) -> datetime | None:
+    """After a transient failure of this run: the job back to queued until retry_at, which it
+    returns, with one line in the log; None (the caller fails the job) when JOB_RETRIES are
+    used up or the run is no longer running (cancel asked, taken over). No message waits in
+    the broker meanwhile: the reaper sends one when retry_at has come (job_reap_stale)."""
+    this_run = Job.objects.filter(_this_run(job_id, started_at), state=Job.State.RUNNING)
+    job = this_run.first()
+    if job is None:  # cancel asked, or taken over: this run just fails
+        job_log(job_id=job_id, text=why, stream=JobLogLine.Stream.STDERR)
+        return None
+    total = settings.JOB_RETRIES
+    failed = f"attempt {job.retries + 1}/{total + 1} failed (transient): {why}"
+    if job.retries >= total:
+        job_log(job_id=job_id, text=f"{failed}; no retries left", stream=JobLogLine.Stream.STDERR)
+        return None
+    now = timezone.now()
+    retry_at = now + timedelta(seconds=retry_countdown(job.retries + 1))
+    waiting = {"state": Job.State.QUEUED, "retry_at": retry_at, "started_at": None, "heartbeat_at": None}
+    if not this_run.update(retries=job.retries + 1, dispatched_at=None, **waiting):
+        job_log(job_id=job_id, text=why, stream=JobLogLine.Stream.STDERR)  # a cancel came first
+        return None
+    at = timezone.localtime(retry_at).strftime("%H:%M")
+    text = f"{failed}; retrying at {at} ({job.retries + 1}/{total})"
+    job_log(job_id=job_id, text=text, stream=JobLogLine.Stream.STDERR)
+    return retry_at
+
+
 @transaction.atomic
 def job_finish(*, job_id: int, started_at: datetime, state: str, error: str = "") -> str | None:
     """End this run; success while cancelling counts as cancelled. Returns the final state."""
@@ -313,12 +430,13 @@ def job_reap_stale(*, stale_after_seconds: float | None = None) -> dict[str, int
     """
     stale_after = settings.JOB_STALE_AFTER_SECONDS if stale_after_seconds is None else stale_after_seconds
     cutoff = timezone.now() - timedelta(seconds=stale_after)
-    counts = {"requeued": 0, "failed": 0, "cancelled": 0, "redispatched": 0}
+    counts = {"requeued": 0, "failed": 0, "cancelled": 0, "redispatched": 0, "retried": 0}
     for job in _stale_jobs(cutoff):
         outcome = _reap_one(job, cutoff)
         if outcome:
             counts[outcome] += 1
     counts["redispatched"] = _redispatch_lost(timezone.now())
+    counts["retried"] = _dispatch_due_retries(timezone.now())
     return counts
 
 
@@ -358,13 +476,28 @@ def _settle(still_stale: QuerySet[Job], job: Job, state: str, error: str, text: 
 def _redispatch_lost(now: datetime) -> int:
     """Queued jobs no worker took for long: their message was lost (broker down at send time)."""
     cutoff = now - timedelta(seconds=settings.JOB_QUEUED_REDISPATCH_SECONDS)
-    lost = Job.objects.filter(state=Job.State.QUEUED).filter(
-        Q(dispatched_at__lt=cutoff) | Q(dispatched_at__isnull=True, created_at__lt=cutoff)
-    )
+    sent_before = Q(dispatched_at__lt=cutoff) | Q(dispatched_at__isnull=True, created_at__lt=cutoff)
+    lost = Job.objects.filter(sent_before, state=Job.State.QUEUED, retry_at__isnull=True)
     count = 0
     for job in lost.order_by("id"):
         with transaction.atomic():
             job_log(job_id=job.pk, text="no worker took the job; sent again")
             job_dispatch(job=job)
         count += 1
+    return count
+
+
+def _dispatch_due_retries(now: datetime) -> int:
+    """Jobs waiting to retry whose time has come get their message now. The wait lives in the
+    row, not in a message with a countdown: a worker holding such a message for 45 minutes
+    could lose it (or stop consuming) when Redis restarts, and Redis would hand it to a second
+    worker once its visibility timeout passed."""
+    count = 0
+    for job in Job.objects.filter(state=Job.State.QUEUED, retry_at__lte=now).order_by("retry_at", "id"):
+        with transaction.atomic():
+            if Job.objects.filter(pk=job.pk, state=Job.State.QUEUED, retry_at=job.retry_at).update(
+                retry_at=None
+            ):
+                job_dispatch(job=job)
+                count += 1
     return count

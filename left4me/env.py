@@ -39,14 +39,18 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
-def env_float(name: str, default: float) -> float:
+def env_float(name: str, default: float, *, above: float | None = None) -> float:
+    """A number; with `above`, one greater than it (NaN and infinity are refused then too)."""
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ValueError(f"{name}={raw!r} is not a number") from None
+    if above is not None and not above < value < float("inf"):
+        raise ValueError(f"{name}={raw!r} must be a number greater than {above:g}")
+    return value
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

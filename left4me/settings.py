@@ -213,6 +213,13 @@ JOB_REAPER_INTERVAL_SECONDS = env_int("JOB_REAPER_INTERVAL_SECONDS", 60, minimum
 JOB_MAX_REQUEUES = env_int("JOB_MAX_REQUEUES", 2)
 # A queued job whose message no worker took for this long is sent again (duplicates are no-ops).
 JOB_QUEUED_REDISPATCH_SECONDS = env_int("JOB_QUEUED_REDISPATCH_SECONDS", 1800, minimum=1)
+# Builds and refreshes that failed on something that may pass (Steam down, network) run again
+# JOB_RETRIES times, JOB_RETRY_FIRST_MINUTES later, then three times longer each time (5, 15,
+# 45 min); the reaper sends a waiting job's message when its time comes.
+JOB_RETRIES = env_int("JOB_RETRIES", 3)
+JOB_RETRY_FIRST_MINUTES = env_float("JOB_RETRY_FIRST_MINUTES", 5.0, above=0)
+JOB_RETRY_FACTOR = 3
+JOB_RETRY_JITTER = 0.1  # each wait is up to 10 % shorter or longer, so retries spread out
 
 # --- Steam Workshop ---------------------------------------------------------------------
 STEAM_API_BASE_URL = env_str("STEAM_API_BASE_URL", "https://api.steampowered.com").rstrip("/")

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import F
 
 from jobs.models import JobItem
-from jobs.runner import JobCancelled, JobContext, JobFailed
+from jobs.runner import JobCancelled, JobContext, JobFailed, JobRetryable
 from left4me.disk import free_bytes, human_bytes
 from overlays.contents import overlay_contents_refresh
 from overlays.models import Overlay, pinned_versions
@@ -185,7 +185,7 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
     plan = _build_plan(items, ctx)
     ctx.progress(items_cached=plan.cached)
     _check_disk(plan.to_download)
-    done, failed = _download_items(plan.to_download, ctx)
+    done, failed, transient = _download_items(plan.to_download, ctx)
     if ctx.should_cancel():
         raise JobCancelled("cancelled before linking")
     _prune_versions(done)
@@ -198,7 +198,9 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
     _find_file_conflicts(overlay, done, links, ctx)
     ctx.log_stdout(_summary(overlay, plan, done, failed, links))
     if failed:
-        raise JobFailed(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
+        # Every failure may pass (network, 5xx, 429, stalls): the whole build is tried again later.
+        error = JobRetryable if set(failed) <= transient else JobFailed
+        raise error(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
 
 
 def _check_disk(items: list[WorkshopItem]) -> None:
@@ -270,22 +272,23 @@ def _skip(item: WorkshopItem, keep_cached: bool, ctx: JobContext) -> None:
         )
 
 
-def _download_items(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str], dict[str, str]]:
-    """Download `items` concurrently and stamp the rows; return (downloaded ids, failed id -> why)."""
+def _download_items(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str], dict[str, str], set[str]]:
+    """Download `items` concurrently and stamp the rows; return (downloaded ids, failed id -> why,
+    the failed ids whose failure may pass)."""
     ctx.progress(items_done=0, items_total=len(items), bytes_done=0, bytes_total=_bytes(items))
     if not items:
-        return set(), {}
+        return set(), {}, set()
     ctx.items_declare((item.steam_id, item.title or item.steam_id, item.file_size) for item in items)
     for item in items:
         ctx.log_stdout(f"workshop {item.steam_id} downloading: {_named(item)}")
-    done, failed = _run_downloads(items, ctx)
+    done, failed, transient = _run_downloads(items, ctx)
     items_stamp_downloads(items, done, failed)
     for item in items:
         if item.steam_id in done:
             _read_contents(ctx, item)
     if set(done) | set(failed) != {item.steam_id for item in items}:
         raise JobCancelled("cancelled while downloading")
-    return done, failed
+    return done, failed, transient
 
 
 def _bytes(items: Iterable[WorkshopItem]) -> int:
@@ -297,8 +300,9 @@ def _named(item: WorkshopItem) -> str:
     return f"{item.title or 'untitled'} ({human_bytes(item.file_size)})"
 
 
-def _run_downloads(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str], dict[str, str]]:
-    """(ids now in the cache, failed id -> why); ids in neither were cancelled."""
+def _run_downloads(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str], dict[str, str], set[str]]:
+    """(ids now in the cache, failed id -> why, failed ids that may pass); ids in neither of the
+    first two were cancelled."""
     by_id = {item.steam_id: item for item in items}
     outcomes = download_many(
         items,
@@ -310,10 +314,11 @@ def _run_downloads(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str]
     )
     done = {sid for sid, o in outcomes.items() if o.in_cache}
     failed = {sid: o.error for sid, o in outcomes.items() if o.status == DownloadStatus.FAILED}
+    transient = {sid for sid in failed if outcomes[sid].transient}
     for steam_id, why in sorted(failed.items()):
         ctx.log_stderr(f"workshop {steam_id} download failed: {why} — {_named(by_id[steam_id])}")
     ctx.progress(items_done=len(done) + len(failed), items_failed=len(failed))
-    return done, failed
+    return done, failed, transient
 
 
 # The state of an item's row on the job page once its download ended (cancelled: not ended).

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import transaction
 
-from jobs.runner import JobContext, JobFailed
+from jobs.runner import JobContext, JobFailed, JobRetryable
 from overlays.build import overlay_build
 from overlays.items import collection_link_children, usable_children
 from overlays.models import Overlay, OverlayWorkshopCollection, OverlayWorkshopItem
@@ -29,6 +29,18 @@ from workshop.steam import (
 )
 
 
+@dataclass(frozen=True)
+class FailedCall:
+    """A Steam call that failed for good in this run; `transient`: it may succeed later."""
+
+    why: str
+    transient: bool
+
+    @classmethod
+    def of(cls, exc: SteamAPIError, why: str | None = None) -> FailedCall:
+        return cls(why=str(exc) if why is None else why, transient=exc.transient)
+
+
 @dataclass
 class RefreshResult:
     items: int = 0
@@ -37,7 +49,7 @@ class RefreshResult:
     overlays: set[int] = field(default_factory=set)
     new: int = 0
     fetched: int = 0  # items Steam answered for
-    errors: list[str] = field(default_factory=list)  # Steam calls that failed for good
+    errors: list[FailedCall] = field(default_factory=list)  # Steam calls that failed for good
 
 
 def overlay_refresh(*, overlay: Overlay, ctx: JobContext) -> None:
@@ -64,8 +76,10 @@ def items_refresh_all(*, ctx: JobContext) -> RefreshResult:
 
 
 def _fail_on_errors(result: RefreshResult) -> None:
+    """Fail naming the failed calls; when each may pass (Steam kept failing), the job is retried."""
     if result.errors:
-        raise JobFailed(f"steam api error: {'; '.join(result.errors)}")
+        error = JobRetryable if all(call.transient for call in result.errors) else JobFailed
+        raise error(f"steam api error: {'; '.join(call.why for call in result.errors)}")
 
 
 def _refresh(*, overlay_ids: list[int] | None, ctx: JobContext) -> RefreshResult:
@@ -106,7 +120,7 @@ def _followed(overlay_ids: list[int] | None) -> list[OverlayWorkshopCollection]:
 
 def _expand(
     followed: list[OverlayWorkshopCollection], ctx: JobContext
-) -> tuple[dict[str, list[str]], list[str]]:
+) -> tuple[dict[str, list[str]], list[FailedCall]]:
     """The children of every followed collection, each expanded once however many overlays
     follow it (one request per nesting level). The bounds of an add hold per collection: one
     that passes them is skipped (and said so), the others are expanded one by one."""
@@ -119,9 +133,9 @@ def _expand(
         pass
     except SteamAPIError as exc:
         ctx.log_stderr(f"collections not expanded: {exc}")
-        return {}, [str(exc)]
+        return {}, [FailedCall.of(exc)]
     children: dict[str, list[str]] = {}
-    errors: list[str] = []
+    errors: list[FailedCall] = []
     for collection_id in ids:
         try:
             children |= expand_collections([collection_id])
@@ -129,22 +143,24 @@ def _expand(
             ctx.log_stderr(f"collection {collection_id} not expanded: {exc}")
         except SteamAPIError as exc:
             ctx.log_stderr(f"collection {collection_id} not expanded: {exc}")
-            errors.append(str(exc))
+            errors.append(FailedCall.of(exc))
     return children, errors
 
 
-def _fetch_for_refresh(ids: list[str], ctx: JobContext) -> tuple[list[WorkshopMetadata], list[str]]:
+def _fetch_for_refresh(ids: list[str], ctx: JobContext) -> tuple[list[WorkshopMetadata], list[FailedCall]]:
     """Metadata batch by batch (so the job's progress moves); a batch that fails for good is
     named and skipped, its items keep their old data."""
     ctx.progress(items_done=0, items_total=len(ids))
     metas: list[WorkshopMetadata] = []
-    errors: list[str] = []
+    errors: list[FailedCall] = []
     chunks = list(batches(ids))
     for number, batch in enumerate(chunks, start=1):
         try:
             metas.extend(fetch_metadata_batch(batch))
         except SteamAPIError as exc:
-            errors.append(f"{exc} (batch {number} of {len(chunks)}: items {batch[0]}…{batch[-1]})")
+            errors.append(
+                FailedCall.of(exc, f"{exc} (batch {number} of {len(chunks)}: items {batch[0]}…{batch[-1]})")
+            )
             ctx.log_stderr(
                 f"metadata batch {number} of {len(chunks)} failed, its items keep their data: {exc}"
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from jobs.runner import JobCancelled, JobContext, JobFailed, job_task
+from jobs.runner import JobCancelled, JobContext, JobFailed, JobRetryable, job_task
 from overlays.build import overlay_build, overlay_remove_folder
 from overlays.contents import overlay_contents_refresh
 from overlays.gc import cache_collect
@@ -23,6 +23,9 @@ from overlays.services import (
 )
 from workshop.contents import contents_reindex
 
+# Builds and refreshes wait and run again when Steam or the network failed them (JobRetryable).
+TRANSIENT = (JobRetryable,)
+
 
 def _job_overlay(ctx: JobContext) -> Overlay:
     overlay = Overlay.objects.filter(pk=ctx.job.subject_id).first() if ctx.job.subject_id else None
@@ -33,19 +36,31 @@ def _job_overlay(ctx: JobContext) -> Overlay:
     return overlay
 
 
-@job_task(BUILD_OVERLAY, verb="Build", coalesce="queued", exclusive_per="overlay files", queue=files_queue)
+@job_task(
+    BUILD_OVERLAY,
+    verb="Build",
+    coalesce="queued",
+    exclusive_per="overlay files",
+    queue=files_queue,
+    retry_for=TRANSIENT,
+)
 def build_overlay(ctx: JobContext) -> None:
     overlay_build(overlay=_job_overlay(ctx), ctx=ctx)
 
 
 @job_task(
-    REFRESH_OVERLAY, verb="Refresh", coalesce="queued", exclusive_per="overlay files", queue=files_queue
+    REFRESH_OVERLAY,
+    verb="Refresh",
+    coalesce="queued",
+    exclusive_per="overlay files",
+    queue=files_queue,
+    retry_for=TRANSIENT,
 )
 def refresh_overlay(ctx: JobContext) -> None:
     overlay_refresh(overlay=_job_overlay(ctx), ctx=ctx)
 
 
-@job_task(REFRESH_WORKSHOP_ITEMS, label="Refresh workshop items", coalesce="active")
+@job_task(REFRESH_WORKSHOP_ITEMS, label="Refresh workshop items", coalesce="active", retry_for=TRANSIENT)
 def refresh_workshop_items(ctx: JobContext) -> None:
     items_refresh_all(ctx=ctx)
 

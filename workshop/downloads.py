@@ -109,6 +109,7 @@ class DownloadStatus(enum.StrEnum):
 class DownloadOutcome:
     status: DownloadStatus
     error: str = ""  # the why, for FAILED and SKIPPED
+    transient: bool = False  # FAILED on a retryable error every attempt: a later build may succeed
 
     @property
     def in_cache(self) -> bool:
@@ -386,7 +387,8 @@ def download_with_retry(
     Every failed attempt logs ``workshop <id> attempt k/N failed: <why>``; attempts resume
     the previous one's partial file, which is removed when the download gives up. Raises
     DownloadFailed(why) when attempts run out or the failure is permanent (403/404/410, size
-    mismatch, disk full: no retry), DownloadCancelled on cancel (also during a backoff).
+    mismatch, disk full: no retry), caused by the last attempt's error (a DownloadRetryable
+    when a later build may succeed); DownloadCancelled on cancel (also during a backoff).
     """
     root = Path(cache_root)
     if is_cached(meta, root):
@@ -415,6 +417,11 @@ def _attempt_until_done(meta: Upload, root: Path, total: int, hooks: DownloadHoo
                 raise DownloadFailed(str(exc)) from exc
             if sleep_with_cancel(retry_delay(attempt, exc.retry_after), hooks.should_cancel):
                 raise DownloadCancelled() from exc
+
+
+def _may_pass(exc: DownloadFailed) -> bool:
+    """Whether the download ran out of attempts on errors that may pass (not a permanent one)."""
+    return isinstance(exc, DownloadRetryable) or isinstance(exc.__cause__, DownloadRetryable)
 
 
 # --- many items at once --------------------------------------------------------------------------
@@ -465,7 +472,7 @@ def _outcome(meta: Upload, root: Path, hooks: DownloadHooks) -> DownloadOutcome:
     except DownloadCancelled:
         return DownloadOutcome(DownloadStatus.CANCELLED)
     except DownloadFailed as exc:
-        return DownloadOutcome(DownloadStatus.FAILED, str(exc))
+        return DownloadOutcome(DownloadStatus.FAILED, str(exc), transient=_may_pass(exc))
     finally:
         connections.close_all()  # only this thread's: the hooks may have touched the database
     return DownloadOutcome(DownloadStatus.DOWNLOADED if downloaded else DownloadStatus.CACHED)

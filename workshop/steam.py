@@ -63,7 +63,13 @@ _NUMBER_CHARS = 40  # a longer "number" is unreadable, not converted
 
 
 class SteamAPIError(Exception):
-    """The API call itself failed (network, HTTP status, unreadable answer); the message says why."""
+    """The API call itself failed (network, HTTP status, unreadable answer); the message says why.
+    ``transient``: every attempt failed in a way that may pass (network, time-out, 5xx, 429, an
+    HTML page), so the same call later may succeed; False for an answer Steam would repeat."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class SteamLimitError(SteamAPIError):
@@ -485,7 +491,7 @@ def _post(method: str, form: dict[str, str], budget: SteamBudget | None = None) 
         )
         if attempt == attempts:
             tries = "attempt" if attempts == 1 else "attempts"
-            raise SteamAPIError(f"{method}: {outcome.why} after {attempts} {tries}")
+            raise SteamAPIError(f"{method}: {outcome.why} after {attempts} {tries}", transient=True)
         delay = retry_delay(attempt, outcome.retry_after)
         if budget is not None:
             budget.allow_wait(delay)

@@ -136,7 +136,8 @@ def test_refresh_route_operators_may_refresh_anyones_overlay(client, operator, o
     assert _run(job).state == "succeeded"
 
 
-def test_refresh_job_fails_on_steam_error_and_changes_nothing(owner_client, overlay, steam):
+def test_refresh_job_fails_on_steam_error_and_changes_nothing(owner_client, overlay, steam, settings):
+    settings.JOB_RETRIES = 0  # a 500 may pass: with retries left the job would wait for one
     steam.add_item("101", size=16)
     item_from_steam(steam, "101", overlay=overlay)
     before = list(WorkshopItem.objects.values())
@@ -147,6 +148,8 @@ def test_refresh_job_fails_on_steam_error_and_changes_nothing(owner_client, over
 
     assert job.state == "failed"
     assert job.error.startswith("steam api error: ")
+    assert job.lines.filter(text__startswith="attempt 1/1 failed (transient): steam api error: ").exists()
+    assert job.lines.filter(text__endswith="; no retries left").exists()
     assert list(WorkshopItem.objects.values()) == before
     assert not (overlay.addons_path / "101.vpk").exists()
 

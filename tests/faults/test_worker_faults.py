@@ -81,7 +81,9 @@ def test_server_faults_end_as_specified(owner, steam) -> None:
     steam.add_item("9200003", size=2 * MiB, default=Step(stall_after=1000, stall_seconds=5))
     steam.add_item("9200004", size=1000, default=Step(404))
     jobs = {sid: add(owner, f"o{sid}", sid)[1] for sid in ["9200001", "9200002", "9200003", "9200004"]}
-    with running_worker(concurrency=2, WORKSHOP_READ_TIMEOUT="0.5", **FAST_RETRIES):
+    # The retries inside the build only: with task-level retries left, the short body and the
+    # stall would wait to run again (tests/faults/test_job_retries.py).
+    with running_worker(concurrency=2, WORKSHOP_READ_TIMEOUT="0.5", JOB_RETRIES="0", **FAST_RETRIES):
         done = {sid: finished(job) for sid, job in jobs.items()}
 
     ok = done["9200001"]

@@ -161,6 +161,9 @@ class FakeSteam:
         self.api_statuses: list[int] = []  # statuses for the next API POSTs, e.g. [503]
         # Scripted API POSTs: by method name, or for any method under None (before api_statuses).
         self.api_steps: dict[str | None, list[ApiStep]] = {}
+        # An outage of the API: every POST before this time.monotonic() gets api_outage_status.
+        self.api_down_until = 0.0
+        self.api_outage_status = 502
         self.gets: Counter[str] = Counter()
         self.range_headers: dict[str, list[str | None]] = {}
         self.api_posts: Counter[str] = Counter()  # by method name
@@ -238,6 +241,12 @@ class FakeSteam:
             queue = self.api_steps.setdefault(method, [])
             queue.extend(ApiStep(status=s) if isinstance(s, int) else s for s in steps)
 
+    def api_outage(self, seconds: float, status: int = 502) -> None:
+        """Every API POST fails with ``status`` for the next ``seconds`` (Steam down for a while)."""
+        with self.lock:
+            self.api_down_until = time.monotonic() + seconds
+            self.api_outage_status = status
+
     def get_count(self, steam_id: str) -> int:
         with self.lock:
             return self.gets[steam_id]
@@ -293,6 +302,8 @@ class FakeSteam:
         with self.lock:
             self.api_posts[method] += 1
             self.api_requests.append((method, ids))
+            if time.monotonic() < self.api_down_until:
+                return ApiStep(status=self.api_outage_status)
             for key in (method, None):
                 if self.api_steps.get(key):
                     return self.api_steps[key].pop(0)

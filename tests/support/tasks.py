@@ -6,7 +6,7 @@ The work reads its parameter from the job row: `items_total` is the number of ti
 from __future__ import annotations
 
 from jobs.cancel import sleep_with_cancel
-from jobs.runner import JobCancelled, JobContext, JobFailed, job_task
+from jobs.runner import JobCancelled, JobContext, JobFailed, JobRetryable, job_task
 from jobs.services import job_cancel
 
 TICK_SECONDS = 0.1
@@ -50,3 +50,15 @@ def test_ignore_cancel(ctx: JobContext) -> None:
     """Gets cancelled while it runs but never checks: it ends cancelled all the same."""
     job_cancel(job=ctx.job)
     ctx.log_stdout("finished without looking")
+
+
+@job_task("test_transient", retry_for=(JobRetryable,))
+def test_transient(ctx: JobContext) -> None:
+    """Fails as a build does while Steam is down, until its reason says "up" ("for good": a
+    failure that will not pass)."""
+    ctx.log_stdout("trying")
+    if ctx.job.reason == "for good":
+        raise JobFailed("HTTP 404")
+    if ctx.job.reason != "up":
+        raise JobRetryable("steam is down")
+    ctx.log_stdout("done")

@@ -113,6 +113,9 @@
     badge.className = "badge " + data.state;
     badge.textContent = data.state_label;
     setText("job-title", data.title);
+    var retry = document.getElementById("job-retry");
+    retry.textContent = data.retry_text;
+    retry.hidden = !data.retry_text;
     setText("job-started", wallTime(data.started_at));
     setText("job-finished", wallTime(data.finished_at));
     var error = document.getElementById("job-error");
