@@ -34,7 +34,7 @@ def test_a_stale_running_job_is_requeued_with_a_new_message(
 
     job.refresh_from_db()
     fresh.refresh_from_db()
-    assert counts == {"requeued": 1, "failed": 0, "cancelled": 0, "redispatched": 0}
+    assert counts == {"requeued": 1, "failed": 0, "cancelled": 0, "redispatched": 0, "retried": 0}
     assert (job.state, job.requeues) == (Job.State.QUEUED, 1)
     assert job.celery_task_id != "old"
     assert sent.job_ids == [job.pk]
