@@ -5,9 +5,11 @@ to, so a later attempt can resume it with ``Range``), then is fsynced and rename
 file under the final name is always complete (layout in workshop.cache). Items are anything
 with ``steam_id``, ``file_url``, ``file_size`` and ``time_updated`` (WorkshopMetadata or
 WorkshopItem). The caller watches and steers through one DownloadHooks object (a running job's
-context is one).
+context is one). An item larger than WORKSHOP_SEGMENT_MIN_BYTES comes as byte ranges fetched
+in parallel into one preallocated partial (workshop.segments), each range resumed and retried
+on its own.
 
-Each attempt runs under a workshop.watch.AttemptWatch: a cancel ends it within a second, and it
+Each attempt (of each range) runs under a workshop.watch.AttemptWatch: a cancel ends it within a second, and it
 fails (retryable) when it stalls (``stalled: under 32.0 KiB/s for 30 s``) or outlives its
 deadline (``deadline passed: ...``), whatever the server does.
 
