@@ -17,6 +17,7 @@
 
     .venv/bin/python bench/download.py                  # 9 rounds, everything
     BENCH_RUNS=3 BENCH_DOWNLOAD_MIB=256 BENCH_SLOW=0 .venv/bin/python bench/download.py
+    BENCH_SEGMENTS=1 BENCH_SLOW=0 .venv/bin/python bench/download.py   # one stream per item
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 SIZE = int(os.environ.get("BENCH_DOWNLOAD_MIB", "1024")) * h.MiB
 RUNS = int(os.environ.get("BENCH_RUNS", "9"))
 SLOW = os.environ.get("BENCH_SLOW", "1") != "0"
+# WORKSHOP_SEGMENTS_PER_ITEM for the worker; 1 measures the single stream (a small item's path)
+SEGMENTS = os.environ.get("BENCH_SEGMENTS", "4")
 RATE = 20_000_000  # bytes/s per connection
 STAND_IN_ID, NGINX_ID, SLOW_ID = "7000001", "7000002", "7000003"
 
@@ -287,7 +290,8 @@ def main() -> None:
 
     h.report("machine", h.machine())
     print(f"\n== every round (load average at the start: {os.getloadavg()})")
-    worker = h.start_quiet_worker(concurrency=1)
+    print(f"worker: WORKSHOP_SEGMENTS_PER_ITEM={SEGMENTS}")
+    worker = h.start_quiet_worker(concurrency=1, WORKSHOP_SEGMENTS_PER_ITEM=SEGMENTS)
     try:
         children = wait_for(lambda: h.worker_children(worker.pid), timeout=60)
         assert isinstance(children, list)
