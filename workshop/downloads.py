@@ -53,6 +53,7 @@ from workshop.segments import (
     segmented,
     segments_from_stamp,
     split,
+    stamp_tmp,
     write_stamp,
 )
 from workshop.steam import request_timeout
@@ -136,6 +137,7 @@ def discard_partial(cache_root: Path, steam_id: str) -> None:
     part = partial_path(cache_root, steam_id)
     part.unlink(missing_ok=True)
     _stamp_path(part).unlink(missing_ok=True)
+    stamp_tmp(_stamp_path(part)).unlink(missing_ok=True)  # a kill while the sidecar was rewritten
 
 
 def _stamp_path(part: Path) -> Path:
@@ -355,8 +357,10 @@ class _Segments:
                 self.fetch.hooks.log_stderr(
                     f"workshop {self.fetch.meta.steam_id} {label} attempt {attempt}/{total} failed: {exc}"
                 )
+                if attempt == total == 1:
+                    raise  # a bare attempt: the caller retries, resuming what came
                 if attempt == total:
-                    raise DownloadFailed(str(exc)) if total > 1 else exc from exc
+                    raise DownloadFailed(str(exc)) from exc
                 if sleep_with_cancel(retry_delay(attempt, exc.retry_after), self.should_stop):
                     raise DownloadCancelled() from exc
 

@@ -106,9 +106,13 @@ class SegmentProgress:
 
 def write_stamp(path: Path, stamp: dict[str, Any]) -> None:
     """Replace the sidecar in one step, so a kill leaves the old one or the new one."""
-    tmp = path.with_name(f"{path.name}.tmp")
+    tmp = stamp_tmp(path)
     tmp.write_text(json.dumps(stamp))
     os.replace(tmp, path)
+
+
+def stamp_tmp(path: Path) -> Path:
+    return path.with_name(f"{path.name}.tmp")
 
 
 class ConnectionSlots:
