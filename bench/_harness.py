@@ -122,6 +122,17 @@ def start_quiet_worker(*, concurrency: int = 2, **env: str) -> subprocess.Popen[
         log.close()
 
 
+def atexit_kill(proc: subprocess.Popen[bytes]) -> None:
+    """Stop ``proc`` (a server the benchmark started) when the benchmark exits."""
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+    atexit.register(stop)
+
+
 def worker_children(pid: int) -> list[int]:
     """The pool processes of a Celery worker: the children of its main process."""
     try:

@@ -233,6 +233,10 @@ WORKSHOP_DOWNLOAD_ATTEMPTS = env_int("WORKSHOP_DOWNLOAD_ATTEMPTS", 3, minimum=1)
 WORKSHOP_RETRY_BACKOFF = env_float("WORKSHOP_RETRY_BACKOFF", 2.0)
 WORKSHOP_RETRY_BACKOFF_MAX = env_float("WORKSHOP_RETRY_BACKOFF_MAX", 120.0)
 WORKSHOP_DOWNLOAD_CONCURRENCY = env_int("WORKSHOP_DOWNLOAD_CONCURRENCY", 4, minimum=1)
+# Steam's CDN limits each connection, so a big item is fetched as byte ranges in parallel, its
+# connections taken from the same WORKSHOP_DOWNLOAD_CONCURRENCY a build has.
+WORKSHOP_SEGMENT_MIN_BYTES = env_int("WORKSHOP_SEGMENT_MIN_BYTES", 64 * 2**20, minimum=1)
+WORKSHOP_SEGMENTS_PER_ITEM = env_int("WORKSHOP_SEGMENTS_PER_ITEM", 4, minimum=1)
 # A download attempt that gets under WORKSHOP_MIN_BYTES_PER_SECOND over any WORKSHOP_STALL_SECONDS
 # (headers included) is stalled: it ends and the next attempt resumes. Its deadline follows from
 # the same rate (workshop.watch.attempt_deadline).

@@ -38,6 +38,20 @@ def test_a_build_whose_every_failure_may_pass_is_retryable(overlay, steam, ctx, 
     assert (overlay.addons_path / "2002.vpk").is_symlink()  # what did download is linked
 
 
+@pytest.mark.parametrize("status, kind", [(503, JobRetryable), (404, JobFailed)])
+def test_a_range_of_a_big_item_that_keeps_failing_decides_like_the_whole_file(
+    overlay, steam, ctx, settings, status, kind
+):
+    settings.WORKSHOP_SEGMENT_MIN_BYTES, settings.WORKSHOP_SEGMENTS_PER_ITEM = 1000, 2
+    steam.add_item("2003", size=4000, range_steps={2000: [status] * 10})
+    item_from_steam(steam, "2003", overlay=overlay)
+
+    failure = _failure_of(lambda: overlay_build(overlay=overlay, ctx=ctx))
+
+    assert type(failure) is kind
+    assert not (overlay.addons_path / "2003.vpk").exists()
+
+
 @pytest.mark.parametrize("status", [403, 404, 410])
 def test_a_build_with_a_permanent_failure_is_not_retryable(overlay, steam, ctx, status):
     steam.add_item("2001", size=1000, default=Step(status))

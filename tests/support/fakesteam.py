@@ -6,9 +6,10 @@ It answers the two API calls left4me makes (``GetPublishedFileDetails/v1`` and
 ``/previews/<steam_id>.svg``. Files are either given as bytes or generated
 from a repeating pattern by size, so a 1 GiB item costs no memory. Per-file switches inject
 failures (status sequences, truncated bodies, stalls, ``Retry-After``, a request held without an
-answer, a body trickled a few bytes at a time) and a per-connection
-rate limit; counters record every GET and API POST. API calls can be scripted too, one
-:class:`ApiStep` per POST (``steam.script_api(502, 502)``: two failures, then the answer; an
+answer, a body trickled a few bytes at a time; ``range_steps`` for the GETs of one byte range,
+``accept_ranges=False`` for a server that answers 200 to ``Range``) and a per-connection
+rate limit; counters record every GET (and its ``Range``), the body bytes sent and API POSTs.
+API calls can be scripted too, one :class:`ApiStep` per POST (``steam.script_api(502, 502)``: two failures, then the answer; an
 HTML error page, a stall, a ``Retry-After``), and :meth:`FakeSteam.add_entry` serves any
 ``publishedfiledetails`` entry as is (result 9 or 15, banned, keys missing, odd types).
 ``FakeSteam(realistic=True)`` (the standalone server and the browser tests) titles items and
@@ -103,6 +104,9 @@ class FakeFile:
     default: Step = field(default_factory=Step)  # once steps run out
     rate_limit: int | None = None  # bytes/s per connection; None: the server's
     accept_ranges: bool = True
+    # Steps for the GETs whose Range starts at a given byte, used before ``steps``: one range
+    # of a segmented download can fail while the others do not.
+    range_steps: dict[int, list[Step]] = field(default_factory=dict)
 
     def read(self, start: int, length: int) -> bytes:
         """Bytes [start, start+length) of the file (clipped at its end)."""
@@ -129,7 +133,11 @@ class FakeFile:
             digest.update(self.read(pos, _PIECE))
         return digest.hexdigest()
 
-    def next_step(self) -> Step:
+    def next_step(self, range_header: str | None = None) -> Step:
+        match = _RANGE.match(range_header or "")
+        queue = self.range_steps.get(int(match.group(1))) if match else None
+        if queue:
+            return queue.pop(0)
         return self.steps.pop(0) if self.steps else self.default
 
     def _pattern(self, start: int, length: int) -> bytes:
@@ -166,6 +174,9 @@ class FakeSteam:
         self.api_outage_status = 502
         self.gets: Counter[str] = Counter()
         self.range_headers: dict[str, list[str | None]] = {}
+        self.sent: Counter[str] = Counter()  # body bytes written to the socket, by file
+        self.sending = 0  # file bodies being sent right now...
+        self.most_sending = 0  # ...and the most at once since the counters were reset
         self.api_posts: Counter[str] = Counter()  # by method name
         self.api_requests: list[tuple[str, list[str]]] = []
         self.lock = threading.Lock()
@@ -197,6 +208,7 @@ class FakeSteam:
         default: Step | None = None,
         rate_limit: int | None = None,
         accept_ranges: bool = True,
+        range_steps: dict[int, Sequence[Step | int]] | None = None,
         **details: Any,
     ) -> FakeFile:
         """An L4D2 item with its file; ``details`` override fields of its API entry."""
@@ -208,6 +220,10 @@ class FakeSteam:
             default=default or Step(),
             rate_limit=rate_limit,
             accept_ranges=accept_ranges,
+            range_steps={
+                start: [Step(status=s) if isinstance(s, int) else s for s in steps_]
+                for start, steps_ in (range_steps or {}).items()
+            },
         )
         with self.lock:
             self.files[steam_id] = fake
@@ -260,6 +276,8 @@ class FakeSteam:
         with self.lock:
             self.gets.clear()
             self.range_headers.clear()
+            self.sent.clear()
+            self.most_sending = self.sending
             self.api_posts.clear()
             self.api_requests.clear()
 
@@ -296,7 +314,7 @@ class FakeSteam:
             self.gets[steam_id] += 1
             self.range_headers.setdefault(steam_id, []).append(range_header)
             fake = self.files.get(steam_id)
-            return fake, fake.next_step() if fake else Step(status=404)
+            return fake, fake.next_step(range_header) if fake else Step(status=404)
 
     def record_post(self, method: str, ids: list[str]) -> ApiStep:
         with self.lock:
@@ -488,10 +506,17 @@ class _Handler(BaseHTTPRequestHandler):
         if partial:
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{fake.size}")
         self.end_headers()
+        fake_steam = self.server.fake
+        with fake_steam.lock:
+            fake_steam.sending += 1
+            fake_steam.most_sending = max(fake_steam.most_sending, fake_steam.sending)
         try:
             sent = self._send_body(fake, step, start, end)
         except (BrokenPipeError, ConnectionResetError):
             sent = -1
+        finally:
+            with fake_steam.lock:
+                fake_steam.sending -= 1
         if sent != end - start:
             self.close_connection = True
 
@@ -517,7 +542,9 @@ class _Handler(BaseHTTPRequestHandler):
             at = start + sent
             self.wfile.write(fake.read(at, n) if step.body is None else step.body[at : at + n])
             sent += n
-            if rate and stopping.wait(max(0.0, began + sent / rate - time.monotonic())):
+            with self.server.fake.lock:
+                self.server.fake.sent[fake.steam_id] += n
+            if rate and sent < limit and stopping.wait(max(0.0, began + sent / rate - time.monotonic())):
                 return sent
         return sent
 

@@ -397,11 +397,11 @@ def test_disk_full_fails_without_retry_and_removes_the_partial(
     steam.add_item("121", size=3 * MiB)
     writes: list[int] = []
 
-    def write_then_fill_up(out, chunk: bytes) -> None:
+    def write_then_fill_up(fd: int, data: memoryview, position: int) -> None:
         if writes:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        writes.append(len(chunk))
-        out.write(chunk)
+        writes.append(len(data))
+        os.pwrite(fd, data, position)
 
     monkeypatch.setattr(downloads, "_write", write_then_fill_up)
     lines: list[str] = []
