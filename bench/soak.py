@@ -593,6 +593,7 @@ def report(world: World, checks: list[Check], seen: Counter[str], timing: dict[s
     by_op = Counter(Job.objects.values_list("operation", "state"))
     requeued = Job.objects.filter(requeues__gt=0)
     lost = requeued.filter(error="worker lost").count()
+    retried = Job.objects.filter(retries__gt=0)
     failures = Counter(
         re.sub(r"\d+", "N", error.split(":")[0])
         for error in Job.objects.filter(state=Job.State.FAILED).values_list("error", flat=True)
@@ -618,6 +619,11 @@ def report(world: World, checks: list[Check], seen: Counter[str], timing: dict[s
                 "jobs re-queued by the reaper",
                 f"{requeued.count()} (then {fmt(Counter(requeued.values_list('state', flat=True)))}); "
                 f"{lost} failed 'worker lost'",
+                "",
+            ),
+            (
+                "jobs that waited to retry",
+                f"{retried.count()} (then {fmt(Counter(retried.values_list('state', flat=True)))})",
                 "",
             ),
             ("kills", f"workers {world.kills['workers']}, pool children {world.kills['pool children']}", ""),
