@@ -110,12 +110,23 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
     shutdown = stop
 
     def _beat(self, hostname: str) -> None:
+        reported_at = float("-inf")
         while not self._stopping.is_set():
             try:
                 heartbeat_write(hostname)
             except redis.RedisError:
                 logger.warning("heartbeat of %s not written", hostname, exc_info=True)
-            self._stopping.wait(settings.LEFT4ME_WORKER_HEARTBEAT_SECONDS)
+            if self.reports_host and time.monotonic() - reported_at >= settings.LEFT4ME_HOST_REPORT_SECONDS:
+                from left4me.hosts import host_report_safely  # models: only once Django is set up
+
+                host_report_safely()
+                reported_at = time.monotonic()
+            self._stopping.wait(
+                min(settings.LEFT4ME_WORKER_HEARTBEAT_SECONDS, settings.LEFT4ME_HOST_REPORT_SECONDS)
+            )
+
+    # A job worker (one consuming its host's queue) reports on its host; set when it starts.
+    reports_host = False
 
 
 # --- the report ---------------------------------------------------------------------------
