@@ -61,7 +61,7 @@ class BeatLock:
     @staticmethod
     def holder(client: redis.Redis | None = None) -> str:
         value = (client or redis_client()).get(BEAT_LOCK_KEY)
-        return value.decode() if value else ""
+        return value.decode() if isinstance(value, bytes) else str(value or "")
 
 
 class LockedScheduler(DatabaseScheduler):  # type: ignore[misc]

@@ -31,6 +31,8 @@ def host_report() -> bool:
     """Write this host's free space, cache size and health, and that it was seen now; False when
     it has no row (yet)."""
     cache = Path(settings.WORKSHOP_CACHE_ROOT)
+    free: int | None
+    total: int | None
     try:
         stat = os.statvfs(_existing(cache))
         free, total = stat.f_bavail * stat.f_frsize, stat.f_blocks * stat.f_frsize

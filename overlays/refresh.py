@@ -8,12 +8,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
 
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
 
 from jobs.runner import JobContext, JobFailed
 from left4me.models import Host
@@ -98,8 +96,8 @@ def host_cache_check(*, host: Host, skip: Iterable[int] = ()) -> list[int]:
     if not host.is_here:
         logger.warning("cache of host %s not checked: this is host %s", host, settings.LEFT4ME_HOST)
         return []
-    ids = Overlay.objects.filter(host=host, deleting=False).exclude(pk__in=list(skip)).values("pk")
-    linked = _linked_ids(ids)
+    ids = Overlay.objects.filter(host=host, deleting=False).exclude(pk__in=list(skip))
+    linked = _linked_ids(list(ids.values_list("pk", flat=True)))
     steam_ids = {sid for sids in linked.values() for sid in sids}
     rows = WorkshopItem.objects.filter(steam_id__in=steam_ids).exclude(file_url="")
     missing = {row.steam_id for row in rows if row.cache_state() != CacheState.CACHED}
@@ -132,7 +130,7 @@ def _refresh(*, overlay_ids: list[int] | None, ctx: JobContext) -> RefreshResult
     return result
 
 
-def _linked_ids(overlay_ids: Iterable[int] | QuerySet[Overlay, dict[str, Any]] | None) -> dict[int, set[str]]:
+def _linked_ids(overlay_ids: Iterable[int] | None) -> dict[int, set[str]]:
     links = OverlayWorkshopItem.objects.all()
     if overlay_ids is not None:
         links = links.filter(overlay_id__in=overlay_ids)

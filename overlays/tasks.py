@@ -33,7 +33,8 @@ from workshop.contents import contents_reindex
 
 
 def _job_overlay(ctx: JobContext) -> Overlay:
-    overlay = Overlay.objects.filter(pk=ctx.job.subject_id).select_related("host").first()
+    overlays = Overlay.objects.select_related("host", "moving_to")
+    overlay = overlays.filter(pk=ctx.job.subject_id).first() if ctx.job.subject_id else None
     if overlay is None:
         raise JobFailed("overlay no longer exists")
     if overlay.deleting and ctx.job.operation != DELETE_OVERLAY:

@@ -55,8 +55,8 @@ from overlays.services import (
     FILE_OPERATIONS,
     OverlayError,
     cache_collect_enqueue,
-    latest_file_job,
     hosts_for_user,
+    latest_file_job,
     overlay_create,
     overlay_delete_enqueue,
     overlay_move_enqueue,
@@ -127,7 +127,9 @@ def _visible_overlays(request: AuthenticatedHttpRequest) -> QuerySet[Overlay]:
 def overlay_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
-            overlay = overlay_create(owner=request.user, name=request.POST.get("name", ""), host=_host_chosen(request))
+            overlay = overlay_create(
+                owner=request.user, name=request.POST.get("name", ""), host=_host_chosen(request)
+            )
         except OverlayError as exc:
             return _render_list(request, error=str(exc), status=400)
         messages.success(request, f"Overlay '{overlay.name}' created.")
@@ -198,7 +200,7 @@ def _render_detail(
         "latest_build": latest,
         "building": bool(latest and latest.is_active),
         "use_with": use_with_server(overlay),
-        "move_to": Host.objects.exclude(pk=overlay.host_id)
+        "move_to": Host.objects.exclude(name=overlay.host.name)
         if request.user.has_perm(MANAGE_ALL_OVERLAYS)
         else [],
         "error": error,
