@@ -264,14 +264,18 @@ def _affected(
 ) -> RefreshResult:
     result = RefreshResult(items=len(rows), new=sum(len(ids) for ids in new_links.values()))
     # Only this host's cache is on this machine; the other hosts check theirs (_ask_other_hosts).
-    here = Overlay.objects.filter(pk__in=list(linked), host__name=settings.LEFT4ME_HOST)
-    in_use_here = {sid for oid in here.values_list("pk", flat=True) for sid in linked[oid]}
+    here = set(
+        Overlay.objects.filter(pk__in=list(linked), host__name=settings.LEFT4ME_HOST).values_list(
+            "pk", flat=True
+        )
+    )
+    in_use_here = {sid for oid in here for sid in linked[oid]}
     for sid, row in rows.items():
         if sid in before and (row.time_updated, row.file_size) != before[sid]:
             result.changed.add(sid)
         elif sid in in_use_here and row.file_url and row.cache_state() != CacheState.CACHED:
             result.missing.add(sid)
-    touched = result.changed | result.missing
-    result.overlays = {oid for oid, ids in linked.items() if ids & touched}
+    result.overlays = {oid for oid, ids in linked.items() if ids & result.changed}
+    result.overlays |= {oid for oid in here if linked[oid] & result.missing}
     result.overlays |= set(new_links)
     return result
