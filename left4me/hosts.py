@@ -19,6 +19,13 @@ logger = logging.getLogger(__name__)
 def host_register() -> Host:
     """This machine's Host (LEFT4ME_HOST), made or updated with the queue its worker consumes and
     its data folder, then a first report."""
+    if settings.LEFT4ME_HOST != "local" and settings.LEFT4ME_WORKER_QUEUE == "celery":
+        logger.warning(
+            "host %s is on the shared queue 'celery': any worker takes its jobs; "
+            "set LEFT4ME_WORKER_QUEUE=host-%s (install.sh --host-name does)",
+            settings.LEFT4ME_HOST,
+            settings.LEFT4ME_HOST,
+        )
     host, _created = Host.objects.update_or_create(
         name=settings.LEFT4ME_HOST,
         defaults={"queue": settings.LEFT4ME_WORKER_QUEUE, "root": str(settings.LEFT4ME_ROOT)},

@@ -154,7 +154,7 @@ def test_the_global_refresh_asks_steam_once_and_builds_on_each_host_its_affected
     steam.reset_counters()
     before = Job.objects.order_by("-pk").first().pk
 
-    refresh, _ = global_refresh_enqueue()
+    global_refresh_enqueue()
     jobs = [job for job in settled() if job.pk > before]
 
     succeeded(jobs)
