@@ -67,8 +67,7 @@ OK_DETAIL = {
     "worker": "none seen",
     "workers": {},
     "disk": "ok",
-    # The default host (made by the migrations), not reported on yet: no failure either.
-    "hosts": {"local": {"state": "never seen", "seen": None, "free_bytes": None, "cache_bytes": None}},
+    "hosts": {},  # the default host is made on first use
 }
 
 

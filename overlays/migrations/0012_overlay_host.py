@@ -36,16 +36,34 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(place_on_default_host, migrations.RunPython.noop),
-        migrations.AlterField(
-            model_name="overlay",
-            name="host",
-            field=models.ForeignKey(
-                default=left4me.models.host_default_pk,
-                help_text="the machine holding its folder; its jobs run on that host's queue",
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="overlays",
-                to="left4me.host",
-            ),
+        # The column's default is the model's (the default host, made on first use): the schema
+        # change itself is made without it, so migrating an empty database makes no host.
+        migrations.SeparateDatabaseAndState(
+            database_operations=[
+                migrations.AlterField(
+                    model_name="overlay",
+                    name="host",
+                    field=models.ForeignKey(
+                        help_text="the machine holding its folder; its jobs run on that host's queue",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="overlays",
+                        to="left4me.host",
+                    ),
+                ),
+            ],
+            state_operations=[
+                migrations.AlterField(
+                    model_name="overlay",
+                    name="host",
+                    field=models.ForeignKey(
+                        default=left4me.models.host_default_pk,
+                        help_text="the machine holding its folder; its jobs run on that host's queue",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="overlays",
+                        to="left4me.host",
+                    ),
+                ),
+            ],
         ),
         migrations.AddField(
             model_name="overlay",
