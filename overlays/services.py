@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import unicodedata
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import models, transaction
 from django.db.models import Q, QuerySet
@@ -112,12 +111,12 @@ def overlay_delete(*, overlay: Overlay) -> None:
 
 def files_queue(subject: models.Model | None) -> str:
     """Work on files runs on the worker of the host that holds them: an overlay's host, a host
-    itself (its cache collection), else this install's own host queue."""
+    itself (its cache collection), else the default host (the one machine of a single install)."""
     if isinstance(subject, Overlay):
         return subject.host.job_queue
     if isinstance(subject, Host):
         return subject.job_queue
-    return str(settings.LEFT4ME_WORKER_QUEUE)
+    return host_default().job_queue
 
 
 def arrival_queue(subject: models.Model | None) -> str:

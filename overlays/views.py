@@ -140,7 +140,7 @@ def overlay_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 def _host_chosen(request: AuthenticatedHttpRequest) -> Host | None:
     """The host picked in the form (None: the default host); one the user may not use is refused."""
     name = request.POST.get("host", "")
-    if not name:
+    if not name or name == settings.LEFT4ME_DEFAULT_HOST:
         return None
     host = hosts_for_user(request.user).filter(name=name).first()
     if host is None:
@@ -151,6 +151,8 @@ def _host_chosen(request: AuthenticatedHttpRequest) -> Host | None:
 def _render_list(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     overlays = list(_visible_overlays(request).select_related("host"))
     hosts = list(hosts_for_user(request.user))
+    if all(host.name != settings.LEFT4ME_DEFAULT_HOST for host in hosts):
+        hosts.insert(0, Host(name=settings.LEFT4ME_DEFAULT_HOST))  # made on first use
     health = OverlayWorkshopItem.objects.filter(overlay__in=overlays).health_by_overlay()
     context = {
         "rows": [(overlay, health.get(overlay.pk, Health())) for overlay in overlays],

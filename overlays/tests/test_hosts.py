@@ -82,6 +82,8 @@ def test_the_list_offers_the_hosts_and_creates_on_the_one_picked(
     response = owner_client.post("/overlays/", {"name": "far", "host": "gs1"})
     assert response.status_code == 302
     assert Overlay.objects.get(name="far").host == gs1
+    assert owner_client.post("/overlays/", {"name": "near", "host": "local"}).status_code == 302
+    assert Overlay.objects.get(name="near").host.name == "local"  # the default, made on first use
 
     refused = owner_client.post("/overlays/", {"name": "nowhere", "host": "gs9"})
     assert refused.status_code == 400 and "no host &#x27;gs9&#x27; you may use" in refused.content.decode()
