@@ -129,7 +129,7 @@ def arrival_queue(subject: models.Model | None) -> str:
 @transaction.atomic
 def overlay_move_enqueue(*, overlay: Overlay, host: Host, user: User | None) -> Job:
     """Staff move an overlay to another host: a job builds it there, then the old folder goes."""
-    overlay = Overlay.objects.select_for_update().select_related("host").get(pk=overlay.pk)
+    overlay = Overlay.objects.select_for_update(of=("self",)).select_related("host").get(pk=overlay.pk)
     if overlay.deleting:
         raise OverlayError("the overlay is being deleted")
     if overlay.host_id == host.pk:
@@ -148,7 +148,9 @@ def overlay_move_enqueue(*, overlay: Overlay, host: Host, user: User | None) -> 
 @transaction.atomic
 def overlay_move_finish(*, overlay: Overlay) -> tuple[Host, Host]:
     """The overlay now lives on the host it moved to: (the host it left, the new one)."""
-    locked = Overlay.objects.select_for_update().select_related("host", "moving_to").get(pk=overlay.pk)
+    locked = (
+        Overlay.objects.select_for_update(of=("self",)).select_related("host", "moving_to").get(pk=overlay.pk)
+    )
     old, new = locked.host, locked.moving_to
     if new is None:
         raise OverlayError("the overlay is not moving")
