@@ -13,13 +13,22 @@
 #   --host NAME          public host name: sets ALLOWED_HOSTS and CSRF_TRUSTED_ORIGINS
 #   --database-url URL   database for a new env file (default: SQLite in the data folder)
 #   --broker-url URL     Redis for a new env file (default: redis://127.0.0.1:6379/0)
+#   --host-name NAME     this machine's name in a fleet (README "More than one host"): written
+#                        with its queue host-NAME to /etc/left4me/host.env, which the units read
+#                        after the shared env file; its worker registers the host NAME
+#   --role ROLE          which services this machine runs: all (default: web, worker,
+#                        housekeeping, beat), web (web, housekeeping, beat) or worker (worker,
+#                        housekeeping, beat; needs --host-name). Beat may run on every machine:
+#                        one holds a lock in Redis and sends the schedule, the others stand by.
+#                        The role is kept in host.env for later upgrades.
 # The options --host, --database-url and --broker-url only shape a new env file: an
 # existing one is never overwritten (edit it, then run `upgrade`).
 set -euo pipefail
 umask 022
 
 SERVICE_USER=left4me
-UNITS=(left4me-web left4me-worker left4me-housekeeping left4me-beat)
+ALL_UNITS=(left4me-web left4me-worker left4me-housekeeping left4me-beat)
+UNITS=("${ALL_UNITS[@]}")
 PYTHON="${PYTHON:-python3}"
 ORIG_ARGS=("$@")
 COMMAND=install
@@ -27,6 +36,8 @@ PREFIX=/
 SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 USE_SYSTEMD=1
 HOST_NAME=""
+MACHINE_NAME=""
+ROLE=""
 DATABASE_URL_ARG=""
 BROKER_URL_ARG=""
 APP_CHANGED=0
@@ -54,6 +65,8 @@ parse_args() {
       --host) HOST_NAME="${2:?--host needs a name}" && shift ;;
       --database-url) DATABASE_URL_ARG="${2:?--database-url needs a URL}" && shift ;;
       --broker-url) BROKER_URL_ARG="${2:?--broker-url needs a URL}" && shift ;;
+      --host-name) MACHINE_NAME="${2:?--host-name needs a name}" && shift ;;
+      --role) ROLE="${2:?--role needs web, worker or all}" && shift ;;
       -h | --help) usage 0 ;;
       *) printf 'install.sh: unknown argument: %s\n\n' "$1" >&2 && usage 2 ;;
     esac
@@ -69,6 +82,7 @@ set_paths() {
   DATA_DIR="$root/var/lib/left4me"
   ETC_DIR="$root/etc/left4me"
   ENV_FILE="$ETC_DIR/env"
+  HOST_ENV_FILE="$ETC_DIR/host.env"
   UNIT_DIR="$root/etc/systemd/system"
   VENV="$APP_DIR/.venv"
   [ -f "$SOURCE/manage.py" ] || die "$SOURCE is not a left4me tree (no manage.py)"
@@ -210,6 +224,53 @@ PY
   fi
 }
 
+host_env_value() {
+  [ -f "$HOST_ENV_FILE" ] || return 0
+  sed -n "s/^$1=//p" "$HOST_ENV_FILE" | tail -n 1
+}
+
+# This machine's part of a fleet: its name, queue and role, kept in host.env (the env file is
+# the one every machine shares). The role of an earlier run stays unless --role changes it.
+choose_role() {
+  [ -n "$MACHINE_NAME" ] || MACHINE_NAME="$(host_env_value LEFT4ME_HOST)"
+  [ -n "$ROLE" ] || ROLE="$(host_env_value LEFT4ME_ROLE)"
+  ROLE="${ROLE:-all}"
+  if [ -n "$MACHINE_NAME" ] && ! [[ "$MACHINE_NAME" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ ]]; then
+    die "--host-name $MACHINE_NAME: use letters, digits, _ . - (at most 63)"
+  fi
+  case "$ROLE" in
+    all) UNITS=("${ALL_UNITS[@]}") ;;
+    web) UNITS=(left4me-web left4me-housekeeping left4me-beat) ;;
+    worker)
+      [ -n "$MACHINE_NAME" ] || die "--role worker needs --host-name NAME (the host its overlays are placed on)"
+      UNITS=(left4me-worker left4me-housekeeping left4me-beat)
+      ;;
+    *) die "--role $ROLE: use web, worker or all" ;;
+  esac
+}
+
+write_host_env() {
+  [ -n "$MACHINE_NAME" ] || [ "$ROLE" != all ] || return 0
+  local tmp="$HOST_ENV_FILE.new.$$"
+  mkdir -p "$ETC_DIR"
+  {
+    echo "# This machine in the fleet (written by install.sh --host-name/--role; the shared settings are in env)."
+    if [ -n "$MACHINE_NAME" ]; then
+      echo "LEFT4ME_HOST=$MACHINE_NAME"
+      echo "LEFT4ME_WORKER_QUEUE=host-$MACHINE_NAME"
+    fi
+    echo "LEFT4ME_ROLE=$ROLE"
+  } >"$tmp"
+  if cmp -s "$tmp" "$HOST_ENV_FILE"; then
+    rm "$tmp"
+    return
+  fi
+  chmod 0644 "$tmp"
+  mv "$tmp" "$HOST_ENV_FILE"
+  say "wrote $HOST_ENV_FILE (host ${MACHINE_NAME:-local}, role $ROLE)"
+  APP_CHANGED=1
+}
+
 env_value() {
   sed -n "s/^$1=//p" "$ENV_FILE" | tail -n 1
 }
@@ -285,6 +346,13 @@ start_services() {
   if broker_is_local && systemctl cat redis-server.service >/dev/null 2>&1; then
     systemctl enable --now --quiet redis-server.service
   fi
+  local unit
+  for unit in "${ALL_UNITS[@]}"; do
+    if [[ " ${UNITS[*]} " != *" $unit "* ]] && systemctl is-enabled --quiet "$unit.service" 2>/dev/null; then
+      say "disabling $unit (not part of role $ROLE)"
+      systemctl disable --now --quiet "$unit.service"
+    fi
+  done
   systemctl enable --quiet "${UNITS[@]/%/.service}"
   if [ "$COMMAND" = upgrade ] || [ "$APP_CHANGED" = 1 ] || [ "$UNITS_CHANGED" = 1 ]; then
     say "restarting ${UNITS[*]}"
@@ -303,6 +371,7 @@ print_next_steps() {
   cat <<EOF
 
 left4me is installed in $APP_DIR, data in $DATA_DIR, settings in $ENV_FILE.
+This machine: host ${MACHINE_NAME:-local}, role $ROLE (services: ${UNITS[*]}).
 Create the first admin (a random password is printed once):
     ${sudo}$manage_sh ensure_admin
 or choose its name and password:
@@ -333,6 +402,7 @@ cmd_install() {
   sync_app
   ensure_venv
   write_env_file
+  write_host_env
   ensure_redis
   update_database_and_static
   start_services
@@ -345,6 +415,7 @@ cmd_upgrade() {
   sync_app
   ensure_data_dir
   ensure_venv
+  write_host_env
   update_database_and_static
   start_services
   say "upgraded"
@@ -353,6 +424,7 @@ cmd_upgrade() {
 main() {
   parse_args "$@"
   set_paths
+  choose_role
   case "$COMMAND" in
     install) cmd_install ;;
     upgrade) cmd_upgrade ;;

@@ -56,9 +56,11 @@ def job_enqueue(
     owner: User | None = None,
     user: User | None = None,
     reason: str = "",
+    queue: str | None = None,
 ) -> tuple[Job, bool]:
     """A queued job for this work, and whether it is new (False: it joined a live one, whose
-    reason then names this one's too)."""
+    reason then names this one's too). `queue` overrides the operation's queue for its subject
+    (work on a host the subject has left)."""
     op = registry.get(operation)
     subject_type = ContentType.objects.get_for_model(subject) if subject is not None else None
     subject_id = subject.pk if subject is not None else None
@@ -76,7 +78,7 @@ def job_enqueue(
         subject_name=_name_of(subject),
         owner=owner,
         user=user,
-        queue=op.queue(subject),
+        queue=queue or op.queue(subject),
         reason=reasons_joined("", reason),
     )
     job_dispatch(job=job)

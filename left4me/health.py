@@ -110,12 +110,23 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
     shutdown = stop
 
     def _beat(self, hostname: str) -> None:
+        reported_at = float("-inf")
         while not self._stopping.is_set():
             try:
                 heartbeat_write(hostname)
             except redis.RedisError:
                 logger.warning("heartbeat of %s not written", hostname, exc_info=True)
-            self._stopping.wait(settings.LEFT4ME_WORKER_HEARTBEAT_SECONDS)
+            if self.reports_host and time.monotonic() - reported_at >= settings.LEFT4ME_HOST_REPORT_SECONDS:
+                from left4me.hosts import host_report_safely  # models: only once Django is set up
+
+                host_report_safely()
+                reported_at = time.monotonic()
+            self._stopping.wait(
+                min(settings.LEFT4ME_WORKER_HEARTBEAT_SECONDS, settings.LEFT4ME_HOST_REPORT_SECONDS)
+            )
+
+    # A job worker (one consuming its host's queue) reports on its host; set when it starts.
+    reports_host = False
 
 
 # --- the report ---------------------------------------------------------------------------
@@ -132,14 +143,16 @@ class Health:
     broker: str
     disk: str
     workers: dict[str, float] = field(default_factory=dict)
+    hosts: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
         """ "down": nothing works without the database; "degraded": pages work but jobs cannot
-        (no broker) or builds fail (disk low). No worker seen is not a failure: jobs wait."""
+        (no broker), builds fail (disk low) or a host that reported before went silent (its jobs
+        wait). No worker seen is not a failure: jobs wait."""
         if self.database != OK:
             return "down"
-        if self.broker != OK or self.disk != OK:
+        if self.broker != OK or self.disk != OK or any(h["state"] == "down" for h in self.hosts.values()):
             return "degraded"
         return OK
 
@@ -159,6 +172,7 @@ class Health:
             "worker": OK if ages else NONE_SEEN,
             "workers": ages,
             "disk": self.disk,
+            "hosts": self.hosts,
         }
 
 
@@ -167,7 +181,8 @@ def health_check() -> Health:
     database = _probe("database", _check_database)
     broker = _probe("broker", _check_broker)
     workers = _workers() if broker == OK else {}
-    return Health(database=database, broker=broker, disk=_disk_status(), workers=workers)
+    hosts = _hosts() if database == OK else {}
+    return Health(database=database, broker=broker, disk=_disk_status(), workers=workers, hosts=hosts)
 
 
 def _probe(name: str, check: Callable[[], None]) -> str:
@@ -195,6 +210,28 @@ def _workers() -> dict[str, float]:
     except redis.RedisError:
         logger.warning("healthz: heartbeats not read", exc_info=True)
         return {}
+
+
+def _hosts() -> dict[str, dict[str, object]]:
+    """Each host as its worker last reported it: state (ok, disk low, down, never seen), seconds
+    since that report, free bytes of its cache's file system, bytes its cache holds."""
+    from left4me.models import Host  # the app registry is ready by the time /healthz is asked
+
+    try:
+        hosts = list(Host.objects.all())
+    except Exception:
+        logger.warning("healthz: hosts not read", exc_info=True)
+        return {}
+    now = time.time()
+    return {
+        host.name: {
+            "state": host.status,
+            "seen": round(now - host.last_seen_at.timestamp(), 1) if host.last_seen_at else None,
+            "free_bytes": host.free_bytes,
+            "cache_bytes": host.cache_bytes,
+        }
+        for host in hosts
+    }
 
 
 def _disk_status() -> str:

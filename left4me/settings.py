@@ -177,9 +177,25 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis re-delivers an unacked message after this long; the reaper settles jobs sooner.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Builds touch overlay files, so they run on the worker of the host that holds them.
-LEFT4ME_WORKER_QUEUE = env_str("LEFT4ME_WORKER_QUEUE", "celery")
+CELERY_BEAT_SCHEDULER = "left4me.beat:LockedScheduler"
+# --- Hosts ------------------------------------------------------------------------------
+# The machine this process runs on. A job worker registers it as a Host and serves its queue;
+# one machine alone needs no setting (the host "local", on the shared queue "celery").
+LEFT4ME_HOST = env_str("LEFT4ME_HOST", "local")
+if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", LEFT4ME_HOST):
+    raise ValueError(f"LEFT4ME_HOST={LEFT4ME_HOST!r} is not a host name (letters, digits, _ . -)")
+# Where new overlays go unless their owner picks another host.
+LEFT4ME_DEFAULT_HOST = env_str("LEFT4ME_DEFAULT_HOST", LEFT4ME_HOST)
+# Work on an overlay's files runs on the worker of the host that holds them: this host's queue.
+LEFT4ME_WORKER_QUEUE = env_str(
+    "LEFT4ME_WORKER_QUEUE", "celery" if LEFT4ME_HOST == "local" else f"host-{LEFT4ME_HOST}"
+)
+# A host's worker reports free space and cache size this often; a host silent for
+# LEFT4ME_HOST_DOWN_AFTER_SECONDS is shown down (its jobs wait in its queue).
+LEFT4ME_HOST_REPORT_SECONDS = env_float("LEFT4ME_HOST_REPORT_SECONDS", 30.0)
+LEFT4ME_HOST_DOWN_AFTER_SECONDS = env_int("LEFT4ME_HOST_DOWN_AFTER_SECONDS", 180, minimum=1)
+# The one running beat holds this Redis lock (renewed every tick); another beat stands by.
+LEFT4ME_BEAT_LOCK_SECONDS = env_int("LEFT4ME_BEAT_LOCK_SECONDS", 60, minimum=3)
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 # The periodic tasks (the reaper, the enqueues of the daily jobs) are short and must run even
 # when every slot of the job workers hangs: they go to their own queue, which a worker of one

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from left4me.disk import human_bytes
+from left4me.models import Host, host_here
 from overlays.models import OverlayWorkshopItem, pinned_versions
 from workshop.cache import kept_versions
 from workshop.collect import (
@@ -41,20 +42,23 @@ class CollectResult:
 
 
 def cache_collect(
-    *, now: bool = False, dry_run: bool = False, log: Callable[[str], None] = print
+    *,
+    now: bool = False,
+    dry_run: bool = False,
+    log: Callable[[str], None] = print,
+    host: Host | None = None,
 ) -> CollectResult:
-    """Collect the cache; `now` ignores the grace period, `dry_run` removes nothing."""
+    """Collect this host's cache (`host`: the Host this process runs on, LEFT4ME_HOST); `now` ignores the grace period, `dry_run` removes nothing. An item counts as linked
+    when an overlay on this host links it: one used only on other hosts goes from here too."""
     root = Path(settings.WORKSHOP_CACHE_ROOT)
+    host = host or host_here()
     result = CollectResult()
-    due = _mark_unlinked(timezone.now(), now=now, dry_run=dry_run, result=result)
-    for item in due:
-        why = (
-            f"no overlay links it since {item.unlinked_since:%Y-%m-%d %H:%M}"
-            if item.unlinked_since
-            else "no overlay links it"
-        )
+    due = _mark_unlinked(timezone.now(), root=root, host=host, now=now, dry_run=dry_run, result=result)
+    for item, since in due:
+        where = "no overlay" if item.unlinked_since else f"no overlay on host {host}"
+        why = f"{where} links it since {since:%Y-%m-%d %H:%M}" if since else f"{where} links it"
         result.removals += collect_item(
-            root, item.steam_id, why=why, still_wanted=_linked(item.steam_id), dry_run=dry_run
+            root, item.steam_id, why=why, still_wanted=_linked(item.steam_id, host), dry_run=dry_run
         )
     result.removals += _extra_versions(root, dry_run)
     result.removals += _orphans(root, now=now, dry_run=dry_run)
@@ -73,29 +77,45 @@ def cache_collect(
 
 
 def _mark_unlinked(
-    moment: datetime, *, now: bool, dry_run: bool, result: CollectResult
-) -> list[WorkshopItem]:
+    moment: datetime, *, root: Path, host: Host, now: bool, dry_run: bool, result: CollectResult
+) -> list[tuple[WorkshopItem, datetime | None]]:
     """Start the grace period of items that lost their last link, end it for linked ones; the
-    items whose grace is over (all unlinked ones with `now`)."""
-    unlinked = WorkshopItem.objects.filter(overlay_links__isnull=True)
+    items whose grace is over (all unlinked ones with `now`), each with when it began.
+
+    Grace of an item no overlay anywhere links: WorkshopItem.unlinked_since. Of one in this
+    host's cache linked only on other hosts: this host's own mark (Host.cache_unlinked)."""
     if not dry_run:
         WorkshopItem.objects.filter(overlay_links__isnull=False, unlinked_since__isnull=False).update(
             unlinked_since=None
         )
-        unlinked.filter(unlinked_since__isnull=True).update(unlinked_since=moment)
+        WorkshopItem.objects.filter(overlay_links__isnull=True, unlinked_since__isnull=True).update(
+            unlinked_since=moment
+        )
+    here = OverlayWorkshopItem.objects.filter(overlay__host=host).values("item_id")
+    unlinked = WorkshopItem.objects.exclude(pk__in=here)
+    nowhere = list(unlinked.filter(overlay_links__isnull=True).only("steam_id", "unlinked_since"))
+    elsewhere = list(
+        unlinked.filter(overlay_links__isnull=False, steam_id__in=ids_on_disk(root))
+        .distinct()
+        .only("steam_id", "unlinked_since")
+    )
+    marks = {item.steam_id: host.cache_unlinked.get(item.steam_id, moment.isoformat()) for item in elsewhere}
+    if not dry_run and marks != host.cache_unlinked:
+        Host.objects.filter(pk=host.pk).update(cache_unlinked=marks)
+    candidates = [(item, item.unlinked_since) for item in nowhere]
+    candidates += [(item, datetime.fromisoformat(marks[item.steam_id])) for item in elsewhere]
     cutoff = moment - timedelta(seconds=settings.WORKSHOP_CACHE_GRACE)
-    candidates = list(unlinked.only("steam_id", "unlinked_since"))
-    due = [
-        item
-        for item in candidates
-        if now or (item.unlinked_since is not None and item.unlinked_since <= cutoff)
-    ]
+    due = [(item, since) for item, since in candidates if now or (since is not None and since <= cutoff)]
     result.waiting = len(candidates) - len(due)
     return due
 
 
-def _linked(steam_id: str) -> Callable[[], bool]:
+def _linked_anywhere(steam_id: str) -> Callable[[], bool]:
     return lambda: OverlayWorkshopItem.objects.filter(item__steam_id=steam_id).exists()
+
+
+def _linked(steam_id: str, host: Host) -> Callable[[], bool]:
+    return lambda: OverlayWorkshopItem.objects.filter(item__steam_id=steam_id, overlay__host=host).exists()
 
 
 def _extra_versions(root: Path, dry_run: bool) -> list[Removal]:
@@ -121,7 +141,7 @@ def _orphans(root: Path, *, now: bool, dry_run: bool) -> list[Removal]:
                 root,
                 steam_id,
                 why="an item the database does not know",
-                still_wanted=_linked(steam_id),
+                still_wanted=_linked_anywhere(steam_id),
                 dry_run=dry_run,
             )
     return removals

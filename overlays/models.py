@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Case, Count, F, Q, Sum, Value, When
 from django.urls import reverse
 
+from left4me.models import Host, host_default_pk
 from workshop.models import WorkshopItem
 from workshop.steam import item_url
 from workshop.vpk import paths_unpack
@@ -36,6 +37,21 @@ class Overlay(models.Model):
     file_conflict_count = models.IntegerField(
         default=0, help_text="groups of items providing the same files, as the last build found them"
     )
+    host = models.ForeignKey(
+        Host,
+        on_delete=models.PROTECT,
+        related_name="overlays",
+        default=host_default_pk,
+        help_text="the machine holding its folder; its jobs run on that host's queue",
+    )
+    moving_to = models.ForeignKey(
+        Host,
+        on_delete=models.PROTECT,
+        related_name="arriving_overlays",
+        null=True,
+        blank=True,
+        help_text="a move job is building it on this host; then its folder on the old host goes",
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -57,7 +73,15 @@ class Overlay(models.Model):
 
     @property
     def path(self) -> Path:
+        """Its folder in this process's data folder (a worker of its host: where the files are)."""
         return settings.OVERLAYS_ROOT / str(self.pk)
+
+    @property
+    def host_path(self) -> str:
+        """Its folder on its host, as that host's worker reported its data folder."""
+        if self.host.root and not self.host.is_here:
+            return f"{self.host.root.rstrip('/')}/overlays/{self.pk}"
+        return str(self.path)
 
     @property
     def addons_path(self) -> Path:

@@ -3,14 +3,18 @@ collections, and builds for the overlays whose files must change."""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
 from jobs.runner import JobContext, JobFailed, JobRetryable
+from left4me.models import Host
 from overlays.build import overlay_build
 from overlays.items import collection_link_children, usable_children
 from overlays.models import Overlay, OverlayWorkshopCollection, OverlayWorkshopItem
@@ -27,6 +31,8 @@ from workshop.steam import (
     expand_collections,
     fetch_metadata_batch,
 )
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,11 +74,49 @@ def items_refresh_all(*, ctx: JobContext) -> RefreshResult:
     naming the failed calls.
     """
     result = _refresh(overlay_ids=None, ctx=ctx)
-    for overlay in Overlay.objects.filter(pk__in=result.overlays, deleting=False).order_by("pk"):
+    overlays = Overlay.objects.filter(pk__in=result.overlays, deleting=False).select_related("host")
+    for overlay in overlays.order_by("pk"):
         job = build_enqueue(overlay=overlay, user=None, reason="daily refresh")
-        ctx.log_stdout(f"enqueued {job.operation} job {job.pk} for overlay '{overlay.name}'")
+        ctx.log_stdout(
+            f"enqueued {job.operation} job {job.pk} for overlay '{overlay.name}' on host {overlay.host}"
+        )
+    _ask_other_hosts(result, ctx)
     _fail_on_errors(result)
     return result
+
+
+def _ask_other_hosts(result: RefreshResult, ctx: JobContext) -> None:
+    """The caches of other hosts are not on this machine: each host's worker checks its own for
+    items its overlays miss (`host_cache_check`), skipping the overlays already being built."""
+    others = Host.objects.filter(overlays__deleting=False).exclude(name=settings.LEFT4ME_HOST).distinct()
+    for host in others:
+        skip = sorted(result.overlays)
+        transaction.on_commit(
+            partial(
+                current_app.send_task,
+                "overlays.check_host_cache",
+                args=[host.pk, skip],
+                queue=host.job_queue,
+            )
+        )
+        ctx.log_stdout(f"asked host {host} to check its workshop cache for items its overlays miss")
+
+
+def host_cache_check(*, host: Host, skip: Iterable[int] = ()) -> list[int]:
+    """On `host`'s worker: queue builds for its overlays (but `skip`) linking an item Steam
+    serves that its cache lacks or holds stale. Returns the overlays' ids."""
+    if not host.is_here:
+        logger.warning("cache of host %s not checked: this is host %s", host, settings.LEFT4ME_HOST)
+        return []
+    ids = Overlay.objects.filter(host=host, deleting=False).exclude(pk__in=list(skip))
+    linked = _linked_ids(list(ids.values_list("pk", flat=True)))
+    steam_ids = {sid for sids in linked.values() for sid in sids}
+    rows = WorkshopItem.objects.filter(steam_id__in=steam_ids).exclude(file_url="")
+    missing = {row.steam_id for row in rows if row.cache_state() != CacheState.CACHED}
+    affected = sorted(oid for oid, sids in linked.items() if sids & missing)
+    for overlay in Overlay.objects.filter(pk__in=affected).order_by("pk"):
+        build_enqueue(overlay=overlay, user=None, reason="daily refresh")
+    return affected
 
 
 def _fail_on_errors(result: RefreshResult) -> None:
@@ -235,12 +279,19 @@ def _affected(
     new_links: dict[int, set[str]],
 ) -> RefreshResult:
     result = RefreshResult(items=len(rows), new=sum(len(ids) for ids in new_links.values()))
+    # Only this host's cache is on this machine; the other hosts check theirs (_ask_other_hosts).
+    here = set(
+        Overlay.objects.filter(pk__in=list(linked), host__name=settings.LEFT4ME_HOST).values_list(
+            "pk", flat=True
+        )
+    )
+    in_use_here = {sid for oid in here for sid in linked[oid]}
     for sid, row in rows.items():
         if sid in before and (row.time_updated, row.file_size) != before[sid]:
             result.changed.add(sid)
-        elif row.file_url and row.cache_state() != CacheState.CACHED:
+        elif sid in in_use_here and row.file_url and row.cache_state() != CacheState.CACHED:
             result.missing.add(sid)
-    touched = result.changed | result.missing
-    result.overlays = {oid for oid, ids in linked.items() if ids & touched}
+    result.overlays = {oid for oid, ids in linked.items() if ids & result.changed}
+    result.overlays |= {oid for oid in here if linked[oid] & result.missing}
     result.overlays |= set(new_links)
     return result

@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 import unicodedata
 
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import Q, QuerySet
 
 from jobs.models import Job
 from jobs.services import job_cancel, job_enqueue
+from left4me.models import Host, host_default
 from overlays.models import Overlay
 from overlays.quotas import quota_of
 
@@ -21,10 +22,12 @@ REFRESH_WORKSHOP_ITEMS = "refresh_workshop_items"
 COLLECT_WORKSHOP_CACHE = "collect_workshop_cache"
 DELETE_OVERLAY = "delete_overlay"
 REINDEX_WORKSHOP_CONTENTS = "reindex_workshop_contents"
+MOVE_OVERLAY = "move_overlay"
+CLEAR_OVERLAY_FOLDER = "clear_overlay_folder"
 # Work that writes an overlay's files: one at a time per overlay.
 FILE_OPERATIONS = (BUILD_OVERLAY, REFRESH_OVERLAY)
 # What a delete cancels first.
-BUILD_OPERATIONS = (BUILD_OVERLAY, REFRESH_OVERLAY)
+BUILD_OPERATIONS = (BUILD_OVERLAY, REFRESH_OVERLAY, MOVE_OVERLAY)
 
 NAME_MAX = Overlay._meta.get_field("name").max_length or 100
 
@@ -37,11 +40,27 @@ class OverlayError(ValueError):
 
 
 @transaction.atomic
-def overlay_create(*, owner: User, name: str) -> Overlay:
+def overlay_create(*, owner: User, name: str, host: Host | None = None) -> Overlay:
+    """A new overlay on `host` (default: LEFT4ME_DEFAULT_HOST). Its folder is made here when this
+    process runs on that host, else by a build on the host's worker."""
     name = overlay_create_check(owner=owner, name=name, lock=True)
-    overlay = Overlay.objects.create(owner=owner, name=name, kind=Overlay.Kind.WORKSHOP)
-    overlay.addons_path.mkdir(parents=True, exist_ok=True)
+    host = host or host_default()
+    if not hosts_for_user(owner).filter(pk=host.pk).exists():
+        raise OverlayError(f"you may not place overlays on host {host.name!r}")
+    overlay = Overlay.objects.create(owner=owner, name=name, kind=Overlay.Kind.WORKSHOP, host=host)
+    if host.is_here:
+        overlay.addons_path.mkdir(parents=True, exist_ok=True)
+    else:
+        build_enqueue(overlay=overlay, user=owner, reason="created")
     return overlay
+
+
+def hosts_for_user(user: User) -> QuerySet[Host]:
+    """The hosts `user` may place overlays on: those open to all and those naming them; every
+    host for holders of overlays.manage_all_overlays."""
+    if user.has_perm("overlays.manage_all_overlays"):
+        return Host.objects.all()
+    return Host.objects.filter(Q(open_to_all=True) | Q(users=user)).distinct()
 
 
 def overlay_create_check(*, owner: User, name: str, lock: bool = False) -> str:
@@ -69,7 +88,7 @@ def overlay_create_check(*, owner: User, name: str, lock: bool = False) -> str:
 def overlay_delete_enqueue(*, overlay: Overlay, user: User | None) -> Job:
     """Hide the overlay at once, cancel its builds, and queue the job that removes its folder
     (after any build still running has stopped) and then its row."""
-    Overlay.objects.filter(pk=overlay.pk).update(deleting=True)
+    Overlay.objects.filter(pk=overlay.pk).update(deleting=True, moving_to=None)
     builds = Job.objects.of(overlay).filter(operation__in=BUILD_OPERATIONS, state__in=Job.ACTIVE_STATES)
     for build in builds:
         job_cancel(job=build)
@@ -90,9 +109,65 @@ def overlay_delete(*, overlay: Overlay) -> None:
 # --- jobs -------------------------------------------------------------------------------
 
 
-def files_queue(overlay: object) -> str:
-    """Builds touch overlay files, so they run on the worker of the host that holds them."""
-    return str(settings.LEFT4ME_WORKER_QUEUE)
+def files_queue(subject: models.Model | None) -> str:
+    """Work on files runs on the worker of the host that holds them: an overlay's host, a host
+    itself (its cache collection), else the default host (the one machine of a single install)."""
+    if isinstance(subject, Overlay):
+        return subject.host.job_queue
+    if isinstance(subject, Host):
+        return subject.job_queue
+    return host_default().job_queue
+
+
+def arrival_queue(subject: models.Model | None) -> str:
+    """A move builds the overlay on the host it goes to."""
+    if isinstance(subject, Overlay) and subject.moving_to is not None:
+        return subject.moving_to.job_queue
+    return files_queue(subject)
+
+
+@transaction.atomic
+def overlay_move_enqueue(*, overlay: Overlay, host: Host, user: User | None) -> Job:
+    """Staff move an overlay to another host: a job builds it there, then the old folder goes."""
+    overlay = Overlay.objects.select_for_update(of=("self",)).select_related("host").get(pk=overlay.pk)
+    if overlay.deleting:
+        raise OverlayError("the overlay is being deleted")
+    if overlay.host_id == host.pk:
+        raise OverlayError(f"the overlay is on host {host.name!r} already")
+    moving = Job.objects.of(overlay).filter(operation=MOVE_OVERLAY, state__in=Job.ACTIVE_STATES)
+    if overlay.moving_to_id not in (None, host.pk) and moving.exists():
+        raise OverlayError(f"the overlay is moving to host {overlay.moving_to} already")
+    overlay.moving_to = host
+    overlay.save(update_fields=["moving_to"])
+    job, _created = job_enqueue(
+        operation=MOVE_OVERLAY, subject=overlay, owner=overlay.owner, user=user, reason=f"to {host.name}"
+    )
+    return job
+
+
+@transaction.atomic
+def overlay_move_finish(*, overlay: Overlay) -> tuple[Host, Host]:
+    """The overlay now lives on the host it moved to: (the host it left, the new one)."""
+    locked = (
+        Overlay.objects.select_for_update(of=("self",)).select_related("host", "moving_to").get(pk=overlay.pk)
+    )
+    old, new = locked.host, locked.moving_to
+    if new is None:
+        raise OverlayError("the overlay is not moving")
+    Overlay.objects.filter(pk=overlay.pk).update(host=new, moving_to=None)
+    return old, new
+
+
+def old_folder_clear_enqueue(*, overlay: Overlay, host: Host) -> Job:
+    """Remove an overlay's folder on a host it has left (after a move), on that host's worker."""
+    job, _created = job_enqueue(
+        operation=CLEAR_OVERLAY_FOLDER,
+        subject=overlay,
+        owner=overlay.owner,
+        reason=f"moved from {host.name}",
+        queue=host.job_queue,
+    )
+    return job
 
 
 def build_enqueue(*, overlay: Overlay, user: User | None, reason: str) -> Job:
@@ -117,9 +192,19 @@ def global_refresh_enqueue() -> tuple[Job, bool]:
     return job_enqueue(operation=REFRESH_WORKSHOP_ITEMS)
 
 
-def cache_collect_enqueue(*, user: User | None) -> tuple[Job, bool]:
-    """Garbage collection of the workshop cache, as a job (the daily schedule and *Collect now*)."""
-    return job_enqueue(operation=COLLECT_WORKSHOP_CACHE, user=user)
+def cache_collect_enqueue(*, user: User | None, host: Host | None = None) -> tuple[Job, bool]:
+    """Garbage collection of one host's workshop cache, on that host (default: the default host),
+    as a job (*Collect now* on the Storage page)."""
+    return job_enqueue(operation=COLLECT_WORKSHOP_CACHE, subject=host or host_default(), user=user)
+
+
+def cache_collect_enqueue_all(*, user: User | None) -> list[Job]:
+    """One cache collection per host (the daily schedule): the default host's first, then each
+    other host with overlays or a report, each on its own host's queue."""
+    default = host_default()
+    others = Host.objects.filter(Q(overlays__isnull=False) | Q(last_seen_at__isnull=False))
+    hosts = [default, *others.exclude(pk=default.pk).distinct().order_by("name")]
+    return [cache_collect_enqueue(user=user, host=host)[0] for host in hosts]
 
 
 def contents_reindex_enqueue() -> tuple[Job, bool]:

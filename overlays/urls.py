@@ -23,4 +23,5 @@ urlpatterns = [
     path("<int:pk>/maps.txt", views_contents.overlay_maps_txt, name="maps_txt"),
     path("<int:pk>/families/", views_contents.overlay_families, name="families"),
     path("<int:pk>/delete/", views.overlay_remove, name="delete"),
+    path("<int:pk>/move/", views.overlay_move, name="move"),
 ]

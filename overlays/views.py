@@ -4,6 +4,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec, Protocol
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
@@ -18,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from jobs.models import Job
 from left4me.http import AuthenticatedHttpRequest
+from left4me.models import Host, host_default
 from overlays.contents import contents_context
 from overlays.items import (
     collection_unfollow,
@@ -53,9 +55,11 @@ from overlays.services import (
     FILE_OPERATIONS,
     OverlayError,
     cache_collect_enqueue,
+    hosts_for_user,
     latest_file_job,
     overlay_create,
     overlay_delete_enqueue,
+    overlay_move_enqueue,
     overlay_refresh_enqueue,
 )
 from overlays.storage import storage_report
@@ -75,7 +79,8 @@ VIEW_STORAGE = "overlays.view_storage"
 def _overlay_for_user(request: AuthenticatedHttpRequest, pk: int) -> Overlay:
     """The overlay, if the user may act on it: its owner or a holder of MANAGE_ALL_OVERLAYS;
     403 for anyone else."""
-    overlay = get_object_or_404(Overlay.objects.select_related("owner"), pk=pk, deleting=False)
+    overlays = Overlay.objects.select_related("owner", "host", "moving_to")
+    overlay = get_object_or_404(overlays, pk=pk, deleting=False)
     if overlay.owner_id != request.user.pk and not request.user.has_perm(MANAGE_ALL_OVERLAYS):
         raise PermissionDenied("not your overlay")
     return overlay
@@ -122,7 +127,9 @@ def _visible_overlays(request: AuthenticatedHttpRequest) -> QuerySet[Overlay]:
 def overlay_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
-            overlay = overlay_create(owner=request.user, name=request.POST.get("name", ""))
+            overlay = overlay_create(
+                owner=request.user, name=request.POST.get("name", ""), host=_host_chosen(request)
+            )
         except OverlayError as exc:
             return _render_list(request, error=str(exc), status=400)
         messages.success(request, f"Overlay '{overlay.name}' created.")
@@ -130,12 +137,28 @@ def overlay_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _render_list(request)
 
 
+def _host_chosen(request: AuthenticatedHttpRequest) -> Host | None:
+    """The host picked in the form (None: the default host); one the user may not use is refused."""
+    name = request.POST.get("host", "")
+    if not name or name == settings.LEFT4ME_DEFAULT_HOST:
+        return None
+    host = hosts_for_user(request.user).filter(name=name).first()
+    if host is None:
+        raise OverlayError(f"no host {name!r} you may use")
+    return host
+
+
 def _render_list(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
-    overlays = list(_visible_overlays(request))
+    overlays = list(_visible_overlays(request).select_related("host"))
+    hosts = list(hosts_for_user(request.user))
+    if all(host.name != settings.LEFT4ME_DEFAULT_HOST for host in hosts):
+        hosts.insert(0, Host(name=settings.LEFT4ME_DEFAULT_HOST))  # made on first use
     health = OverlayWorkshopItem.objects.filter(overlay__in=overlays).health_by_overlay()
     context = {
         "rows": [(overlay, health.get(overlay.pk, Health())) for overlay in overlays],
         "quota": quota_of(request.user),
+        "hosts": hosts if len(hosts) > 1 else [],
+        "default_host": request.POST.get("host") or settings.LEFT4ME_DEFAULT_HOST,
         "error": error,
         "name": request.POST.get("name", ""),
     }
@@ -179,6 +202,9 @@ def _render_detail(
         "latest_build": latest,
         "building": bool(latest and latest.is_active),
         "use_with": use_with_server(overlay),
+        "move_to": Host.objects.exclude(name=overlay.host.name)
+        if request.user.has_perm(MANAGE_ALL_OVERLAYS)
+        else [],
         "error": error,
         "input": request.POST.get("input", ""),
         "input_mode": request.POST.get("input_mode", "auto"),
@@ -379,6 +405,23 @@ def overlay_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return redirect("overlays:list")
 
 
+@overlay_form
+def overlay_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Staff (MANAGE_ALL_OVERLAYS) move an overlay to another host: a job on that host builds it."""
+    overlay = _overlay_for_user(request, pk)
+    if not request.user.has_perm(MANAGE_ALL_OVERLAYS):
+        raise PermissionDenied("operators only")
+    host = Host.objects.filter(name=request.POST.get("host", "")).first()
+    if host is None:
+        return _render_detail(request, overlay, error="Choose a host to move the overlay to.", status=400)
+    try:
+        job = overlay_move_enqueue(overlay=overlay, host=host, user=request.user)
+    except OverlayError as exc:
+        return _render_detail(request, overlay, error=str(exc), status=400)
+    messages.success(request, f"Move to host {host} queued: it is built there, then its old folder goes.")
+    return _job_redirect(job)
+
+
 # --- the workshop cache (operators) -----------------------------------------------------
 
 
@@ -391,11 +434,16 @@ def _storage_viewer_only(request: AuthenticatedHttpRequest) -> None:
 @require_GET
 def storage(request: AuthenticatedHttpRequest) -> HttpResponse:
     _storage_viewer_only(request)
-    report = storage_report()
+    hosts = list(Host.objects.annotate(overlay_count=Count("overlays")))
+    here = next((host for host in hosts if host.is_here), None)
+    # This machine's cache in detail, when it is a host (a web host of a fleet has none).
+    report = storage_report() if (here and here.overlay_count) or len(hosts) <= 1 else None
     context = {
+        "hosts": hosts,
+        "here": here,
         "report": report,
-        "collectable": report.collectable[:COLLECTABLE_SHOWN],
-        "collectable_more": max(0, len(report.collectable) - COLLECTABLE_SHOWN),
+        "collectable": report.collectable[:COLLECTABLE_SHOWN] if report else [],
+        "collectable_more": max(0, len(report.collectable) - COLLECTABLE_SHOWN) if report else 0,
     }
     return render(request, "overlays/storage.html", context)
 
@@ -405,7 +453,8 @@ def storage(request: AuthenticatedHttpRequest) -> HttpResponse:
 def storage_collect(request: AuthenticatedHttpRequest) -> HttpResponse:
     """*Collect now*: the collection job (the one already queued or running, if any)."""
     _storage_viewer_only(request)
-    job, created = cache_collect_enqueue(user=request.user)
+    host = Host.objects.filter(name=request.POST.get("host", "")).first() or host_default()
+    job, created = cache_collect_enqueue(user=request.user, host=host)
     if not created:
         messages.info(request, "A collection was already queued or running: this is it.")
     return _job_redirect(job)

@@ -67,6 +67,7 @@ OK_DETAIL = {
     "worker": "none seen",
     "workers": {},
     "disk": "ok",
+    "hosts": {},  # the default host is made on first use
 }
 
 
@@ -267,3 +268,29 @@ def test_a_request_without_a_session_is_answered_before_sessions_and_login_check
     response = client.get("/healthz", **REMOTE)
     assert (response.status_code, response.json()) == (200, {"status": "ok"})
     assert "no-cache" in response["Cache-Control"]
+
+
+def test_every_host_is_shown_and_a_silent_one_is_down(client: Client, settings: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from left4me.models import Host
+
+    settings.LEFT4ME_HOST_DOWN_AFTER_SECONDS = 60
+    now = timezone.now()
+    Host.objects.create(name="gs1", last_seen_at=now, free_bytes=5 * 2**30, cache_bytes=123, health="ok")
+    Host.objects.create(name="gs2", last_seen_at=now - timedelta(seconds=61), free_bytes=1, cache_bytes=2)
+
+    status, body, _, _ = _get(client)
+
+    assert status == 503 and body["status"] == "degraded"
+    assert body["hosts"]["gs1"] == {
+        "state": "ok",
+        "seen": body["hosts"]["gs1"]["seen"],
+        "free_bytes": 5 * 2**30,
+        "cache_bytes": 123,
+    }
+    assert body["hosts"]["gs1"]["seen"] < 5
+    assert body["hosts"]["gs2"]["state"] == "down" and body["hosts"]["gs2"]["seen"] >= 61
+    assert _get(client, **REMOTE)[:2] == (503, {"status": "degraded"})

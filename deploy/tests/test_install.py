@@ -213,6 +213,48 @@ def test_with_systemd_the_units_are_installed_for_the_prefix(prefix: Path) -> No
         assert verify.returncode == 0 and "left4me-" not in verify.stdout + verify.stderr, verify.stderr
 
 
+def test_a_fleet_machine_gets_its_host_name_queue_and_role(prefix: Path) -> None:
+    host_env = prefix / "etc/left4me/host.env"
+    env_before = (prefix / "etc/left4me/env").read_bytes()
+    try:
+        result = run_install(prefix, "--no-systemd", "--host-name", "gs1", "--role", "worker")
+        assert (
+            "This machine: host gs1, role worker (services: left4me-worker left4me-housekeeping left4me-beat)"
+            in result.stdout
+        )
+        lines = [line for line in host_env.read_text().splitlines() if not line.startswith("#")]
+        assert lines == ["LEFT4ME_HOST=gs1", "LEFT4ME_WORKER_QUEUE=host-gs1", "LEFT4ME_ROLE=worker"]
+        assert (prefix / "etc/left4me/env").read_bytes() == env_before  # the shared file is untouched
+        # An upgrade (or a run without the flags) keeps this machine's name and role.
+        again = run_install(prefix, "upgrade", "--no-systemd")
+        assert "host gs1, role worker" in (again.stdout + run_install(prefix, "--no-systemd").stdout)
+        assert "LEFT4ME_ROLE=worker" in host_env.read_text()
+    finally:
+        host_env.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--role", "worker"], "--role worker needs --host-name NAME"),
+        (["--role", "db"], "--role db: use web, worker or all"),
+        (["--host-name", "a/b"], "--host-name a/b: use letters, digits"),
+    ],
+)
+def test_a_bad_role_or_host_name_is_refused_before_anything_is_done(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = subprocess.run(
+        ["bash", str(INSTALL_SH), *args, "--prefix", str(tmp_path / "root")],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1 and message in result.stderr
+    assert not (tmp_path / "root").exists()
+
+
 def test_unknown_arguments_are_refused() -> None:
     result = subprocess.run(
         ["bash", str(INSTALL_SH), "--frobnicate"], capture_output=True, text=True, timeout=30
@@ -300,6 +342,7 @@ def test_the_units_commands_serve_the_installed_app(prefix: Path) -> None:
             "worker": "none seen",
             "workers": {},
             "disk": "ok",
+            "hosts": {},
         }
         # Plain http goes to https; behind the proxy the app sees https and sets secure cookies.
         status, headers, _ = _get(port, "/accounts/login/")

@@ -50,7 +50,8 @@ def test_unit_runs_as_the_service_user_with_the_env_file_and_hardening(name: str
     svc = service(name)
     assert svc["User"] == "left4me"
     assert svc["Group"] == "left4me"
-    assert svc["EnvironmentFile"] == "/etc/left4me/env"
+    # The shared settings, then this machine's own (optional: install.sh --host-name writes it).
+    assert load_unit(name)["Service"]["EnvironmentFile"] == ["/etc/left4me/env", "-/etc/left4me/host.env"]
     assert svc["WorkingDirectory"] == INSTALLED_APP_DIR
     assert svc["Restart"] == "on-failure"
     for key, value in HARDENING.items():
@@ -155,13 +156,15 @@ def test_worker_stops_gracefully_and_long_enough_for_a_warm_shutdown() -> None:
     assert settings.CELERY_TASK_ACKS_LATE and settings.CELERY_TASK_REJECT_ON_WORKER_LOST
 
 
-def test_beat_uses_the_database_scheduler() -> None:
+def test_beat_uses_the_database_scheduler_under_the_lock() -> None:
     argv = exec_start("left4me-beat")
     assert _celery_app_and_command(argv) == ("left4me", "beat")
     scheduler = argv[argv.index("--scheduler") + 1]
-    assert scheduler == settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert scheduler == settings.CELERY_BEAT_SCHEDULER == "left4me.beat:LockedScheduler"
     module, _, cls = scheduler.partition(":")
-    import_string(f"{module}.{cls}")
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    assert issubclass(import_string(f"{module}.{cls}"), DatabaseScheduler)
 
 
 def test_env_example_covers_every_setting_in_the_readme() -> None:

@@ -35,7 +35,12 @@ def test_the_overlay_operations_are_declared_with_their_policy() -> None:
     build = registry.get("build_overlay")
     assert (build.coalesce, build.exclusive_per) == ("queued", "overlay files")
     assert registry.get("refresh_workshop_items").coalesce == "active"
-    assert set(registry.exclusive_group(build)) == {"build_overlay", "refresh_overlay", "delete_overlay"}
+    assert set(registry.exclusive_group(build)) == {
+        "build_overlay",
+        "refresh_overlay",
+        "delete_overlay",
+        "move_overlay",
+    }
 
 
 def test_a_second_declaration_with_another_policy_is_refused() -> None:

@@ -18,7 +18,7 @@ def test_celery_app_is_configured_for_crash_safety() -> None:
     assert conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_serializer == "json"
-    assert conf.beat_scheduler == "django_celery_beat.schedulers:DatabaseScheduler"
+    assert conf.beat_scheduler == "left4me.beat:LockedScheduler"  # the DatabaseScheduler, under a lock
     assert conf.task_always_eager is False
 
 

@@ -94,7 +94,7 @@ def test_a_build_linking_the_item_during_collection_keeps_a_valid_link(built, ow
     item_remove(overlay=built, steam_id="602", user=owner)
     calls = []
 
-    def linked_meanwhile(steam_id):
+    def linked_meanwhile(steam_id, host=None):
         def still_wanted():
             calls.append(steam_id)
             if len(calls) == 2:  # after the file was moved aside: the owner adds it back
