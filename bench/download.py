@@ -19,6 +19,7 @@
     BENCH_RUNS=3 BENCH_DOWNLOAD_MIB=256 BENCH_SLOW=0 .venv/bin/python bench/download.py
     BENCH_SEGMENTS=1 BENCH_SLOW=0 .venv/bin/python bench/download.py   # one stream per item
     BENCH_SLOW_RUNS=3 .venv/bin/python bench/download.py   # fewer throttled rounds (~70 s each)
+    BENCH_SPEED=0 .venv/bin/python bench/download.py       # the throttled rounds only
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
 SIZE = int(os.environ.get("BENCH_DOWNLOAD_MIB", "1024")) * h.MiB
 RUNS = int(os.environ.get("BENCH_RUNS", "9"))
 SLOW = os.environ.get("BENCH_SLOW", "1") != "0"
+SPEED = os.environ.get("BENCH_SPEED", "1") != "0"  # 0: the throttled rounds only
 SLOW_RUNS = int(os.environ.get("BENCH_SLOW_RUNS", str(RUNS)))  # each ~70 s at 1 GiB
 # WORKSHOP_SEGMENTS_PER_ITEM for the worker; 1 measures the single stream (a small item's path)
 SEGMENTS = os.environ.get("BENCH_SEGMENTS", "4")
@@ -324,7 +326,7 @@ def main() -> None:
         pool: int = children[0]
         time.sleep(2)  # the pool process has finished starting
         rss_before = h.proc_status_kib(pool, "VmRSS")
-        runs = speed_rounds(sources, pool)
+        runs = speed_rounds(sources, pool) if SPEED else {}
         peak = h.proc_status_kib(pool, "VmHWM")
         if SLOW:
             slow_report(steam, slow_overlay)
