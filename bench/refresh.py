@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -115,13 +115,17 @@ def refresh(steam: FakeSteam) -> RefreshCost:
     )
     if child.returncode != 0:
         raise SystemExit(f"refresh process failed:\n{child.stderr[-3000:]}")
-    measured = json.loads(child.stdout.strip().splitlines()[-1])
+    measured: dict[str, Any] = json.loads(child.stdout.strip().splitlines()[-1])
     job.refresh_from_db()
     if job.state != Job.State.SUCCEEDED:
         raise SystemExit(f"refresh failed: {job.error}")
     builds = Job.objects.filter(operation=BUILD_OVERLAY).exclude(pk__in=builds_before)
     return {
-        **measured,
+        "seconds": measured["seconds"],
+        "queries": measured["queries"],
+        "kinds": measured["kinds"],
+        "rss_before_mib": measured["rss_before_mib"],
+        "rss_growth_mib": measured["rss_growth_mib"],
         "api": steam.api_post_count,
         "api_peak": steam.api_peak,
         "build_overlays": set(builds.values_list("subject_id", flat=True)),

@@ -166,7 +166,8 @@ def _fetch_and_store(
     Batches come back in any order; each is stored by itself, so the order changes nothing.
     A cancel stops asking Steam at once; what was stored stays (an item stored but not yet
     downloaded is stale in the cache, so the next refresh still rebuilds its overlays)."""
-    result, kept = RefreshResult(), {}
+    result = RefreshResult()
+    kept: dict[str, WorkshopMetadata] = {}
     failed: list[tuple[int, str]] = []
     pending: list[WorkshopMetadata] = []
     ctx.progress(items_done=0, items_total=len(ids))

@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -226,7 +226,7 @@ STOP_CHECK_SECONDS = 0.5  # how often fetch_metadata_batches asks should_stop() 
 
 def fetch_metadata_batches(
     ids: Sequence[str], *, concurrency: int, should_stop: Callable[[], bool] = lambda: False
-) -> Iterator[MetadataBatch]:
+) -> Generator[MetadataBatch]:
     """The records of ``ids``, 100 per POST, up to ``concurrency`` POSTs at once on the pooled
     session, yielded batch by batch as Steam answers (in any order).
 
