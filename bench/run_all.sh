@@ -1,6 +1,6 @@
 #!/bin/sh
 # Run every benchmark one after another (download.py gives two figures, vpk.py three).
-# From the repo root: bench/run_all.sh   (or: make bench). Takes about 3 minutes.
+# From the repo root: bench/run_all.sh   (or: make bench). Takes about 5 minutes (refresh.py alone 2).
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
