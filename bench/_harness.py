@@ -91,11 +91,11 @@ def report(title: str, rows: list[tuple[str, str, str]]) -> None:
 MiB = 2**20
 
 
-def start_steam(*, rate_limit: int | None = None) -> FakeSteam:
+def start_steam(*, rate_limit: int | None = None, api_latency: float = 0.0) -> FakeSteam:
     """A FakeSteam on loopback whose URL the settings (and every worker) use; call before setup()."""
     from tests.support.fakesteam import FakeSteam
 
-    steam = FakeSteam(rate_limit=rate_limit).start()
+    steam = FakeSteam(rate_limit=rate_limit, api_latency=api_latency).start()
     atexit.register(steam.stop)
     os.environ["STEAM_API_BASE_URL"] = steam.base_url
     os.environ["WORKSHOP_DOWNLOAD_HOSTS"] = steam.host  # the stand-in serves the files too

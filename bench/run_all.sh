@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run every benchmark one after another (download.py gives two figures, vpk.py three).
-# From the repo root: bench/run_all.sh   (or: make bench). Takes about 7 minutes (download.py: 4,
-# with its 9 rounds against the stand-in and nginx and a 1 GiB item at 20 MB/s).
+# From the repo root: bench/run_all.sh   (or: make bench). Takes about 20 minutes (download.py: 14,
+# with its 9 rounds against the stand-in and nginx and 9 of a 1 GiB item at 20 MB/s; refresh.py: 2).
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"

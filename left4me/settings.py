@@ -253,6 +253,9 @@ WORKSHOP_DOWNLOAD_CONCURRENCY = env_int("WORKSHOP_DOWNLOAD_CONCURRENCY", 4, mini
 # connections taken from the same WORKSHOP_DOWNLOAD_CONCURRENCY a build has.
 WORKSHOP_SEGMENT_MIN_BYTES = env_int("WORKSHOP_SEGMENT_MIN_BYTES", 64 * 2**20, minimum=1)
 WORKSHOP_SEGMENTS_PER_ITEM = env_int("WORKSHOP_SEGMENTS_PER_ITEM", 4, minimum=1)
+# Steam API calls (100 ids each) a refresh has in flight at once: the wait for Steam, not the
+# work, sets a big refresh's pace, so a few at once divide its time.
+WORKSHOP_API_CONCURRENCY = env_int("WORKSHOP_API_CONCURRENCY", 4, minimum=1)
 # A download attempt that gets under WORKSHOP_MIN_BYTES_PER_SECOND over any WORKSHOP_STALL_SECONDS
 # (headers included) is stalled: it ends and the next attempt resumes. Its deadline follows from
 # the same rate (workshop.watch.attempt_deadline).

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TypeVar
 
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
-from jobs.runner import JobContext, JobFailed, JobRetryable
+from jobs.runner import JobCancelled, JobContext, JobFailed, JobRetryable
 from left4me.models import Host
 from overlays.build import overlay_build
 from overlays.items import collection_link_children, usable_children
@@ -21,18 +24,22 @@ from overlays.models import Overlay, OverlayWorkshopCollection, OverlayWorkshopI
 from overlays.services import build_enqueue
 from workshop.cache import CacheState
 from workshop.models import WorkshopItem
-from workshop.services import is_game_item, items_store_metadata
+from workshop.services import WRITE_BATCH, is_game_item, items_store_metadata
 from workshop.steam import (
     BATCH_SIZE,
     CollectionLimitError,
+    MetadataBatch,
     SteamAPIError,
     WorkshopMetadata,
-    batches,
     expand_collections,
-    fetch_metadata_batch,
+    fetch_metadata_batches,
 )
 
+STORE_ITEMS = WRITE_BATCH  # records stored in one transaction (5 batches of Steam's answers)
+IDS_PER_QUERY = 500  # ids in one IN (...): SQLite takes at most 999 parameters
+
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -74,12 +81,13 @@ def items_refresh_all(*, ctx: JobContext) -> RefreshResult:
     naming the failed calls.
     """
     result = _refresh(overlay_ids=None, ctx=ctx)
-    overlays = Overlay.objects.filter(pk__in=result.overlays, deleting=False).select_related("host")
-    for overlay in overlays.order_by("pk"):
-        job = build_enqueue(overlay=overlay, user=None, reason="daily refresh")
-        ctx.log_stdout(
-            f"enqueued {job.operation} job {job.pk} for overlay '{overlay.name}' on host {overlay.host}"
-        )
+    for pks in _chunks(sorted(result.overlays)):
+        overlays = Overlay.objects.filter(pk__in=pks, deleting=False).select_related("host")
+        for overlay in overlays.order_by("pk"):
+            job = build_enqueue(overlay=overlay, user=None, reason="daily refresh")
+            ctx.log_stdout(
+                f"enqueued {job.operation} job {job.pk} for overlay '{overlay.name}' on host {overlay.host}"
+            )
     _ask_other_hosts(result, ctx)
     _fail_on_errors(result)
     return result
@@ -110,9 +118,11 @@ def host_cache_check(*, host: Host, skip: Iterable[int] = ()) -> list[int]:
         return []
     ids = Overlay.objects.filter(host=host, deleting=False).exclude(pk__in=list(skip))
     linked = _linked_ids(list(ids.values_list("pk", flat=True)))
-    steam_ids = {sid for sids in linked.values() for sid in sids}
-    rows = WorkshopItem.objects.filter(steam_id__in=steam_ids).exclude(file_url="")
-    missing = {row.steam_id for row in rows if row.cache_state() != CacheState.CACHED}
+    steam_ids = sorted({sid for sids in linked.values() for sid in sids})
+    missing: set[str] = set()
+    for chunk in _chunks(steam_ids):
+        rows = WorkshopItem.objects.filter(steam_id__in=chunk).exclude(file_url="")
+        missing |= {row.steam_id for row in rows if row.cache_state() != CacheState.CACHED}
     affected = sorted(oid for oid, sids in linked.items() if sids & missing)
     for overlay in Overlay.objects.filter(pk__in=affected).order_by("pk"):
         build_enqueue(overlay=overlay, user=None, reason="daily refresh")
@@ -127,15 +137,20 @@ def _fail_on_errors(result: RefreshResult) -> None:
 
 
 def _refresh(*, overlay_ids: list[int] | None, ctx: JobContext) -> RefreshResult:
-    linked = _linked_ids(overlay_ids)
     followed = _followed(overlay_ids)
     children, errors = _expand(followed, ctx)
+    collections = {c.steam_id for c in followed}
     members = {sid for kids in children.values() for sid in kids}
-    wanted = {sid for ids in linked.values() for sid in ids} | members | {c.steam_id for c in followed}
-    metas, batch_errors = _fetch_for_refresh(sorted(wanted), ctx)
-    result = _store_refresh(metas, linked, followed, children, ctx, complete=not batch_errors)
-    result.errors = errors + batch_errors
-    result.fetched = len(metas)
+    wanted = sorted(_linked_steam_ids(overlay_ids) | members | collections)
+    followers = {c.overlay_id for c in followed}
+    linked = _linked_ids(followers)  # before the refresh links new children
+    result, kept = _fetch_and_store(wanted, overlay_ids, ctx, collections=collections, keep=members)
+    new_links = (
+        _store_children(followed, children, kept, linked, ctx, complete=not result.errors) if followed else {}
+    )
+    result.new = sum(len(ids) for ids in new_links.values())
+    result.overlays |= set(new_links)
+    result.errors = errors + result.errors
     ctx.log_stdout(
         f"workshop refresh: items={result.items} changed={len(result.changed)} "
         f"missing={len(result.missing)} new={result.new} overlays={len(result.overlays)}"
@@ -144,14 +159,25 @@ def _refresh(*, overlay_ids: list[int] | None, ctx: JobContext) -> RefreshResult
     return result
 
 
-def _linked_ids(overlay_ids: Iterable[int] | None) -> dict[int, set[str]]:
+def _linked_steam_ids(overlay_ids: list[int] | None) -> set[str]:
     links = OverlayWorkshopItem.objects.all()
     if overlay_ids is not None:
         links = links.filter(overlay_id__in=overlay_ids)
+    return set(links.order_by().values_list("item__steam_id", flat=True).distinct())
+
+
+def _linked_ids(overlay_ids: Iterable[int]) -> dict[int, set[str]]:
     linked: dict[int, set[str]] = defaultdict(set)
-    for overlay_id, steam_id in links.values_list("overlay_id", "item__steam_id"):
-        linked[overlay_id].add(steam_id)
+    for pks in _chunks(sorted(overlay_ids)):
+        links = OverlayWorkshopItem.objects.filter(overlay_id__in=pks)
+        for overlay_id, steam_id in links.values_list("overlay_id", "item__steam_id"):
+            linked[overlay_id].add(steam_id)
     return linked
+
+
+def _chunks(values: list[T]) -> Iterator[list[T]]:
+    for start in range(0, len(values), IDS_PER_QUERY):
+        yield values[start : start + IDS_PER_QUERY]
 
 
 def _followed(overlay_ids: list[int] | None) -> list[OverlayWorkshopCollection]:
@@ -191,51 +217,112 @@ def _expand(
     return children, errors
 
 
-def _fetch_for_refresh(ids: list[str], ctx: JobContext) -> tuple[list[WorkshopMetadata], list[FailedCall]]:
-    """Metadata batch by batch (so the job's progress moves); a batch that fails for good is
-    named and skipped, its items keep their old data."""
+def _fetch_and_store(
+    ids: list[str], overlay_ids: list[int] | None, ctx: JobContext, *, collections: set[str], keep: set[str]
+) -> tuple[RefreshResult, dict[str, WorkshopMetadata]]:
+    """Metadata in batches, WORKSHOP_API_CONCURRENCY at once, stored as they come (STORE_ITEMS
+    at a time, each store a short transaction of its own), so the refresh holds a few batches
+    whatever its size. A batch that fails for good is named and skipped: its items keep their
+    old data. Returns the result so far and the records of the followed ``collections`` and of
+    the ``keep`` ids (their children), which are linked once every batch is in.
+
+    Batches come back in any order; each is stored by itself, so the order changes nothing.
+    A cancel stops asking Steam at once; what was stored stays (an item stored but not yet
+    downloaded is stale in the cache, so the next refresh still rebuilds its overlays)."""
+    result = RefreshResult()
+    kept: dict[str, WorkshopMetadata] = {}
+    failed: list[tuple[int, FailedCall]] = []
+    pending: list[WorkshopMetadata] = []
     ctx.progress(items_done=0, items_total=len(ids))
-    metas: list[WorkshopMetadata] = []
-    errors: list[FailedCall] = []
-    chunks = list(batches(ids))
-    for number, batch in enumerate(chunks, start=1):
-        try:
-            metas.extend(fetch_metadata_batch(batch))
-        except SteamAPIError as exc:
-            errors.append(
-                FailedCall.of(exc, f"{exc} (batch {number} of {len(chunks)}: items {batch[0]}…{batch[-1]})")
-            )
-            ctx.log_stderr(
-                f"metadata batch {number} of {len(chunks)} failed, its items keep their data: {exc}"
-            )
-        ctx.progress(items_done=min(len(ids), number * BATCH_SIZE))
-    ctx.log_stdout(f"fetched metadata for {len(metas)} items in {len(chunks)} request(s)")
-    return metas, errors
+    answers = fetch_metadata_batches(
+        ids, concurrency=settings.WORKSHOP_API_CONCURRENCY, should_stop=ctx.should_cancel
+    )
+    with closing(answers):
+        for batch in answers:
+            if batch.error is not None:
+                failed.append((batch.number, _batch_failed(batch, batch.error, ctx)))
+            pending.extend(batch.metas)
+            kept |= {m.steam_id: m for m in batch.metas if m.steam_id in keep or m.steam_id in collections}
+            if len(pending) >= STORE_ITEMS:
+                _store_batch(pending, result, overlay_ids, collections)
+                pending = []
+            result.fetched += len(batch.metas)
+            ctx.progress(items_done=min(len(ids), result.fetched + BATCH_SIZE * len(failed)))
+    if ctx.should_cancel():
+        raise JobCancelled("cancelled while asking steam")
+    _store_batch(pending, result, overlay_ids, collections)
+    result.errors = [call for _, call in sorted(failed, key=lambda numbered: numbered[0])]
+    requests = -(-len(ids) // BATCH_SIZE)
+    ctx.log_stdout(f"fetched metadata for {result.fetched} items in {requests} request(s)")
+    return result, kept
+
+
+def _batch_failed(batch: MetadataBatch, error: SteamAPIError, ctx: JobContext) -> FailedCall:
+    where = f"batch {batch.number} of {batch.total}"
+    ctx.log_stderr(f"metadata {where} failed, its items keep their data: {error}")
+    return FailedCall.of(error, f"{error} ({where}: items {batch.ids[0]}…{batch.ids[-1]})")
 
 
 @transaction.atomic
-def _store_refresh(
-    metas: list[WorkshopMetadata],
-    linked: dict[int, set[str]],
-    followed: list[OverlayWorkshopCollection],
-    children: dict[str, list[str]],
-    ctx: JobContext,
-    *,
-    complete: bool,
-) -> RefreshResult:
+def _store_batch(
+    metas: list[WorkshopMetadata], result: RefreshResult, overlay_ids: list[int] | None, collections: set[str]
+) -> None:
+    """Store the records of items already known, and of new items of the game (the children of
+    followed collections) that are no collection; add what changed and who holds it to ``result``.
+    An item missing from the cache counts for the overlays on this host only: the cache of
+    another host is not on this machine (it checks its own, _ask_other_hosts)."""
+    if not metas:
+        return
     before = {
         sid: (updated, size)
         for sid, updated, size in WorkshopItem.objects.filter(
             steam_id__in=[m.steam_id for m in metas]
         ).values_list("steam_id", "time_updated", "file_size")
     }
-    collections = {c.steam_id for c in followed}  # looked up for their titles only
     rows = items_store_metadata(
         m for m in metas if m.steam_id in before or (is_game_item(m) and m.steam_id not in collections)
     )
-    by_id = {m.steam_id: m for m in metas}
-    new_links = _follow_children(followed, children, by_id, rows, linked, ctx, complete=complete)
-    return _affected(rows, before, linked, new_links)
+    result.items += len(rows)
+    changed: set[str] = set()
+    missing: set[str] = set()
+    for sid, row in rows.items():
+        if sid in before and (row.time_updated, row.file_size) != before[sid]:
+            changed.add(sid)
+        elif row.file_url and row.cache_state() != CacheState.CACHED:
+            missing.add(sid)
+    result.changed |= changed
+    result.missing |= missing
+    result.overlays |= _holders(changed, missing, overlay_ids)
+
+
+def _holders(changed: set[str], missing: set[str], overlay_ids: list[int] | None) -> set[int]:
+    """The overlays (among ``overlay_ids``) that link a changed item, or a missing one on this host."""
+    if not changed and not missing:
+        return set()
+    here = Q(item__steam_id__in=missing, overlay__host__name=settings.LEFT4ME_HOST)
+    links = OverlayWorkshopItem.objects.filter(Q(item__steam_id__in=changed) | here)
+    if overlay_ids is not None:
+        links = links.filter(overlay_id__in=overlay_ids)
+    return set(links.order_by().values_list("overlay_id", flat=True).distinct())
+
+
+@transaction.atomic
+def _store_children(
+    followed: list[OverlayWorkshopCollection],
+    children: dict[str, list[str]],
+    metas: dict[str, WorkshopMetadata],
+    linked: dict[int, set[str]],
+    ctx: JobContext,
+    *,
+    complete: bool,
+) -> dict[int, set[str]]:
+    """Link the new children of followed collections (see _follow_children); returns overlay
+    id -> newly linked ids."""
+    wanted = [sid for kids in children.values() for sid in kids if sid in metas]
+    rows = WorkshopItem.objects.in_bulk(list(dict.fromkeys(wanted)), field_name="steam_id")
+    _follow_children(followed, children, metas, rows, ctx, complete=complete)
+    now = _linked_ids({c.overlay_id for c in followed})
+    return {oid: ids - linked.get(oid, set()) for oid, ids in now.items() if ids - linked.get(oid, set())}
 
 
 def _follow_children(
@@ -243,15 +330,14 @@ def _follow_children(
     children: dict[str, list[str]],
     metas: dict[str, WorkshopMetadata],
     rows: dict[str, WorkshopItem],
-    linked: dict[int, set[str]],
     ctx: JobContext,
     *,
     complete: bool,
-) -> dict[int, set[str]]:
+) -> None:
     """Link the usable children of followed collections (not excluded, as far as the overlay has
     room and its owner's byte quota allows); report the ones left out. A collection Steam did not expand is left as it was; what
     it holds and how many it leaves out are rewritten only when every batch answered
-    (`complete`). Returns overlay id -> newly linked ids."""
+    (`complete`)."""
     for collection in followed:
         title = metas[collection.steam_id].title if collection.steam_id in metas else ""
         if title and title != collection.title:
@@ -268,30 +354,3 @@ def _follow_children(
         )
         for line in [*left_out, *over]:
             ctx.log_stderr(f"overlay '{collection.overlay.name}': {line}")
-    now = _linked_ids({c.overlay_id for c in followed})
-    return {oid: ids - linked.get(oid, set()) for oid, ids in now.items() if ids - linked.get(oid, set())}
-
-
-def _affected(
-    rows: dict[str, WorkshopItem],
-    before: dict[str, tuple[int, int]],
-    linked: dict[int, set[str]],
-    new_links: dict[int, set[str]],
-) -> RefreshResult:
-    result = RefreshResult(items=len(rows), new=sum(len(ids) for ids in new_links.values()))
-    # Only this host's cache is on this machine; the other hosts check theirs (_ask_other_hosts).
-    here = set(
-        Overlay.objects.filter(pk__in=list(linked), host__name=settings.LEFT4ME_HOST).values_list(
-            "pk", flat=True
-        )
-    )
-    in_use_here = {sid for oid in here for sid in linked[oid]}
-    for sid, row in rows.items():
-        if sid in before and (row.time_updated, row.file_size) != before[sid]:
-            result.changed.add(sid)
-        elif sid in in_use_here and row.file_url and row.cache_state() != CacheState.CACHED:
-            result.missing.add(sid)
-    result.overlays = {oid for oid, ids in linked.items() if ids & result.changed}
-    result.overlays |= {oid for oid in here if linked[oid] & result.missing}
-    result.overlays |= set(new_links)
-    return result

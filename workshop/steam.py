@@ -5,7 +5,8 @@ server) through one pooled session per process, with ``timeout=(WORKSHOP_CONNECT
 WORKSHOP_READ_TIMEOUT)``. A call is tried up to STEAM_API_ATTEMPTS times when the failure may
 pass (network, timeout, HTTP 5xx or 429, an HTML page instead of JSON), with the downloads'
 backoff (workshop.retry). A :class:`SteamBudget` bounds the calls and the time one user action
-may spend; background jobs pass none.
+may spend; background jobs pass none. :func:`fetch_metadata_batches` asks for many batches at
+once (WORKSHOP_API_CONCURRENCY) and yields each answer as it comes.
 
 Nothing Steam sends is trusted: ids go through :func:`workshop.parsing.steam_id_from_steam`
 (an entry with a bad id is skipped), numbers out of range mark the record ``invalid`` and
@@ -18,12 +19,14 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 from django.conf import settings
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
 from workshop.parsing import WorkshopInputError, shown, steam_id_from_steam
@@ -86,13 +89,14 @@ class CollectionLimitError(SteamAPIError):
 @dataclass
 class SteamBudget:
     """How many API calls (each attempt counts) and until when (``time.monotonic()``) one action may
-    ask Steam. Not thread-safe: one action, one thread."""
+    ask Steam. Thread-safe: calls made at once from several threads are counted one by one."""
 
     max_calls: int
     deadline: float
     calls: int = 0
     started: float = field(default_factory=time.monotonic)
     seconds: float = field(init=False)  # deadline - started, as the message says it
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.seconds = round(self.deadline - self.started, 3)
@@ -107,13 +111,14 @@ class SteamBudget:
 
     def spend(self, method: str) -> None:
         """Count one call of ``method`` about to be made; SteamLimitError when none is left."""
-        if self.calls >= self.max_calls:
-            log.warning("steam budget: %s refused, %d calls made already", method, self.calls)
-            raise SteamLimitError(f"too many Steam calls: more than {self.max_calls} for one add")
-        if self.remaining() <= 0:
-            log.warning("steam budget: %s refused, the deadline has passed", method)
-            raise self._late()
-        self.calls += 1
+        with self._lock:
+            if self.calls >= self.max_calls:
+                log.warning("steam budget: %s refused, %d calls made already", method, self.calls)
+                raise SteamLimitError(f"too many Steam calls: more than {self.max_calls} for one add")
+            if self.remaining() <= 0:
+                log.warning("steam budget: %s refused, the deadline has passed", method)
+                raise self._late()
+            self.calls += 1
 
     def remaining(self) -> float:
         """Seconds left until the deadline (negative once past it)."""
@@ -198,15 +203,74 @@ def request_timeout() -> tuple[float, float]:
 # --- item details ----------------------------------------------------------------------------------
 
 
-def fetch_metadata_batch(ids: Sequence[str], *, budget: SteamBudget | None = None) -> list[WorkshopMetadata]:
+def fetch_metadata_batch(
+    ids: Sequence[str], *, budget: SteamBudget | None = None, pace: Pace | None = None
+) -> list[WorkshopMetadata]:
     """One record per id, in the order given; one POST per 100 ids."""
     details: dict[str, dict[str, Any]] = {}
     for batch in batches(list(dict.fromkeys(ids))):
-        for entry in _entries(ITEM_DETAILS, _post_ids(ITEM_DETAILS, "itemcount", batch, budget)):
+        for entry in _entries(ITEM_DETAILS, _post_ids(ITEM_DETAILS, "itemcount", batch, budget, pace)):
             steam_id = _entry_id(ITEM_DETAILS, entry)
             if steam_id is not None:
                 details.setdefault(steam_id, entry)
     return [_metadata(steam_id, details.get(steam_id)) for steam_id in ids]
+
+
+@dataclass(frozen=True)
+class MetadataBatch:
+    """One batch of :func:`fetch_metadata_batches`: its ids, and Steam's records or why it failed."""
+
+    number: int  # 1-based, in the order of the ids asked
+    total: int  # batches in all
+    ids: list[str]
+    metas: list[WorkshopMetadata]  # empty when ``error`` is set
+    error: SteamAPIError | None = None
+
+
+STOP_CHECK_SECONDS = 0.5  # how often fetch_metadata_batches asks should_stop() while it waits
+
+
+def fetch_metadata_batches(
+    ids: Sequence[str], *, concurrency: int, should_stop: Callable[[], bool] = lambda: False
+) -> Generator[MetadataBatch]:
+    """The records of ``ids``, 100 per POST, up to ``concurrency`` POSTs at once on the pooled
+    session, yielded batch by batch as Steam answers (in any order).
+
+    At most twice ``concurrency`` batches are asked or answered and not yet taken, so what is held
+    stays the same however many ids there are. A batch that fails for good is yielded with its
+    error; the others go on. When Steam asks one call to wait (Retry-After), every call waits that
+    long (:class:`Pace`). Once ``should_stop()`` says so (asked at least every STOP_CHECK_SECONDS
+    while answers are awaited), no batch is asked any more, retries in flight give up at their
+    next wait, and the iteration ends; so does it when the caller stops taking batches.
+    """
+    chunks = list(batches(list(ids)))
+    pace = Pace()
+    pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="steam-api")
+    waiting: dict[Future[list[WorkshopMetadata]], int] = {}
+    queue = iter(range(len(chunks)))
+    try:
+        while True:
+            while len(waiting) < 2 * max(1, concurrency) and (index := next(queue, None)) is not None:
+                waiting[pool.submit(fetch_metadata_batch, chunks[index], pace=pace)] = index
+            if not waiting or should_stop():
+                return
+            done, _ = wait(waiting, timeout=STOP_CHECK_SECONDS, return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=waiting.__getitem__):
+                index = waiting.pop(future)
+                yield _batch_answer(index, chunks, future)
+    finally:
+        pace.stop()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _batch_answer(
+    index: int, chunks: list[list[str]], future: Future[list[WorkshopMetadata]]
+) -> MetadataBatch:
+    try:
+        metas = future.result()
+    except SteamAPIError as exc:
+        return MetadataBatch(index + 1, len(chunks), chunks[index], [], exc)
+    return MetadataBatch(index + 1, len(chunks), chunks[index], metas)
 
 
 def require_game_items(metas: Sequence[WorkshopMetadata]) -> None:
@@ -449,15 +513,60 @@ def batches(ids: list[str]) -> Iterator[list[str]]:
 _session: requests.Session | None = None
 _session_pid = 0
 _session_lock = threading.Lock()
+_POOL_SIZE = 10  # requests' own default: connections kept per host
 
 
 def api_session() -> requests.Session:
-    """This process's pooled session for the API; a forked process (a Celery worker) makes its own."""
+    """This process's pooled session for the API; a forked process (a Celery worker) makes its own.
+    It keeps a connection per concurrent call (WORKSHOP_API_CONCURRENCY) open between calls."""
     global _session, _session_pid
     with _session_lock:
         if _session is None or _session_pid != os.getpid():
-            _session, _session_pid = requests.Session(), os.getpid()
+            _session, _session_pid = _new_session(), os.getpid()
         return _session
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_maxsize=max(_POOL_SIZE, int(settings.WORKSHOP_API_CONCURRENCY)))
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
+
+
+class Pace:
+    """Shared by the calls one job makes at once: a Retry-After one of them gets holds them all
+    (asking again sooner would only earn more 429s and spend their attempts), and ``stop()``
+    ends every wait at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until = 0.0  # time.monotonic() before which no call is sent
+        self._stopped = threading.Event()
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+    def wait_turn(self, method: str, budget: SteamBudget | None) -> None:
+        """Wait out a hold; SteamAPIError once stopped."""
+        while (left := self._left()) > 0:
+            if budget is not None:
+                budget.allow_wait(left)
+            self.sleep(method, left)
+        if self._stopped.is_set():
+            raise SteamAPIError(f"{method}: stopped")
+
+    def sleep(self, method: str, seconds: float) -> None:
+        if self._stopped.wait(seconds):
+            raise SteamAPIError(f"{method}: stopped")
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _left(self) -> float:
+        with self._lock:
+            return self._until - time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -469,18 +578,24 @@ class _Transient:
     retry_after: float | None = None
 
 
-def _post_ids(method: str, count_field: str, ids: list[str], budget: SteamBudget | None) -> dict[str, Any]:
+def _post_ids(
+    method: str, count_field: str, ids: list[str], budget: SteamBudget | None, pace: Pace | None = None
+) -> dict[str, Any]:
     form = {count_field: str(len(ids))}
     form.update({f"publishedfileids[{i}]": steam_id for i, steam_id in enumerate(ids)})
-    return _post(method, form, budget)
+    return _post(method, form, budget, pace)
 
 
-def _post(method: str, form: dict[str, str], budget: SteamBudget | None = None) -> dict[str, Any]:
+def _post(
+    method: str, form: dict[str, str], budget: SteamBudget | None = None, pace: Pace | None = None
+) -> dict[str, Any]:
     """The ``response`` object of one API call, tried up to STEAM_API_ATTEMPTS times while the
     failure may pass; else SteamAPIError saying what went wrong (SteamLimitError past the budget)."""
     url = f"{settings.STEAM_API_BASE_URL}/ISteamRemoteStorage/{method}/v1/"
     attempts = max(1, int(settings.STEAM_API_ATTEMPTS))
     for attempt in range(1, attempts + 1):
+        if pace is not None:
+            pace.wait_turn(method, budget)
         if budget is not None:
             budget.spend(method)
         outcome = _attempt(method, url, form, budget)
@@ -495,7 +610,12 @@ def _post(method: str, form: dict[str, str], budget: SteamBudget | None = None) 
         delay = retry_delay(attempt, outcome.retry_after)
         if budget is not None:
             budget.allow_wait(delay)
-        _wait(delay)
+        if pace is None:
+            _wait(delay)
+        elif outcome.retry_after is not None:
+            pace.hold(delay)  # this call waits its turn with the others
+        else:
+            pace.sleep(method, delay)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -189,7 +189,8 @@ def test_a_refresh_keeps_the_batches_that_worked_when_one_fails_for_good(owner, 
         link_items(overlay=overlay, items=[item_from_steam(steam, sid) for sid in ids])
         steam.add_item(ids[0], size=11)  # one change per batch
         overlays.append(overlay)
-    steam.api_statuses = [200, 200, 502, 502, 502, 502]  # the 3rd batch fails every attempt
+    steam.script_api(502, 502, 502, 502, for_id="10250")  # the 3rd batch fails every attempt
+    settings.WORKSHOP_RETRY_BACKOFF = 0.01
     ctx = FakeContext()
 
     with pytest.raises(JobFailed, match=r"HTTP 502 after 4 attempts \(batch 3 of 5"):

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from jobs.models import Job
-from jobs.runner import JobFailed
+from jobs.runner import JobCancelled, JobFailed
+from overlays import refresh
 from overlays.build import cache_file
 from overlays.models import OverlayWorkshopCollection, OverlayWorkshopItem
 from overlays.refresh import items_refresh_all, overlay_refresh
 from overlays.services import overlay_create
+from tests.support.fakesteam import ApiStep
 from tests.support.helpers import T0, FakeContext, item_from_steam, put_in_cache
 from workshop.models import WorkshopItem
 from workshop.services import NO_ENTRY
@@ -120,7 +124,7 @@ def test_global_refresh_batches_and_builds_only_affected_overlays(
     item_from_steam(steam, "9")  # in no overlay: not refreshed
     steam.reset_counters()
 
-    with django_assert_max_num_queries(12 + 6 * 2):  # 6 per enqueued build
+    with django_assert_max_num_queries(13 + 6 * 2):  # 6 per enqueued build; 1: which other hosts to ask
         result = items_refresh_all(ctx=ctx)
 
     requests = steam.api_requests
@@ -188,3 +192,90 @@ def test_a_refresh_stores_every_answer_with_its_meaning(overlay, steam, ctx, det
     item = WorkshopItem.objects.get(steam_id="101")
     assert (item.last_error, item.file_url) == (error, "")
     assert (overlay.addons_path / "101.vpk").is_symlink()  # the cached file stays linked
+
+
+# --- in parallel -------------------------------------------------------------------------
+
+
+def _overlays_of_cached_items(owner, steam, count, per_overlay=100):
+    """`count` overlays of `per_overlay` items each (one API batch each), all cached as Steam says."""
+    overlays = []
+    for n in range(count):
+        overlay = overlay_create(owner=owner, name=f"batch {n}")
+        for k in range(per_overlay):
+            _cached_item(steam, str(20_000 + n * per_overlay + k), overlay, size=1)
+        overlays.append(overlay)
+    return overlays
+
+
+@pytest.mark.parametrize("last", [0, 2, 3])
+def test_the_order_batches_come_back_in_changes_nothing(owner, steam, ctx, settings, monkeypatch, last):
+    overlays = _overlays_of_cached_items(owner, steam, 4)
+    for n in (1, 2):  # one change in the 2nd and 3rd overlays
+        steam.add_item(str(20_000 + n * 100 + 7), size=2, time_updated=T0 + 9)
+    steam.api_latency = 0.05
+    steam.script_api(ApiStep(stall_seconds=0.3), for_id=str(20_000 + last * 100))  # this batch comes last
+    settings.WORKSHOP_API_CONCURRENCY = 4
+    monkeypatch.setattr(refresh, "STORE_ITEMS", 100)  # store each batch by itself
+    stored: list[str] = []
+    real_store = refresh._store_batch
+
+    def store(metas, *args):
+        stored.append(metas[0].steam_id if metas else "")
+        return real_store(metas, *args)
+
+    monkeypatch.setattr(refresh, "_store_batch", store)
+    steam.reset_counters()
+
+    result = items_refresh_all(ctx=ctx)
+
+    assert stored[-2:] == [str(20_000 + last * 100), ""]  # the slow batch was stored last
+    assert steam.api_peak == 4
+    assert (result.changed, result.missing) == ({"20107", "20207"}, set())
+    assert result.overlays == {overlays[1].pk, overlays[2].pk}
+    assert WorkshopItem.objects.get(steam_id="20207").file_size == 2
+    assert WorkshopItem.objects.filter(last_checked_at__isnull=False).count() == 400
+    built = set(Job.objects.filter(operation="build_overlay").values_list("subject_id", flat=True))
+    assert built == {overlays[1].pk, overlays[2].pk}
+
+
+def test_a_failing_batch_does_not_lose_the_others_results(owner, steam, ctx, settings):
+    overlays = _overlays_of_cached_items(owner, steam, 4)
+    for n in range(4):
+        steam.add_item(str(20_000 + n * 100 + 1), size=3, time_updated=T0 + 9)  # a change in each
+    steam.script_api(*[502] * 4, for_id="20000")  # the first batch fails every attempt...
+    steam.api_latency = 0.05  # ...while the others are answered at the same time
+    settings.WORKSHOP_RETRY_BACKOFF = 0.01
+    steam.reset_counters()
+
+    with pytest.raises(JobFailed, match=r"HTTP 502 after 4 attempts \(batch 1 of 4: items 20000…20099\)$"):
+        items_refresh_all(ctx=ctx)
+
+    sizes = dict(WorkshopItem.objects.filter(steam_id__endswith="01").values_list("steam_id", "file_size"))
+    assert sizes == {"20001": 1, "20101": 3, "20201": 3, "20301": 3}
+    built = set(Job.objects.filter(operation="build_overlay").values_list("subject_id", flat=True))
+    assert built == {overlays[n].pk for n in (1, 2, 3)}
+    assert steam.api_peak >= 2 and len(steam.api_requests) == 7
+
+
+def test_a_cancel_ends_the_refresh_promptly(owner, steam, settings, monkeypatch):
+    _overlays_of_cached_items(owner, steam, 2, per_overlay=10)
+    ids = [str(30_000 + n) for n in range(3000)]  # 30 batches Steam knows nothing of
+    steam.api_latency = 0.2
+    settings.WORKSHOP_API_CONCURRENCY = 2
+
+    class CancelledSoon(FakeContext):
+        def should_cancel(self) -> bool:
+            return len(self.progress_calls) > 2  # after two batches came back
+
+    ctx = CancelledSoon()
+    linked = refresh._linked_steam_ids
+    monkeypatch.setattr(refresh, "_linked_steam_ids", lambda overlay_ids: linked(overlay_ids) | set(ids))
+    started = time.monotonic()
+
+    with pytest.raises(JobCancelled):
+        items_refresh_all(ctx=ctx)
+
+    assert time.monotonic() - started < 1.5
+    assert len(steam.api_requests) <= 6
+    assert not Job.objects.filter(operation="build_overlay").exists()

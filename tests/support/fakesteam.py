@@ -9,8 +9,12 @@ failures (status sequences, truncated bodies, stalls, ``Retry-After``, a request
 answer, a body trickled a few bytes at a time; ``range_steps`` for the GETs of one byte range,
 ``accept_ranges=False`` for a server that answers 200 to ``Range``) and a per-connection
 rate limit; counters record every GET (and its ``Range``), the body bytes sent and API POSTs.
-API calls can be scripted too, one :class:`ApiStep` per POST (``steam.script_api(502, 502)``: two failures, then the answer; an
-HTML error page, a stall, a ``Retry-After``), and :meth:`FakeSteam.add_entry` serves any
+API calls can be scripted too, one :class:`ApiStep` per POST (``steam.script_api(502, 502)``:
+two failures, then the answer; an HTML error page, a stall, a ``Retry-After``), also only for
+the POSTs that ask a given id (``script_api(502, for_id="101")``: whichever batch holds it, in
+whatever order batches come); ``api_outage(seconds)`` fails every POST for a while;
+``api_latency`` delays every API answer (Steam's round trip), ``api_peak`` is the most POSTs
+answered at once, and :meth:`FakeSteam.add_entry` serves any
 ``publishedfiledetails`` entry as is (result 9 or 15, banned, keys missing, odd types).
 ``FakeSteam(realistic=True)`` (the standalone server and the browser tests) titles items and
 collections like community addons ("Helms Deep Reborn"), picked by id; otherwise an item is
@@ -38,7 +42,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -159,8 +164,10 @@ class FakeSteam:
         port: int = 0,
         rate_limit: int | None = None,
         realistic: bool = False,
+        api_latency: float = 0.0,
     ) -> None:
         self.host, self.port, self.rate_limit = host, port, rate_limit
+        self.api_latency = api_latency  # seconds before each API answer
         self.realistic = realistic  # community-style titles instead of "Item <id>"
         self.details: dict[str, dict[str, Any]] = {}  # publishedfiledetails entries by id
         self.missing: set[str] = set()  # ids left out of the API answer altogether
@@ -172,6 +179,7 @@ class FakeSteam:
         # An outage of the API: every POST before this time.monotonic() gets api_outage_status.
         self.api_down_until = 0.0
         self.api_outage_status = 502
+        self.api_steps_for_id: dict[str, list[ApiStep]] = {}  # for the POSTs asking that id (first)
         self.gets: Counter[str] = Counter()
         self.range_headers: dict[str, list[str | None]] = {}
         self.sent: Counter[str] = Counter()  # body bytes written to the socket, by file
@@ -179,6 +187,9 @@ class FakeSteam:
         self.most_sending = 0  # ...and the most at once since the counters were reset
         self.api_posts: Counter[str] = Counter()  # by method name
         self.api_requests: list[tuple[str, list[str]]] = []
+        self.api_times: list[float] = []  # time.monotonic() of each API POST, as api_requests
+        self.api_in_flight = 0
+        self.api_peak = 0  # most API POSTs being answered at once
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self._server: _Server | None = None
@@ -250,11 +261,15 @@ class FakeSteam:
         with self.lock:
             self.details[str(entry["publishedfileid"])] = dict(entry)
 
-    def script_api(self, *steps: int | ApiStep, method: str | None = None) -> None:
-        """What the next API POSTs (of ``method``, or of any method) get, one step each; a bare
-        status is ``ApiStep(status)``, so ``script_api(502, 502)`` fails twice and then answers."""
+    def script_api(self, *steps: int | ApiStep, method: str | None = None, for_id: str | None = None) -> None:
+        """What the next API POSTs (of ``method``, or of any method; or those asking ``for_id``)
+        get, one step each; a bare status is ``ApiStep(status)``, so ``script_api(502, 502)``
+        fails twice and then answers."""
         with self.lock:
-            queue = self.api_steps.setdefault(method, [])
+            if for_id is None:
+                queue = self.api_steps.setdefault(method, [])
+            else:
+                queue = self.api_steps_for_id.setdefault(for_id, [])
             queue.extend(ApiStep(status=s) if isinstance(s, int) else s for s in steps)
 
     def api_outage(self, seconds: float, status: int = 502) -> None:
@@ -280,6 +295,8 @@ class FakeSteam:
             self.most_sending = self.sending
             self.api_posts.clear()
             self.api_requests.clear()
+            self.api_times.clear()
+            self.api_peak = self.api_in_flight
 
     # --- lifecycle -----------------------------------------------------------------------------
 
@@ -320,12 +337,28 @@ class FakeSteam:
         with self.lock:
             self.api_posts[method] += 1
             self.api_requests.append((method, ids))
+            self.api_times.append(time.monotonic())
             if time.monotonic() < self.api_down_until:
                 return ApiStep(status=self.api_outage_status)
+            for steam_id in ids:
+                if self.api_steps_for_id.get(steam_id):
+                    return self.api_steps_for_id[steam_id].pop(0)
             for key in (method, None):
                 if self.api_steps.get(key):
                     return self.api_steps[key].pop(0)
             return ApiStep(status=self.api_statuses.pop(0)) if self.api_statuses else ApiStep()
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """Counts the API POSTs being answered at once (``api_peak``)."""
+        with self.lock:
+            self.api_in_flight += 1
+            self.api_peak = max(self.api_peak, self.api_in_flight)
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.api_in_flight -= 1
 
     def api_answer(self, method: str, ids: list[str]) -> dict[str, Any]:
         with self.lock:
@@ -454,8 +487,15 @@ class _Handler(BaseHTTPRequestHandler):
         form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
         count_field = "itemcount" if match.group(1) == "GetPublishedFileDetails" else "collectioncount"
         ids = [form.get(f"publishedfileids[{i}]", "") for i in range(int(form.get(count_field) or 0))]
-        step = self.server.fake.record_post(match.group(1), ids)
-        if step.stall_seconds and self.server.fake.stopping.wait(step.stall_seconds):
+        with self.server.fake.answering():
+            self._answer_post(match.group(1), ids)
+
+    def _answer_post(self, method: str, ids: list[str]) -> None:
+        fake = self.server.fake
+        step = fake.record_post(method, ids)
+        waits = (fake.api_latency, step.stall_seconds)
+        if any(seconds and fake.stopping.wait(seconds) for seconds in waits):
+            self.close_connection = True  # stopping: the client hears so at once
             return None
         if step.status != 200 or step.body is not None:
             text = b"fake failure" if step.body is None else step.body.encode()
@@ -463,7 +503,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(step.status, text, content_type=content_type, retry_after=step.retry_after)
         if len(ids) > API_BATCH_LIMIT:
             return self._reply(400, b"too many ids")
-        answer = json.dumps(self.server.fake.api_answer(match.group(1), ids)).encode()
+        answer = json.dumps(fake.api_answer(method, ids)).encode()
         self._reply(200, answer, content_type="application/json")
 
     def do_GET(self) -> None:

@@ -375,3 +375,89 @@ def test_budget_reaches_collection_calls(fake: FakeSteam) -> None:
     with pytest.raises(SteamLimitError, match="more than 3 for one add"):
         fetch_collection_children(["900"], budget=budget(max_calls=3))
     assert fake.api_post_count == 3
+
+
+# --- many calls at once ----------------------------------------------------------------------------
+
+
+def _items(fake: FakeSteam, count: int) -> list[str]:
+    ids = [str(50_000 + n) for n in range(count)]
+    for steam_id in ids:
+        fake.add_item(steam_id, size=1)
+    return ids
+
+
+def test_batches_are_asked_at_once_and_each_yielded_as_it_comes(fake: FakeSteam) -> None:
+    ids = _items(fake, 450)
+    fake.api_latency = 0.1
+    fake.script_api(ApiStep(stall_seconds=0.3), for_id="50000")  # the first batch answers last
+
+    answers = list(steam.fetch_metadata_batches(ids, concurrency=3))
+
+    assert [a.number for a in answers][-1] == 1
+    assert sorted(a.number for a in answers) == [1, 2, 3, 4, 5] and {a.total for a in answers} == {5}
+    assert fake.api_peak == 3
+    for answer in answers:
+        assert answer.error is None and [m.steam_id for m in answer.metas] == answer.ids
+    assert sorted(m.steam_id for a in answers for m in a.metas) == ids
+
+
+def test_a_batch_that_fails_for_good_is_yielded_with_its_error_and_the_others_go_on(fake: FakeSteam) -> None:
+    ids = _items(fake, 300)
+    fake.script_api(*[502] * 4, for_id="50150")
+
+    answers = {a.number: a for a in steam.fetch_metadata_batches(ids, concurrency=2)}
+
+    assert str(answers[2].error) == "GetPublishedFileDetails: HTTP 502 after 4 attempts"
+    assert answers[2].metas == [] and answers[2].ids == ids[100:200]
+    assert all(answers[n].error is None and len(answers[n].metas) == 100 for n in (1, 3))
+
+
+def test_a_retry_after_holds_every_call_not_only_the_one_told(fake: FakeSteam) -> None:
+    ids = _items(fake, 600)
+    fake.script_api(ApiStep(status=429, retry_after="0.5"), for_id="50000")
+
+    answers = list(steam.fetch_metadata_batches(ids, concurrency=2))
+
+    assert all(a.error is None for a in answers) and len(answers) == 6
+    told = fake.api_times[0]
+    held = [t - told for t in fake.api_times[1:] if 0.2 < t - told < 0.45]
+    assert held == []  # without the shared hold, the other thread goes on asking at once
+    assert len(fake.api_requests) == 7
+
+
+def test_a_stop_ends_the_batches_and_the_waits_at_once(fake: FakeSteam) -> None:
+    ids = _items(fake, 2000)
+    fake.api_latency = 0.05
+    fake.script_api(ApiStep(status=429, retry_after="10"), for_id="50000")  # holds every call 10 s
+    stop_at = time.monotonic() + 0.3
+    started = time.monotonic()
+
+    answers = list(
+        steam.fetch_metadata_batches(ids, concurrency=2, should_stop=lambda: time.monotonic() > stop_at)
+    )
+
+    assert time.monotonic() - started < 1.5
+    assert 1 not in {a.number for a in answers} and len(fake.api_requests) < 5
+
+
+def test_a_budget_counts_calls_from_many_threads_one_by_one() -> None:
+    import threading
+
+    shared = budget(max_calls=500)
+    refused: list[int] = []
+
+    def spend() -> None:
+        for _ in range(100):
+            try:
+                shared.spend("GetPublishedFileDetails")
+            except SteamLimitError:
+                refused.append(1)
+
+    threads = [threading.Thread(target=spend) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert (shared.calls, len(refused)) == (500, 300)
