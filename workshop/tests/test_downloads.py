@@ -34,25 +34,10 @@ MiB = 2**20
 
 
 @pytest.fixture
-def fast(settings):
-    settings.WORKSHOP_RETRY_BACKOFF = 0.01
-    settings.WORKSHOP_RETRY_BACKOFF_MAX = 2.0
-    settings.WORKSHOP_DOWNLOAD_ATTEMPTS = 3
-    settings.WORKSHOP_CONNECT_TIMEOUT = 2.0
-    settings.WORKSHOP_READ_TIMEOUT = 2.0
-    return settings
-
-
-@pytest.fixture
 def steam(fast):
     with FakeSteam() as server:
         fast.STEAM_API_BASE_URL = server.base_url
         yield server
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Path:
-    return tmp_path / "workshop_cache"
 
 
 def meta_of(steam: FakeSteam, steam_id: str) -> WorkshopMetadata:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -16,7 +15,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from tests.support.fakesteam import FakeFile, FakeSteam
-from tests.support.helpers import Hooks
+from tests.support.helpers import Hooks, sha256_of
 from workshop.cache import partial_path
 from workshop.downloads import DownloadCancelled, DownloadFailed, download_many, download_with_retry
 from workshop.segments import ConnectionSlots, segments_from_stamp, split
@@ -27,33 +26,12 @@ from .test_downloads import leftovers, meta_of
 MiB = 2**20
 
 
-@pytest.fixture
-def segments(settings):
-    settings.WORKSHOP_RETRY_BACKOFF = 0.01
-    settings.WORKSHOP_RETRY_BACKOFF_MAX = 2.0
-    settings.WORKSHOP_DOWNLOAD_ATTEMPTS = 3
-    settings.WORKSHOP_CONNECT_TIMEOUT = 2.0
-    settings.WORKSHOP_READ_TIMEOUT = 2.0
-    settings.WORKSHOP_SEGMENT_MIN_BYTES = MiB
-    settings.WORKSHOP_SEGMENTS_PER_ITEM = 4
-    return settings
-
-
-@pytest.fixture
-def steam(segments):
-    with FakeSteam() as server:
-        segments.STEAM_API_BASE_URL = server.base_url
-        yield server
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Path:
-    return tmp_path / "workshop_cache"
-
-
-def sha256_of(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+@pytest.fixture(autouse=True)
+def segments(fast):
+    """Items over 1 MiB come in 4 ranges."""
+    fast.WORKSHOP_SEGMENT_MIN_BYTES = MiB
+    fast.WORKSHOP_SEGMENTS_PER_ITEM = 4
+    return fast
 
 
 def ranges(size: int, count: int) -> list[str]:
