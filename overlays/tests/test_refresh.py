@@ -214,7 +214,7 @@ def test_the_order_batches_come_back_in_changes_nothing(owner, steam, ctx, setti
     for n in (1, 2):  # one change in the 2nd and 3rd overlays
         steam.add_item(str(20_000 + n * 100 + 7), size=2, time_updated=T0 + 9)
     steam.api_latency = 0.05
-    steam.script_api(ApiStep(stall_seconds=0.3), for_id=str(20_000 + last * 100))  # this batch comes last
+    steam.script_api(ApiStep(stall_seconds=1.0), for_id=str(20_000 + last * 100))  # this batch comes last
     settings.WORKSHOP_API_CONCURRENCY = 4
     monkeypatch.setattr(refresh, "STORE_ITEMS", 100)  # store each batch by itself
     stored: list[str] = []
