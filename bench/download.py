@@ -327,9 +327,9 @@ def main() -> None:
         time.sleep(2)  # the pool process has finished starting
         rss_before = h.proc_status_kib(pool, "VmRSS")
         runs = speed_rounds(sources, pool) if SPEED else {}
-        peak = h.proc_status_kib(pool, "VmHWM")
         if SLOW:
             slow_report(steam, slow_overlay)
+        peak = h.proc_status_kib(pool, "VmHWM")
     finally:
         stop_worker(worker)
     for name, rounds in runs.items():
