@@ -124,8 +124,11 @@ def item_page(
     page = paginator.get_page(page_number)
     page_links = list(page.object_list)
     holders = _holders(page_links, collections)
+    # The cache files are on the overlay's host: a web host of a fleet has none to look at.
+    look = overlay.host.is_here
     return page, [
-        _row(link, holders.get(link.item_id, []), active.get(link.item.steam_id)) for link in page_links
+        _row(link, holders.get(link.item_id, []), active.get(link.item.steam_id), look=look)
+        for link in page_links
     ]
 
 
@@ -145,13 +148,14 @@ def _holders(
     return holders
 
 
-def _row(link: OverlayWorkshopItem, holders: list[str], percent: int | None) -> Row:
-    """`percent`: how far the running build's download of it is, None when it downloads nothing."""
+def _row(link: OverlayWorkshopItem, holders: list[str], percent: int | None, *, look: bool = True) -> Row:
+    """`percent`: how far the running build's download of it is, None when it downloads nothing;
+    `look`: the cache is on this machine, so one stat corrects what the rows recorded."""
     item = link.item
     state: str = getattr(link, "state", LinkState.CACHED)
     if percent is not None:
         state = LinkState.DOWNLOADING
-    elif state in FROM_DISK:
+    elif look and state in FROM_DISK:
         state = _on_disk(item, state)
     sources = (["direct"] if link.direct else []) + holders
     pinned = link.pinned_version

@@ -13,6 +13,7 @@ from django.test import RequestFactory
 from django.views.defaults import server_error
 
 from jobs.models import Job
+from left4me.models import Host
 from overlays.build import overlay_reconcile_links
 from overlays.models import Overlay, OverlayCollectionItem, OverlayWorkshopCollection, OverlayWorkshopItem
 from overlays.pages import links_reach, use_with_server
@@ -101,6 +102,17 @@ def test_each_state_reads_as_the_owner_would_say_it(owner_client, overlay):
     assert state("5") == "failed: HTTP 404"
     assert state("6") == "skipped: steam result 9: deleted or private"
     assert state("7") == "not linked: addons/7.vpk is a file left4me did not make"
+
+
+def test_an_overlay_on_another_host_shows_what_its_builds_recorded(owner_client, overlay):
+    # The files are on that host: this machine's cache (empty here) says nothing about them.
+    _link(overlay, "1", title="Cached there", on_disk=False)
+    body = _page(owner_client, overlay)
+    assert "not in the cache" in _row(body, "1")  # on this machine's own host, the disk is looked at
+
+    Overlay.objects.filter(pk=overlay.pk).update(host=Host.objects.create(name="gs-b"))
+    body = _page(owner_client, overlay)
+    assert re.search(r'class="badge state [a-z]+">cached</span>', _row(body, "1"))
 
 
 def test_search_by_title_or_id_and_filter_by_state(owner_client, overlay):
