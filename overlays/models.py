@@ -78,10 +78,12 @@ class Overlay(models.Model):
 
     @property
     def host_path(self) -> str:
-        """Its folder on its host, as that host's worker reported its data folder."""
-        if self.host.root and not self.host.is_here:
-            return f"{self.host.root.rstrip('/')}/overlays/{self.pk}"
-        return str(self.path)
+        """Its folder on its host, as that host's worker reported its data folder (this
+        machine's own when it is that host)."""
+        if self.host.is_here:
+            return str(self.path)
+        root = self.host.root.rstrip("/") or "<data folder of the host, not reported yet>"
+        return f"{root}/overlays/{self.pk}"
 
     @property
     def addons_path(self) -> Path:

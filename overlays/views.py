@@ -138,27 +138,45 @@ def overlay_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def _host_chosen(request: AuthenticatedHttpRequest) -> Host | None:
-    """The host picked in the form (None: the default host); one the user may not use is refused."""
-    name = request.POST.get("host", "")
-    if not name or name == settings.LEFT4ME_DEFAULT_HOST:
+    """The host picked in the form (None: the default host); overlay_create refuses one the
+    user may not use."""
+    name = request.POST.get("host", "") or _default_host_of(_usable_hosts(request.user))
+    if name == settings.LEFT4ME_DEFAULT_HOST:
         return None
-    host = hosts_for_user(request.user).filter(name=name).first()
+    return _named_host(name)
+
+
+def _usable_hosts(user: User) -> list[Host]:
+    """The hosts the user may place overlays on, the default one first even before it exists."""
+    hosts = list(hosts_for_user(user))
+    if not Host.objects.filter(name=settings.LEFT4ME_DEFAULT_HOST).exists():
+        hosts.insert(0, Host(name=settings.LEFT4ME_DEFAULT_HOST))  # made on first use
+    return hosts
+
+
+def _default_host_of(hosts: list[Host]) -> str:
+    """LEFT4ME_DEFAULT_HOST, or the first of the user's `hosts` when that one is closed to them."""
+    names = [host.name for host in hosts]
+    default = settings.LEFT4ME_DEFAULT_HOST
+    return default if default in names or not names else names[0]
+
+
+def _named_host(name: str) -> Host:
+    host = Host.objects.filter(name=name).first()
     if host is None:
-        raise OverlayError(f"no host {name!r} you may use")
+        raise OverlayError(f"there is no host {name!r}")
     return host
 
 
 def _render_list(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     overlays = list(_visible_overlays(request).select_related("host"))
-    hosts = list(hosts_for_user(request.user))
-    if all(host.name != settings.LEFT4ME_DEFAULT_HOST for host in hosts):
-        hosts.insert(0, Host(name=settings.LEFT4ME_DEFAULT_HOST))  # made on first use
+    hosts = _usable_hosts(request.user)
     health = OverlayWorkshopItem.objects.filter(overlay__in=overlays).health_by_overlay()
     context = {
         "rows": [(overlay, health.get(overlay.pk, Health())) for overlay in overlays],
         "quota": quota_of(request.user),
         "hosts": hosts if len(hosts) > 1 else [],
-        "default_host": request.POST.get("host") or settings.LEFT4ME_DEFAULT_HOST,
+        "default_host": request.POST.get("host") or _default_host_of(hosts),
         "error": error,
         "name": request.POST.get("name", ""),
     }
@@ -411,10 +429,11 @@ def overlay_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
     if not request.user.has_perm(MANAGE_ALL_OVERLAYS):
         raise PermissionDenied("operators only")
-    host = Host.objects.filter(name=request.POST.get("host", "")).first()
-    if host is None:
+    name = request.POST.get("host", "")
+    if not name:
         return _render_detail(request, overlay, error="Choose a host to move the overlay to.", status=400)
     try:
+        host = _named_host(name)
         job = overlay_move_enqueue(overlay=overlay, host=host, user=request.user)
     except OverlayError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
@@ -434,6 +453,10 @@ def _storage_viewer_only(request: AuthenticatedHttpRequest) -> None:
 @require_GET
 def storage(request: AuthenticatedHttpRequest) -> HttpResponse:
     _storage_viewer_only(request)
+    return _render_storage(request)
+
+
+def _render_storage(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     hosts = list(Host.objects.annotate(overlay_count=Count("overlays")))
     here = next((host for host in hosts if host.is_here), None)
     # This machine's cache in detail, when it is a host (a web host of a fleet has none).
@@ -444,8 +467,9 @@ def storage(request: AuthenticatedHttpRequest) -> HttpResponse:
         "report": report,
         "collectable": report.collectable[:COLLECTABLE_SHOWN] if report else [],
         "collectable_more": max(0, len(report.collectable) - COLLECTABLE_SHOWN) if report else 0,
+        "error": error,
     }
-    return render(request, "overlays/storage.html", context)
+    return render(request, "overlays/storage.html", context, status=status)
 
 
 @login_required
@@ -453,7 +477,11 @@ def storage(request: AuthenticatedHttpRequest) -> HttpResponse:
 def storage_collect(request: AuthenticatedHttpRequest) -> HttpResponse:
     """*Collect now*: the collection job (the one already queued or running, if any)."""
     _storage_viewer_only(request)
-    host = Host.objects.filter(name=request.POST.get("host", "")).first() or host_default()
+    name = request.POST.get("host", "")
+    try:
+        host = _named_host(name) if name else host_default()
+    except OverlayError as exc:
+        return _render_storage(request, error=str(exc), status=400)
     job, created = cache_collect_enqueue(user=request.user, host=host)
     if not created:
         messages.info(request, "A collection was already queued or running: this is it.")

@@ -86,7 +86,32 @@ def test_the_list_offers_the_hosts_and_creates_on_the_one_picked(
     assert Overlay.objects.get(name="near").host.name == "local"  # the default, made on first use
 
     refused = owner_client.post("/overlays/", {"name": "nowhere", "host": "gs9"})
-    assert refused.status_code == 400 and "no host &#x27;gs9&#x27; you may use" in refused.content.decode()
+    assert refused.status_code == 400 and "there is no host &#x27;gs9&#x27;" in refused.content.decode()
+    assert not Overlay.objects.filter(name="nowhere").exists()
+
+
+def test_a_default_host_closed_to_the_user_is_not_offered(owner_client: Any, gs1: Host) -> None:
+    Host.objects.create(name="local", open_to_all=False)
+    Host.objects.create(name="gs2")
+    page = owner_client.get("/overlays/").content.decode()
+    assert '<option value="local"' not in page and '<option value="gs1" selected>' in page
+
+    refused = owner_client.post("/overlays/", {"name": "here", "host": "local"})
+    assert refused.status_code == 400
+    assert "you may not place overlays on host &#x27;local&#x27;" in refused.content.decode()
+    assert not Overlay.objects.filter(name="here").exists()
+    Host.objects.filter(name="gs2").delete()  # one host left to this user: no choice, it is used
+    assert '<select name="host">' not in owner_client.get("/overlays/").content.decode()
+    assert owner_client.post("/overlays/", {"name": "there"}).status_code == 302
+    assert Overlay.objects.get(name="there").host == gs1
+
+
+def test_a_host_that_has_not_reported_shows_no_folder_of_this_machine(
+    owner_client: Any, owner: Any, sent: Any
+) -> None:
+    overlay = overlay_create(owner=owner, name="far", host=Host.objects.create(name="gs2"))
+    page = owner_client.get(f"/overlays/{overlay.pk}/").content.decode()
+    assert f"&lt;data folder of the host, not reported yet&gt;/overlays/{overlay.pk}/left4dead2" in page
 
 
 def test_one_host_shows_no_choice(owner_client: Any) -> None:
@@ -123,6 +148,22 @@ def test_only_operators_move_an_overlay_and_the_move_runs_on_the_new_host(
     assert (overlay.host.name, overlay.moving_to) == ("local", gs1)
     with pytest.raises(OverlayError, match="already"):
         overlay_move_enqueue(overlay=overlay, host=Host.objects.get(name="local"), user=operator)
+
+
+def test_a_move_or_collection_on_an_unknown_host_says_so_and_changes_nothing(
+    client: Any, operator: Any, overlay: Overlay, sent: Any
+) -> None:
+    client.force_login(operator)
+    response = client.post(f"/overlays/{overlay.pk}/move/", {"host": "gs9"})
+    assert response.status_code == 400 and "there is no host &#x27;gs9&#x27;" in response.content.decode()
+    response = client.post(f"/overlays/{overlay.pk}/move/", {"host": ""})
+    assert (
+        response.status_code == 400 and "Choose a host to move the overlay to." in response.content.decode()
+    )
+    response = client.post("/storage/collect/", {"host": "gs9"})
+    assert response.status_code == 400 and "there is no host &#x27;gs9&#x27;" in response.content.decode()
+    overlay.refresh_from_db()
+    assert (overlay.host.name, overlay.moving_to, Job.objects.count()) == ("local", None, 0)
 
 
 def test_the_daily_collection_runs_on_every_host(
