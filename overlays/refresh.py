@@ -97,8 +97,8 @@ def _ask_other_hosts(result: RefreshResult, ctx: JobContext) -> None:
     """The caches of other hosts are not on this machine: each host's worker checks its own for
     items its overlays miss (`host_cache_check`), skipping the overlays already being built."""
     others = Host.objects.filter(overlays__deleting=False).exclude(name=settings.LEFT4ME_HOST).distinct()
+    skip = sorted(result.overlays)
     for host in others:
-        skip = sorted(result.overlays)
         transaction.on_commit(
             partial(
                 current_app.send_task,
