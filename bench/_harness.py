@@ -43,7 +43,7 @@ def setup(*, redis: bool = True, database_dir: str | None = None) -> None:
         atexit.register(shutil.rmtree, folder, True)
         os.environ["DATABASE_URL"] = f"sqlite:///{folder}/left4me.sqlite3"
     os.environ.setdefault("SECRET_KEY", "benchmark-only")
-    atexit.register(shutil.rmtree, ROOT, True)
+    atexit.register(_remove_root)
     if redis:
         from tests.support.redisproc import start_private_redis, stop_private_redis
 
@@ -54,6 +54,20 @@ def setup(*, redis: bool = True, database_dir: str | None = None) -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
+
+
+_keep = False
+
+
+def keep_root() -> None:
+    """Leave ROOT (its logs, database and cache) in place for a look after a failed run."""
+    global _keep
+    _keep = True
+
+
+def _remove_root() -> None:
+    if not _keep:
+        shutil.rmtree(ROOT, ignore_errors=True)
 
 
 @contextmanager

@@ -34,6 +34,7 @@ import _harness as h
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
+    from jobs.models import Job
     from overlays.models import Overlay
     from tests.support.fakesteam import ApiStep, FakeFile, FakeSteam, Step
 
@@ -66,6 +67,9 @@ SOAK_ENV = {
     "WORKSHOP_MIN_FREE_BYTES": "0",
     "WORKSHOP_ADD_DEADLINE_SECONDS": "10",
     "LOG_LEVEL": "ERROR",
+    # A pool child sent SIGABRT writes every thread's stack to its worker's log: how a job that
+    # did not end is shown when the soak fails.
+    "PYTHONFAULTHANDLER": "1",
 }
 
 
@@ -442,11 +446,19 @@ def check_jobs(final_ids: list[int]) -> list[Check]:
 
     active = Check("every job is in a final state")
     for job in Job.objects.filter(state__in=Job.ACTIVE_STATES).order_by("pk"):
-        active.broken.append(f"job {job.pk} {job.operation} is {job.state}")
+        active.broken.append(f"job {job.pk} {job.operation} is {job.state}: {job_story(job)}")
     final = Check("the final refresh and build of every overlay succeeded (faults off)")
     for job in Job.objects.filter(pk__in=final_ids).exclude(state=Job.State.SUCCEEDED).order_by("pk"):
         final.broken.append(f"job {job.pk} {job.operation} of '{job.subject_name}': {job.state} {job.error}")
     return [active, final]
+
+
+def job_story(job: Job) -> str:
+    """What a stuck job's row and last log lines say, so a failed run can be read from CI's output."""
+    fields = ("queue", "requeues", "retries", "retry_at", "dispatched_at", "started_at", "heartbeat_at")
+    row = ", ".join(f"{name} {getattr(job, name)}" for name in fields)
+    lines = list(job.lines.order_by("-seq").values_list("text", flat=True)[:6])
+    return f"{row}; last log lines: " + " | ".join(reversed(lines))
 
 
 def check_overlays(world: World) -> list[Check]:
@@ -692,6 +704,8 @@ def main() -> int:
             final_ids = final_round()
             settled = wait_settled(SETTLE_SECONDS) and settled
         timing["final"] = box["seconds"]
+        if not settled:
+            dump_stacks(world)
     finally:
         stop_processes(world)
         from tests.support.redisproc import stop_private_redis
@@ -712,15 +726,43 @@ def main() -> int:
         os.rmdir(watched_tmp)
     if any(check.broken for check in checks):
         tail_logs()
+        print(f"\n== broken (the logs above are kept in {h.ROOT}):")
+        for check in checks:
+            if check.broken:
+                print(f"  {check.name}: {check.broken[0][:600]}")
+        h.keep_root()
         return 1
     return 0
 
 
+def dump_stacks(world: World) -> None:
+    """Every pool child's threads into its worker's log (faulthandler, on SIGABRT), then a moment
+    for the worker to notice."""
+    for worker in world.workers:
+        for child in h.worker_children(worker.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGABRT)
+    time.sleep(2)
+
+
 def tail_logs() -> None:
+    """Each log's distinct errors, the thread stacks dump_stacks wrote and its last 15 lines."""
     for log in sorted(h.ROOT.glob("*.log")):
         lines = log.read_text(errors="replace").splitlines()
-        errors = [line for line in lines if "ERROR" in line or "Traceback" in line]
-        print(f"\n== {log.name}: {len(lines)} lines, {len(errors)} with ERROR; last 15:")
+        errors = Counter(
+            re.sub(r"^\[[^]]*\] ?", "", line)[:200]
+            for line in lines
+            if "ERROR" in line or line.startswith("Traceback")
+        )
+        print(f"\n== {log.name}: {len(lines)} lines, {sum(errors.values())} with ERROR")
+        for line, n in errors.most_common(10):
+            print(f"  {n:4d} x {line}")
+        dumps = [n for n, line in enumerate(lines) if line.startswith("Fatal Python error")]
+        for start in dumps:
+            print("  -- thread stacks:")
+            for line in lines[start : start + 80]:
+                print(f"  {line}")
+        print("  -- last 15 lines:")
         for line in lines[-15:]:
             print(f"  {line}")
 
