@@ -159,6 +159,22 @@ def test_redis_restarted_while_worker_idle(owner, steam) -> None:
     assert cache_file("9400002").read_bytes() == steam.files["9400002"].content()
 
 
+def test_redis_restarted_while_a_job_runs_the_worker_stays_and_goes_on(owner, steam) -> None:
+    """A job holds its message unacknowledged (acks_late) when Redis goes: the worker reconnects
+    instead of stopping, the job ends, and the next job runs on the same worker."""
+    steam.add_item("9400003", size=8 * MiB, rate_limit=2 * MiB)
+    steam.add_item("9400004", size=20_000)
+    with running_worker(concurrency=1) as worker:
+        running = add(owner, "during", "9400003")[1]
+        wait_for(lambda: Job.objects.filter(pk=running.pk, state=Job.State.RUNNING).exists(), timeout=60)
+        plugin.restart_private_redis()
+        assert finished(running, timeout=120).state == Job.State.SUCCEEDED
+        after = finished(add(owner, "after restart", "9400004")[1], timeout=120)
+        assert worker.poll() is None, "the worker stopped when Redis restarted"
+    assert after.state == Job.State.SUCCEEDED, after.error
+    assert cache_file("9400004").read_bytes() == steam.files["9400004"].content()
+
+
 def test_twenty_overlays_sharing_five_items_fetch_each_once(owner, steam) -> None:
     ids = [f"95000{i:02d}" for i in range(1, 6)]
     for sid in ids:
