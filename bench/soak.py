@@ -746,15 +746,15 @@ def dump_stacks(world: World) -> None:
 
 
 def tail_logs() -> None:
-    """Each log's distinct errors, the thread stacks dump_stacks wrote and its last 15 lines."""
+    """Each log's distinct errors (a count each), the thread stacks dump_stacks wrote and its last 15 lines."""
     for log in sorted(h.ROOT.glob("*.log")):
         lines = log.read_text(errors="replace").splitlines()
-        errors = Counter(
-            re.sub(r"^\[[^]]*\] ?", "", line)[:200]
+        errors = Counter(  # told apart by their words: the timestamp, pids and numbers go
+            re.sub(r"\d+", "N", re.sub(r"^\[[^]]*\] ?", "", line))[:200]
             for line in lines
-            if "ERROR" in line or line.startswith("Traceback")
+            if "ERROR" in line or "CRITICAL" in line
         )
-        print(f"\n== {log.name}: {len(lines)} lines, {sum(errors.values())} with ERROR")
+        print(f"\n== {log.name}: {len(lines)} lines, {sum(errors.values())} with ERROR or CRITICAL")
         for line, n in errors.most_common(10):
             print(f"  {n:4d} x {line}")
         dumps = [n for n, line in enumerate(lines) if line.startswith("Fatal Python error")]
