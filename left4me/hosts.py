@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
+from left4me.disk import disk_space
 from left4me.models import Host
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,7 @@ def host_report() -> bool:
     free: int | None
     total: int | None
     try:
-        stat = os.statvfs(_existing(cache))
-        free, total = stat.f_bavail * stat.f_frsize, stat.f_blocks * stat.f_frsize
+        free, total = disk_space(cache)
         health = "ok" if free >= settings.WORKSHOP_MIN_FREE_BYTES else "disk low"
     except OSError as exc:
         free = total = None
@@ -67,12 +67,6 @@ def host_report_safely() -> None:
     except Exception:
         logger.warning("host report of %s not written", settings.LEFT4ME_HOST, exc_info=True)
         connection.close()
-
-
-def _existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
 
 
 def folder_bytes(folder: Path) -> int:
