@@ -270,32 +270,16 @@ class _Fetch:
 
     def single(self, offset: int) -> None:
         """One stream from ``offset`` to the end of the file."""
-        meta = self.meta
-        with AttemptWatch(
-            should_cancel=self.hooks.should_cancel, bytes_to_fetch=meta.file_size - offset
-        ) as watch:
+        meta, should_cancel = self.meta, self.hooks.should_cancel
+        with _watched(should_cancel, meta.file_size - offset) as watch, _get(meta, offset) as response:
+            offset = _accepted_offset(response, meta, self.root, offset)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (0 if offset else os.O_TRUNC)
+            fd = os.open(self.part, flags, 0o644)
             try:
-                with _get(meta, offset) as response:
-                    offset = _accepted_offset(response, meta, self.root, offset)
-                    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (0 if offset else os.O_TRUNC)
-                    fd = os.open(self.part, flags, 0o644)
-                    try:
-                        _stream(
-                            response,
-                            fd,
-                            offset,
-                            meta.file_size,
-                            watch,
-                            self.hooks.should_cancel,
-                            self.hooks.add_bytes,
-                        )
-                        _finish(fd, meta)
-                    finally:
-                        os.close(fd)
-            except (DownloadFailed, DownloadCancelled) as exc:
-                if watch.tripped is not None:  # the watch cut the connection: its why, not the cut's
-                    raise _tripped(watch.tripped) from exc
-                raise
+                _stream(response, fd, offset, meta.file_size, watch, should_cancel, self.hooks.add_bytes)
+                _finish(fd, meta)
+            finally:
+                os.close(fd)
 
 
 class _Segments:
@@ -374,18 +358,13 @@ class _Segments:
             self.progress.advance(index, n)
             hooks.add_bytes(n)
 
-        with AttemptWatch(should_cancel=self.should_stop, bytes_to_fetch=end - start) as watch:
-            try:
-                with _get(meta, start, end) as response:
-                    _accept_range(response, meta, start, end)
-                    self.ranges_ok.set()
-                    _stream(response, self.fd, start, end, watch, self.should_stop, got)
-            except (DownloadFailed, DownloadCancelled) as exc:
-                if watch.tripped is not None:
-                    raise _tripped(watch.tripped) from exc
-                raise
-            finally:
-                self.progress.save()
+        try:
+            with _watched(self.should_stop, end - start) as watch, _get(meta, start, end) as response:
+                _accept_range(response, meta, start, end)
+                self.ranges_ok.set()
+                _stream(response, self.fd, start, end, watch, self.should_stop, got)
+        finally:
+            self.progress.save()
 
 
 def _raise_first_failure(futures: list[Future[None]]) -> None:
@@ -395,6 +374,19 @@ def _raise_first_failure(futures: list[Future[None]]) -> None:
         for exc in failures:
             if isinstance(exc, kind):
                 raise exc
+
+
+@contextmanager
+def _watched(should_cancel: Callable[[], bool], bytes_to_fetch: int) -> Iterator[AttemptWatch]:
+    """One attempt (of a whole file or of a range) under an AttemptWatch. When the watch cut the
+    connection (cancel, stall, deadline), the attempt fails for the watch's reason, not the cut's."""
+    with AttemptWatch(should_cancel=should_cancel, bytes_to_fetch=bytes_to_fetch) as watch:
+        try:
+            yield watch
+        except (DownloadFailed, DownloadCancelled) as exc:
+            if watch.tripped is not None:
+                raise _tripped(watch.tripped) from exc
+            raise
 
 
 def _tripped(trip: Trip) -> Exception:
