@@ -16,6 +16,7 @@ from jobs.runner import JobCancelled, JobContext, JobFailed, JobRetryable
 from left4me.disk import free_bytes, human_bytes
 from overlays.contents import overlay_contents_refresh
 from overlays.models import Overlay, pinned_versions
+from overlays.states import DOWNLOAD_ENDED
 from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
 from workshop.contents import item_contents_store
 from workshop.downloads import DownloadHooks, DownloadOutcome, DownloadStatus, download_many
@@ -321,16 +322,6 @@ def _run_downloads(items: list[WorkshopItem], ctx: JobContext) -> tuple[set[str]
     return done, failed, transient
 
 
-# The state of an item's row on the job page once its download ended (cancelled: not ended).
-ITEM_STATES = {
-    DownloadStatus.DOWNLOADED: JobItem.State.DONE,
-    DownloadStatus.CACHED: JobItem.State.CACHED,
-    DownloadStatus.FAILED: JobItem.State.FAILED,
-    DownloadStatus.SKIPPED: JobItem.State.SKIPPED,
-    DownloadStatus.CANCELLED: JobItem.State.QUEUED,
-}
-
-
 @dataclass(frozen=True)
 class _ItemHooks:
     """The job's hooks for one item's download: its bytes count for the item and the job."""
@@ -360,7 +351,7 @@ def _item_ended(ctx: JobContext, by_id: dict[str, WorkshopItem]) -> Callable[[st
     """Ends the item's row as the download threads finish it (the counts follow), and says so."""
 
     def item_done(steam_id: str, outcome: DownloadOutcome) -> None:
-        ctx.item_state(steam_id, ITEM_STATES[outcome.status], error=outcome.error)
+        ctx.item_state(steam_id, DOWNLOAD_ENDED[outcome.status], error=outcome.error)
         if outcome.status == DownloadStatus.DOWNLOADED:
             ctx.log_stdout(f"workshop {steam_id} downloaded: {_named(by_id[steam_id])}")
 

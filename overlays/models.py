@@ -6,10 +6,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Case, Count, F, Q, Sum, Value, When
 from django.urls import reverse
 
 from left4me.models import Host, host_default_pk
+from overlays.states import HEALTH_COUNTS, LinkState, recorded_case, recorded_q
 from workshop.models import WorkshopItem
 from workshop.steam import item_url
 from workshop.vpk import paths_unpack
@@ -90,29 +90,6 @@ class Overlay(models.Model):
         return self.path / "left4dead2" / "addons"
 
 
-class LinkState(models.TextChoices):
-    """Where an overlay's item stands, as the rows say it (downloading comes from the running build)."""
-
-    CACHED = "cached", "cached"
-    DOWNLOADING = "downloading", "downloading"
-    WAITING = "waiting", "waiting"
-    UPDATE = "update", "update available"
-    PINNED = "pinned", "pinned"
-    SKIPPED = "skipped", "skipped"
-    FAILED = "failed", "failed"
-
-
-# The first rule that holds names a link's state; none: cached. Skipped: Steam serves no file of
-# it, or the operator's own file is in its place. Failed: its last download failed.
-STATE_RULES: tuple[tuple[LinkState, Q], ...] = (
-    (LinkState.SKIPPED, ~Q(conflict="") | Q(item__file_url="")),
-    (LinkState.FAILED, ~Q(item__last_error="")),
-    (LinkState.PINNED, Q(pinned_version__isnull=False)),
-    (LinkState.WAITING, Q(item__cached_version=0)),
-    (LinkState.UPDATE, ~Q(item__cached_version=F("item__time_updated"))),
-)
-
-
 @dataclass(frozen=True)
 class Health:
     """How an overlay's items stand: "20/21 ready · 1 failed · 3.2 GB"."""
@@ -124,35 +101,15 @@ class Health:
     size: int = 0
 
 
-def _state_q(state: LinkState) -> Q:
-    """Links whose first matching rule is `state`."""
-    q = Q()
-    for other, rule in STATE_RULES:
-        if other == state:
-            return q & rule
-        q &= ~rule
-    return q
-
-
-# In the overlay's folder as wanted: cached at Steam's upload, or pinned.
-READY = _state_q(LinkState.PINNED) | _state_q(LinkState.CACHED)
-HEALTH_COUNTS = {
-    "total": Count("id"),
-    "ready": Count("id", filter=READY),
-    "failed": Count("id", filter=_state_q(LinkState.FAILED)),
-    "skipped": Count("id", filter=_state_q(LinkState.SKIPPED)),
-    "size": Sum("item__file_size"),
-}
-
-
 class LinkQuerySet(models.QuerySet["OverlayWorkshopItem"]):
     def with_state(self) -> LinkQuerySet:
-        """Annotate `state` (a LinkState value) in SQL, so pages filter and count by it."""
-        whens = [When(rule, then=Value(state.value)) for state, rule in STATE_RULES]
-        return self.annotate(state=Case(*whens, default=Value(LinkState.CACHED.value)))
+        """Annotate `state`, what the rows recorded (a LinkState value; `shown` says what the
+        item shows from it), in the query that loads the page's rows."""
+        return self.annotate(state=recorded_case())
 
     def in_state(self, state: LinkState) -> LinkQuerySet:
-        return self.filter(_state_q(state))
+        """The links whose rows record `state` (not DOWNLOADING nor MISSING: see overlays.states)."""
+        return self.filter(recorded_q(state))
 
     def health(self) -> Health:
         """Counts and size of these links (one query)."""

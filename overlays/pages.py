@@ -16,14 +16,12 @@ from jobs.models import Job, JobItem
 from overlays.contents import addon_flags, kinds_of
 from overlays.models import (
     LinkQuerySet,
-    LinkState,
     Overlay,
     OverlayCollectionItem,
     OverlayWorkshopCollection,
     OverlayWorkshopItem,
 )
-from workshop.cache import CacheState
-from workshop.models import WorkshopItem
+from overlays.states import FILTERS, PINNABLE, ROLLBACKABLE, LinkState, looks_at_disk, shown
 
 ITEMS_PER_PAGE = 100
 SEARCH_MAX_CHARS = 100
@@ -60,7 +58,7 @@ class ItemQuery:
         sort = params.get("sort", "title")
         return cls(
             q=params.get("q", "").strip()[:SEARCH_MAX_CHARS],
-            state=state if state in LinkState.values else "",
+            state=state if state in FILTERS else "",
             sort=sort if sort in SORTS else "title",
         )
 
@@ -74,11 +72,28 @@ class Row:
     """One item of the page as shown: the link (with its item) and its state in words."""
 
     link: OverlayWorkshopItem
-    state: str  # a LinkState value, or "missing"
+    state: LinkState
     label: str  # the badge: "cached", "downloading 42%", "failed: <why>"
     sources: str
     update_available: bool
     kinds: list[str] = field(default_factory=list)  # what the addon is, from its addoninfo.txt
+
+    @property
+    def update(self) -> LinkState | None:
+        """The second badge of a pinned item whose Steam upload is newer."""
+        return LinkState.UPDATE if self.update_available else None
+
+    @property
+    def can_pin(self) -> bool:
+        return self.state in PINNABLE
+
+    @property
+    def can_unpin(self) -> bool:
+        return self.state == LinkState.PINNED
+
+    @property
+    def can_roll_back(self) -> bool:
+        return self.state in ROLLBACKABLE
 
 
 def downloading(build: Job | None) -> dict[str, int]:
@@ -152,49 +167,20 @@ def _row(link: OverlayWorkshopItem, holders: list[str], percent: int | None, *, 
     """`percent`: how far the running build's download of it is, None when it downloads nothing;
     `look`: the cache is on this machine, so one stat corrects what the rows recorded."""
     item = link.item
-    state: str = getattr(link, "state", LinkState.CACHED)
-    if percent is not None:
-        state = LinkState.DOWNLOADING
-    elif look and state in FROM_DISK:
-        state = _on_disk(item, state)
+    recorded = LinkState(getattr(link, "state", LinkState.CACHED))
+    live = JobItem.State.DOWNLOADING if percent is not None else None
+    disk = item.cache_state() if look and looks_at_disk(recorded, live) else None
+    badge = shown(recorded, disk, live, percent=percent or 0, why=item.last_error, conflict=link.conflict)
     sources = (["direct"] if link.direct else []) + holders
     pinned = link.pinned_version
     return Row(
         link=link,
-        state=state,
-        label=_label(link, state, percent),
+        state=badge.state,
+        label=badge.label,
         sources=", ".join(sources) or "a collection it has left",
         update_available=pinned is not None and item.time_updated > pinned,
         kinds=kinds_of(getattr(link, "addon_flags", None)),
     )
-
-
-# The rows say these from what the last download recorded; one stat of the cache file says
-# what is there now (an operator may have removed it, or an item may predate the record).
-FROM_DISK = (LinkState.CACHED, LinkState.UPDATE, LinkState.WAITING)
-
-
-def _on_disk(item: WorkshopItem, recorded: str) -> str:
-    found = item.cache_state()
-    if found == CacheState.CACHED:
-        return LinkState.CACHED
-    if found == CacheState.STALE:
-        return LinkState.UPDATE
-    return LinkState.WAITING if recorded == LinkState.WAITING else "missing"
-
-
-def _label(link: OverlayWorkshopItem, state: str, percent: int | None) -> str:
-    if state == LinkState.DOWNLOADING:
-        return f"downloading {percent}%"
-    if state == LinkState.SKIPPED and link.conflict:
-        return f"not linked: {link.conflict}"
-    if state == LinkState.SKIPPED:
-        return f"skipped: {link.item.last_error or 'steam serves no file'}"
-    if state == LinkState.FAILED:
-        return f"failed: {link.item.last_error.removeprefix('download failed: ')}"
-    if state == "missing":
-        return "not in the cache"
-    return str(LinkState(state).label)
 
 
 def live_items(build: Job | None, steam_ids: Sequence[str]) -> dict[str, dict[str, object]]:
@@ -203,22 +189,9 @@ def live_items(build: Job | None, steam_ids: Sequence[str]) -> dict[str, dict[st
         return {}
     live: dict[str, dict[str, object]] = {}
     for item in build.items.filter(key__in=list(steam_ids)):
-        label = JOB_ITEM_LABELS.get(item.state, item.state)
-        if item.state == JobItem.State.DOWNLOADING:
-            label = f"downloading {item.percent}%"
-        elif item.state == JobItem.State.FAILED:
-            label = f"failed: {item.error}"
-        live[item.key] = {
-            "state": JOB_ITEM_STATES.get(item.state, item.state),
-            "label": label,
-            "percent": item.percent,
-        }
+        badge = shown(None, live=item.state, percent=item.percent, why=item.error)
+        live[item.key] = {"state": badge.state.value, "label": badge.label, "percent": item.percent}
     return live
-
-
-# A build's item states (jobs.models.JobItem) as the overlay page names them.
-JOB_ITEM_STATES = {"queued": LinkState.WAITING, "done": LinkState.CACHED, "cached": LinkState.CACHED}
-JOB_ITEM_LABELS = {"queued": "waiting", "done": "cached", "cached": "cached", "skipped": "skipped"}
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from overlays.items import (
 )
 from overlays.models import (
     Health,
-    LinkState,
     Overlay,
     OverlayCollectionItem,
     OverlayWorkshopCollection,
@@ -62,6 +61,7 @@ from overlays.services import (
     overlay_move_enqueue,
     overlay_refresh_enqueue,
 )
+from overlays.states import FILTER_CHOICES
 from overlays.storage import storage_report
 from workshop.cache import is_workshop_id
 from workshop.models import WorkshopItem
@@ -214,7 +214,7 @@ def _render_detail(
         "page": page,
         "rows": rows,
         "query": query,
-        "states": LinkState.choices,
+        "states": FILTER_CHOICES,
         "sorts": SORT_LABELS.items(),
         "collections": _collection_rows(overlay, collections),
         "latest_build": latest,
