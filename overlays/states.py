@@ -164,7 +164,7 @@ def _label(state: LinkState, *, built: bool, percent: int, why: str, conflict: s
         return f"downloading {percent}%"
     if state == LinkState.SKIPPED and conflict:
         return f"not linked: {conflict}"
-    if state == LinkState.SKIPPED and not built:
+    if state == LinkState.SKIPPED and not built:  # a build's skip reads "skipped" until the page reloads
         return f"skipped: {why or 'steam serves no file'}"
     if state == LinkState.FAILED:
         return f"failed: {why.removeprefix('download failed: ')}"
