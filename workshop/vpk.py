@@ -2,7 +2,8 @@
 
 srctools parses the tree (:class:`srctools.vpk.VPK`) and the KeyValues text of addoninfo.txt and
 the mission files (:class:`srctools.keyvalues.Keyvalues`): one maintained library made for
-Source engine files covers both. Only the header and the tree are read: srctools would read the
+Source engine files covers both. The KeyValues text is read as the game reads it (see
+:func:`keyvalues_parse`). Only the header and the tree are read: srctools would read the
 rest of a single-file VPK (all its file data, up to gigabytes) into memory, so it is handed a
 copy of the header and tree held in an anonymous memory file, and the few small text files
 needed are read from the real file at their offsets.
@@ -10,16 +11,18 @@ needed are read from the real file at their offsets.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from srctools.keyvalues import Keyvalues
+from srctools.keyvalues import KeyValError, Keyvalues
+from srctools.tokenizer import IterTokenizer, Token, Tokenizer
 from srctools.vpk import VPK, VPK_SIG, FileInfo, get_arch_filename
 
 NOT_A_VPK = "not a valid VPK"
@@ -30,6 +33,9 @@ MAX_TEXT_BYTES = 2**20  # addoninfo.txt and a mission file are a few KiB
 _HEADER_V1 = struct.Struct("<III")
 _HEADER_V2_EXTRA = struct.Struct("<4I")
 _CONTENT_PREFIX = "addoncontent_"
+# ``[$X360]``-style conditions, as the game on a PC answers them (others are false).
+_CONDITIONS = {"$win32": True, "$windows": True, "$x360": False, "$ps3": False, "$gameconsole": False}
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
 class NotAVpk(ValueError):
@@ -182,10 +188,41 @@ def _short(exc: BaseException) -> str:
 # --- addoninfo.txt and missions/*.txt -------------------------------------------------------------
 
 
+def keyvalues_parse(raw: bytes, filename: str) -> Keyvalues:
+    """A KeyValues file of an addon as the game reads it.
+
+    Valve's reader takes tokens, not lines: several pairs on one line, a block on one line or a
+    whole file on one line are valid. Keys match in any case (srctools folds them), ``//``
+    comments and ``[$X360]``-style conditions are honoured, backslashes are text (the game reads
+    these files without escapes). The bytes are UTF-16 when they start with its BOM, else UTF-8
+    (a BOM or none; a byte that is not UTF-8 becomes U+FFFD)."""
+    tokens = Tokenizer(_text(raw), filename, KeyValError, string_bracket=True, allow_escapes=False)
+    return Keyvalues.parse(
+        IterTokenizer(_game_tokens(tokens), filename, KeyValError),
+        filename,
+        flags=_CONDITIONS,
+        single_line=True,
+    )
+
+
+def _text(raw: bytes) -> str:
+    for bom, codec in _BOMS:
+        if raw.startswith(bom):
+            return raw.decode(codec, errors="replace")
+    return raw.decode("utf-8", errors="replace")
+
+
+def _game_tokens(tokens: Tokenizer) -> Iterator[tuple[Token, str]]:
+    """The tokens without their line breaks, but the one srctools wants after a ``[$FLAG]``."""
+    for token, value in tokens:
+        if token is not Token.NEWLINE:
+            yield token, value
+        if token is Token.PROP_FLAG:
+            yield Token.NEWLINE, "\n"
+
+
 def _keyvalues(tree: _Tree, info: FileInfo) -> Keyvalues:
-    raw = _read_member(tree, info)
-    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
-    return Keyvalues.parse(text, info.filename)
+    return keyvalues_parse(_read_member(tree, info), info.filename)
 
 
 def _addoninfo(tree: _Tree, info: FileInfo | None) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import codecs
 import struct
 
 import pytest
@@ -110,3 +111,89 @@ def test_paths_pack_round_trips():
     assert paths_unpack(blob) == paths
     assert len(blob) < len("\n".join(paths)) // 5
     assert paths_unpack(b"") == []
+
+
+# --- KeyValues as the game reads them ------------------------------------------------------------
+
+ONE_LINE_MISSION = (
+    '"mission" { "Name" "oneline" "DisplayTitle" "One Line" "modes" { "coop" { '
+    '"1" { "Map" "c9m1_alleys" "DisplayName" "Alleys" } "2" { "Map" "c9m2_lots" "DisplayName" "Lots" } '
+    "} } }"
+)
+
+
+def test_several_pairs_on_one_line_are_read_as_the_game_reads_them(tmp_path):
+    path = build_vpk(
+        tmp_path / "x.vpk",
+        {
+            "addoninfo.txt": '"AddonInfo" { addontitle "On One Line" addonversion 3 addonContent_Campaign 1 }',
+            "missions/oneline.txt": ONE_LINE_MISSION,
+        },
+    )
+
+    contents = vpk_read(path)
+
+    assert (contents.title, contents.addon_version, contents.flags) == ("On One Line", "3", ["campaign"])
+    assert contents.campaigns[0].name == "One Line" and not contents.campaigns[0].problem
+    assert contents.campaigns[0].modes == {"coop": ["c9m1_alleys", "c9m2_lots"]}
+
+
+def test_comments_conditions_and_any_key_case(tmp_path):
+    text = (
+        '// a comment\n"MISSION"\n{\n\t"displaytitle" "Cased" // trailing\n\t"MODES"\n\t{\n\t\t"Coop"\n\t\t{\n'
+        '\t\t\t"1" { "MAP" "pc_1" }\n'
+        '\t\t\t"2" [$X360] { "Map" "console_only" }\n'
+        '\t\t\t"3" { "Map" "pc_3" [$WIN32] "Map" "console_3" [$X360] }\n'
+        '\t\t\t"4" [!$X360] { "map" "pc_4" }\n'
+        "\t\t}\n\t}\n}\n"
+    )
+    path = build_vpk(tmp_path / "x.vpk", {"missions/cased.txt": text})
+
+    campaign = vpk_read(path).campaigns[0]
+
+    assert campaign.name == "Cased" and not campaign.problem
+    assert campaign.modes == {"coop": ["pc_1", "pc_3", "pc_4"]}
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda text: text.encode(),
+        lambda text: codecs.BOM_UTF8 + text.encode(),
+        lambda text: text.encode("utf-16"),  # with its BOM, as Windows' Notepad saves "Unicode"
+        lambda text: codecs.BOM_UTF16_BE + text.encode("utf-16-be"),
+    ],
+    ids=["utf-8", "utf-8 with BOM", "utf-16-le with BOM", "utf-16-be with BOM"],
+)
+def test_utf8_with_or_without_bom_and_utf16_with_bom(tmp_path, encode):
+    info = addoninfo("Café Ñandú", flags=("map",))
+    path = build_vpk(
+        tmp_path / "x.vpk",
+        {
+            "addoninfo.txt": encode(info),
+            "missions/m.txt": encode(mission("m", {"coop": ["m_1"]}, title="Été")),
+        },
+    )
+
+    contents = vpk_read(path)
+
+    assert (contents.title, contents.flags, contents.addoninfo_problem) == ("Café Ñandú", ["map"], "")
+    assert contents.campaigns[0].name == "Été" and contents.campaigns[0].modes == {"coop": ["m_1"]}
+
+
+def test_backslashes_are_text_as_in_the_game(tmp_path):
+    path = build_vpk(tmp_path / "x.vpk", {"addoninfo.txt": '"AddonInfo" { addontitle "C:\\new\\tools" }'})
+
+    assert vpk_read(path).title == "C:\\new\\tools"
+
+
+def test_an_unreadable_addoninfo_is_a_problem_noted_on_the_item(tmp_path):
+    path = build_vpk(
+        tmp_path / "x.vpk",
+        {"addoninfo.txt": b"\x00\xff\x13garbage { {", "missions/m.txt": mission("m", {"coop": ["m_1"]})},
+    )
+
+    contents = vpk_read(path)
+
+    assert contents.addoninfo_problem.startswith("addoninfo.txt unreadable:")
+    assert contents.campaigns[0].modes == {"coop": ["m_1"]}
