@@ -372,6 +372,8 @@ def _read_contents(ctx: JobContext, item: WorkshopItem) -> None:
     nothing reads no VPK). A campaign that cannot be read is said; the item is linked anyway."""
     row = item_contents_store(item=item, version=item.time_updated, path=cache_file(item.steam_id))
     problems = [row.problem] if not row.readable else [c["problem"] for c in row.campaigns if c["problem"]]
+    if row.maps_left_out:
+        problems.append(f"left out, not map names: {', '.join(row.maps_left_out)}")
     for problem in problems:
         ctx.log_stderr(f"workshop {item.steam_id}: {problem}")
 

@@ -88,6 +88,8 @@ def _values(contents: VpkContents | None, problem: str) -> dict[str, object]:
             "problem": problem,
             "flags": [],
             "campaigns": [],
+            "maps": [],
+            "maps_left_out": [],
             "paths": b"",
             "file_count": 0,
         }
@@ -99,6 +101,8 @@ def _values(contents: VpkContents | None, problem: str) -> dict[str, object]:
         "author": contents.author,
         "flags": contents.flags,
         "campaigns": [campaign.as_json() for campaign in contents.campaigns],
+        "maps": contents.maps,
+        "maps_left_out": contents.maps_left_out,
         "file_count": contents.file_count,
         "paths": paths_pack(contents.paths),
         "has_vscripts": contents.has_vscripts,

@@ -40,6 +40,7 @@ _BLOCK = 2**20  # the tree is read this many bytes at a time
 _ENTRY = struct.Struct("<IHHIIH")  # crc, preload bytes, archive, offset, length, terminator
 _ENTRY_END = 0xFFFF
 _IN_THE_DIR_FILE = 0x7FFF  # the archive index of data kept in the directory file itself
+_MAP_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _PLAIN = re.compile(rb"[\x20-\x5b\x5d-\x7e]*")  # printable ASCII but the backslash: kept as it is
 _HEADER_V1 = struct.Struct("<III")
 _HEADER_V2_EXTRA = struct.Struct("<4I")
@@ -61,6 +62,7 @@ class Campaign:
     name: str = ""
     modes: dict[str, list[str]] = field(default_factory=dict)
     problem: str = ""  # why the file could not be read ("" when it was)
+    left_out: list[str] = field(default_factory=list)  # its Map values that are not map names
 
     def as_json(self) -> dict[str, Any]:
         return {"file": self.file, "name": self.name, "modes": self.modes, "problem": self.problem}
@@ -81,6 +83,23 @@ class VpkContents:
     @property
     def file_count(self) -> int:
         return len(self.paths)
+
+    @property
+    def maps(self) -> list[str]:
+        """The maps it ships (``maps/<name>.bsp``), campaign maps or not, whose names are map names."""
+        return [name for name in self._bsp_names if is_map_name(name)]
+
+    @property
+    def maps_left_out(self) -> list[str]:
+        """Names of maps it ships or its campaigns name that are not map names, escaped."""
+        bad = [name for name in self._bsp_names if not is_map_name(name)]
+        return list(dict.fromkeys([*bad, *(name for c in self.campaigns for name in c.left_out)]))
+
+    @property
+    def _bsp_names(self) -> list[str]:
+        return [
+            p[5:-4] for p in self.paths if p.startswith("maps/") and p.endswith(".bsp") and "/" not in p[5:]
+        ]
 
     @property
     def has_vscripts(self) -> bool:
@@ -370,8 +389,20 @@ def _campaign(tree: _Tree, file: str, entry: _Entry) -> Campaign:
         return Campaign(file=file, problem=f"{file} unreadable: {_short(exc)}")
     name = mission["DisplayTitle", ""] or mission["Name", ""] or file
     modes_block = mission.find_block("modes", or_blank=True)
-    modes = {mode: _maps(modes_block.find_block(mode, or_blank=True)) for mode in GAME_MODES}
-    return Campaign(file=file, name=name, modes={mode: maps for mode, maps in modes.items() if maps})
+    named = {mode: _maps(modes_block.find_block(mode, or_blank=True)) for mode in GAME_MODES}
+    modes = {mode: [m for m in maps if is_map_name(m)] for mode, maps in named.items()}
+    left_out = [entry_name(m.encode()) for maps in named.values() for m in maps if not is_map_name(m)]
+    return Campaign(
+        file=file,
+        name=name,
+        modes={mode: maps for mode, maps in modes.items() if maps},
+        left_out=list(dict.fromkeys(left_out)),
+    )
+
+
+def is_map_name(name: str) -> bool:
+    """Whether a Source server takes `name` as a map name (``map <name>``, a line of maps.txt)."""
+    return _MAP_NAME.fullmatch(name) is not None
 
 
 def _maps(mode: Keyvalues) -> list[str]:

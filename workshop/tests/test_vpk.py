@@ -289,3 +289,19 @@ def test_a_name_without_its_end_is_not_a_vpk(tmp_path):
 
     with pytest.raises(NotAVpk, match="the tree does not parse \\(a name longer than 4096 bytes\\)"):
         vpk_check(path)
+
+
+def test_every_map_shipped_is_listed_and_only_map_names_are_taken(tmp_path):
+    files = {
+        "missions/x.txt": '"mission" { "modes" { "coop" { "1" { "Map" "x_1" } "2" { "Map" "x_2\nsv_cheats 1" } } } }',
+        "maps/x_1.bsp": "bsp",
+        "maps/Scav-Map.2.bsp": "bsp",
+        "maps/sub/not_loaded.bsp": "bsp",
+        "maps/has space.bsp": "bsp",
+        "maps/x_1.nav": "nav",
+    }
+    contents = vpk_read(build_vpk(tmp_path / "x.vpk", files))
+
+    assert contents.maps == ["scav-map.2", "x_1"]
+    assert contents.campaigns[0].modes == {"coop": ["x_1"]}
+    assert contents.maps_left_out == ["has space", "x_2\\x0asv_cheats 1"]
