@@ -133,7 +133,7 @@ def stored_panel(overlay: Overlay) -> CampaignsPanel:
 def overlay_campaigns_store(*, overlay: Overlay) -> int:
     """Store the campaigns panel on the overlay; the number of campaigns."""
     panel = campaigns_panel(overlay)
-    overlay.campaigns = [asdict(row) for row in (*panel.campaigns, *panel.items)]
+    overlay.campaigns = [asdict(row) for row in panel.campaigns] + [asdict(row) for row in panel.items]
     Overlay.objects.filter(pk=overlay.pk).update(campaigns=overlay.campaigns)
     return len(panel.campaigns)
 
