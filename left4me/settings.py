@@ -117,18 +117,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 # Login throttling (django-axes): after LEFT4ME_LOGIN_FAILURES wrong passwords for one username
-# from one address, that pair is refused for LEFT4ME_LOGIN_LOCKOUT_MINUTES. Attempts are rows
+# from one address, that pair is refused for LEFT4ME_LOGIN_LOCKOUT_MINUTES; after
+# LEFT4ME_LOGIN_FAILURES_PER_ADDRESS from one address across usernames, the address is refused
+# for every username (left4me.auth.login_failure_limit). Attempts are rows
 # in the database (they survive a restart); deleting them in the admin ("Access attempts")
 # or `manage.py axes_reset_username NAME` lifts a lock.
 LEFT4ME_LOGIN_FAILURES = env_int("LEFT4ME_LOGIN_FAILURES", 5, minimum=1)
 LEFT4ME_LOGIN_LOCKOUT_MINUTES = env_int("LEFT4ME_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+LEFT4ME_LOGIN_FAILURES_PER_ADDRESS = env_int("LEFT4ME_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
 AUTHENTICATION_BACKENDS = [
     # First: it refuses a locked-out pair before any password is checked.
     "axes.backends.AxesStandaloneBackend",
     "left4me.auth.ModelBackendOneQuery",
 ]
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
-AXES_FAILURE_LIMIT = LEFT4ME_LOGIN_FAILURES
+AXES_FAILURE_LIMIT = "left4me.auth.login_failure_limit"
 AXES_COOLOFF_TIME = timedelta(minutes=LEFT4ME_LOGIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
