@@ -208,5 +208,5 @@ def test_pasted_forms_are_accepted(text: str) -> None:
     ],
 )
 def test_nothing_else_gets_looser(text: str) -> None:
-    with pytest.raises(WorkshopInputError, match="^not a workshop id or URL: "):
+    with pytest.raises(WorkshopInputError, match=r"^not a workshop id or URL: "):
         parse_workshop_input(text)
