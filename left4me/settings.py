@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONE, SELF, UNSAFE_INLINE
 
 from left4me.env import env_bool, env_float, env_int, env_list, env_str, persistent_secret
 
@@ -43,6 +44,24 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (django-csp): scripts, styles and requests only from left4me itself
+# and no inline script, so text that slipped past escaping still runs nothing. Item previews
+# are Steam's images (https; http as the stand-in Steam serves them). Style attributes (the
+# progress bars' widths) are allowed; <style> elements are not.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "https:", "http:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -54,6 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "axes",
+    "csp",
     "left4me",
     "jobs",
     "workshop",
@@ -62,6 +82,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "left4me.middleware.HealthzShortcut",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -117,18 +138,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 # Login throttling (django-axes): after LEFT4ME_LOGIN_FAILURES wrong passwords for one username
-# from one address, that pair is refused for LEFT4ME_LOGIN_LOCKOUT_MINUTES. Attempts are rows
+# from one address, that pair is refused for LEFT4ME_LOGIN_LOCKOUT_MINUTES; after
+# LEFT4ME_LOGIN_FAILURES_PER_ADDRESS from one address across usernames, the address is refused
+# for every username (left4me.auth.login_failure_limit). Attempts are rows
 # in the database (they survive a restart); deleting them in the admin ("Access attempts")
 # or `manage.py axes_reset_username NAME` lifts a lock.
 LEFT4ME_LOGIN_FAILURES = env_int("LEFT4ME_LOGIN_FAILURES", 5, minimum=1)
 LEFT4ME_LOGIN_LOCKOUT_MINUTES = env_int("LEFT4ME_LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+LEFT4ME_LOGIN_FAILURES_PER_ADDRESS = env_int("LEFT4ME_LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1)
 AUTHENTICATION_BACKENDS = [
     # First: it refuses a locked-out pair before any password is checked.
     "axes.backends.AxesStandaloneBackend",
     "left4me.auth.ModelBackendOneQuery",
 ]
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
-AXES_FAILURE_LIMIT = LEFT4ME_LOGIN_FAILURES
+AXES_FAILURE_LIMIT = "left4me.auth.login_failure_limit"
 AXES_COOLOFF_TIME = timedelta(minutes=LEFT4ME_LOGIN_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True

@@ -8,6 +8,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from left4me.auth import address_locked
 from left4me.health import health_cache
 from left4me.http import client_ip
 
@@ -22,7 +23,11 @@ def locked_out(
 ) -> HttpResponse:
     """django-axes' answer to a login for a locked-out username and address (AXES_LOCKOUT_CALLABLE)."""
     minutes = settings.LEFT4ME_LOGIN_LOCKOUT_MINUTES
-    context = {"minutes": minutes, "unit": "minute" if minutes == 1 else "minutes"}
+    context = {
+        "minutes": minutes,
+        "unit": "minute" if minutes == 1 else "minutes",
+        "whole_address": address_locked(request),
+    }
     return render(request, "registration/locked_out.html", context, status=429)
 
 

@@ -22,6 +22,7 @@ from workshop.contents import item_contents_store
 from workshop.downloads import DownloadHooks, DownloadOutcome, DownloadStatus, download_many
 from workshop.models import WorkshopItem
 from workshop.services import items_stamp_downloads
+from workshop.steam import RESULT_OK
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,13 @@ def _prune_versions(downloaded: set[str]) -> None:
 
 def _skip(item: WorkshopItem, keep_cached: bool, ctx: JobContext) -> None:
     result = item.steam_result or "unknown"
-    ctx.log_stderr(f"workshop item {item.steam_id} skipped: no file_url (steam result: {result})")
+    # Steam answered "OK" but left4me refused the record (banned, a number out of range): say why.
+    why = (
+        item.last_error
+        if result == RESULT_OK and item.last_error
+        else f"no file_url (steam result: {result})"
+    )
+    ctx.log_stderr(f"workshop item {item.steam_id} skipped: {why}")
     if keep_cached:
         ctx.log_stderr(
             f"warning: workshop item {item.steam_id} is no longer served by Steam; "
@@ -363,6 +370,8 @@ def _read_contents(ctx: JobContext, item: WorkshopItem) -> None:
     nothing reads no VPK). A campaign that cannot be read is said; the item is linked anyway."""
     row = item_contents_store(item=item, version=item.time_updated, path=cache_file(item.steam_id))
     problems = [row.problem] if not row.readable else [c["problem"] for c in row.campaigns if c["problem"]]
+    if row.maps_left_out:
+        problems.append(f"left out, not map names: {', '.join(row.maps_left_out)}")
     for problem in problems:
         ctx.log_stderr(f"workshop {item.steam_id}: {problem}")
 

@@ -16,6 +16,8 @@ from overlays.models import Overlay, OverlayFileConflict, OverlayWorkshopItem
 from workshop.models import ADDON_KINDS, WorkshopItemContents
 from workshop.vpk import GAME_MODES, paths_pack, paths_unpack
 
+ALL_MAPS = "all"  # maps.txt?mode=all: every map the overlay provides
+
 # Files every addon ships by convention: the engine merges or ignores them, so two addons that
 # both have one do not break each other (see README "Conflicts").
 CONVENTION_FILES = frozenset(
@@ -61,48 +63,77 @@ class CampaignRow:
 
 
 @dataclass(frozen=True)
+class ItemMapsRow:
+    """An item's maps no campaign of the overlay names, and the names it has that are not map
+    names (left out of every list)."""
+
+    steam_id: str
+    item_title: str
+    maps: list[str]
+    left_out: list[str]
+
+
+@dataclass(frozen=True)
 class CampaignsPanel:
     campaigns: list[CampaignRow] = field(default_factory=list)
+    items: list[ItemMapsRow] = field(default_factory=list)
 
     def maps(self, mode: str) -> list[str]:
-        """Every map of the mode, campaign after campaign, each once."""
+        """Every map of the mode, campaign after campaign, each once; for ``all``, every map the
+        overlay provides: the campaigns' maps of every mode, then the maps without a campaign."""
+        if mode == ALL_MAPS:
+            named = (m for c in self.campaigns for maps in c.modes.values() for m in maps)
+            return list(dict.fromkeys([*named, *self.maps_without_campaign]))
         return list(dict.fromkeys(m for c in self.campaigns for m in c.modes.get(mode, [])))
 
     @property
+    def maps_without_campaign(self) -> list[str]:
+        return [m for row in self.items for m in row.maps]
+
+    @property
     def mode_lists(self) -> list[tuple[str, str]]:
-        """(mode, its maps one a line) for the modes that have any."""
-        return [(mode, "\n".join(maps)) for mode in GAME_MODES if (maps := self.maps(mode))]
+        """(mode, its maps one a line) for the modes that have any, then ``all``."""
+        return [(mode, "\n".join(maps)) for mode in (*GAME_MODES, ALL_MAPS) if (maps := self.maps(mode))]
 
 
 def campaigns_panel(overlay: Overlay) -> CampaignsPanel:
-    """The campaigns of the overlay's linked uploads, read from their contents (one query; the
-    build stores them on the overlay: see stored_panel)."""
-    rows = (
+    """The campaigns and maps of the overlay's linked uploads, read from their contents (one
+    query; the build stores them on the overlay: see stored_panel)."""
+    rows = list(
         WorkshopItemContents.objects.filter(_contents_of(overlay))
-        .exclude(campaigns=[])
+        .exclude(campaigns=[], maps=[], maps_left_out=[])
         .order_by("item__title", "item__steam_id")
-        .values_list("item__steam_id", "item__title", "campaigns")
+        .values_list("item__steam_id", "item__title", "campaigns", "maps", "maps_left_out")
     )
-    return CampaignsPanel(
-        [
-            CampaignRow(
-                steam_id, title or f"item {steam_id}", c["name"] or c["file"], c["modes"], c["problem"]
-            )
-            for steam_id, title, campaigns in rows
-            for c in campaigns
-        ]
-    )
+    campaigns = [
+        CampaignRow(steam_id, title or f"item {steam_id}", c["name"] or c["file"], c["modes"], c["problem"])
+        for steam_id, title, item_campaigns, _maps, _left_out in rows
+        for c in item_campaigns
+    ]
+    named = {m.lower() for c in campaigns for maps in c.modes.values() for m in maps}
+    items = [
+        ItemMapsRow(
+            steam_id, title or f"item {steam_id}", [m for m in maps if m.lower() not in named], left_out
+        )
+        for steam_id, title, _campaigns, maps, left_out in rows
+    ]
+    return CampaignsPanel(campaigns, [row for row in items if row.maps or row.left_out])
 
 
 def stored_panel(overlay: Overlay) -> CampaignsPanel:
-    """The panel as the last build stored it on the overlay (no query)."""
-    return CampaignsPanel([CampaignRow(**row) for row in overlay.campaigns])
+    """The panel as the last build stored it on the overlay (no query). The items' rows are kept
+    in the same list as the campaigns' (they have "maps" where a campaign has "modes")."""
+    rows = overlay.campaigns
+    return CampaignsPanel(
+        [CampaignRow(**row) for row in rows if "maps" not in row],
+        [ItemMapsRow(**row) for row in rows if "maps" in row],
+    )
 
 
 def overlay_campaigns_store(*, overlay: Overlay) -> int:
     """Store the campaigns panel on the overlay; the number of campaigns."""
     panel = campaigns_panel(overlay)
-    overlay.campaigns = [asdict(row) for row in panel.campaigns]
+    overlay.campaigns = [asdict(row) for row in panel.campaigns] + [asdict(row) for row in panel.items]
     Overlay.objects.filter(pk=overlay.pk).update(campaigns=overlay.campaigns)
     return len(panel.campaigns)
 

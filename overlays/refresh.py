@@ -198,7 +198,8 @@ def _expand(
         return {}, []
     ids = sorted({c.steam_id for c in followed})
     try:
-        return expand_collections(ids, max_children=settings.WORKSHOP_COLLECTION_MAX_ITEMS * len(ids)), []
+        limit = settings.WORKSHOP_COLLECTION_MAX_ITEMS * len(ids)
+        return expand_collections(ids, max_children=limit, dropped=ctx.log_stderr), []
     except CollectionLimitError:
         pass
     except SteamAPIError as exc:
@@ -208,7 +209,7 @@ def _expand(
     errors: list[FailedCall] = []
     for collection_id in ids:
         try:
-            children |= expand_collections([collection_id])
+            children |= expand_collections([collection_id], dropped=ctx.log_stderr)
         except CollectionLimitError as exc:
             ctx.log_stderr(f"collection {collection_id} not expanded: {exc}")
         except SteamAPIError as exc:

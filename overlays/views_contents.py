@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET
 
 from left4me.http import AuthenticatedHttpRequest
-from overlays.contents import FamilyError, overlay_family_mark, stored_panel
+from overlays.contents import ALL_MAPS, FamilyError, overlay_family_mark, stored_panel
 from overlays.views import _overlay_for_user, _render_detail, overlay_form
 from workshop.vpk import GAME_MODES
 
@@ -17,12 +17,13 @@ from workshop.vpk import GAME_MODES
 @login_required
 @require_GET
 def overlay_maps_txt(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """The maps of one game mode, one a line (for a mapcycle or a vote menu)."""
+    """The maps of one game mode, one a line (for a mapcycle or a vote menu); ``all``: every map
+    the overlay provides."""
     overlay = _overlay_for_user(request, pk)
     mode = request.GET.get("mode", "coop")
-    if mode not in GAME_MODES:
+    if mode not in (*GAME_MODES, ALL_MAPS):
         return HttpResponse(
-            f"unknown mode {mode[:40]!r}: use one of {', '.join(GAME_MODES)}\n",
+            f"unknown mode {mode[:40]!r}: use one of {', '.join((*GAME_MODES, ALL_MAPS))}\n",
             status=400,
             content_type="text/plain; charset=utf-8",
         )

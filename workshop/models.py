@@ -73,6 +73,12 @@ class WorkshopItemContents(models.Model):
     author = models.CharField(max_length=255, blank=True)
     flags = models.JSONField(default=list, blank=True, help_text='addonContent_* set: ["campaign", "map"]')
     campaigns = models.JSONField(default=list, blank=True, help_text="missions/*.txt: name and maps per mode")
+    maps = models.JSONField(default=list, blank=True, help_text="maps/*.bsp it ships, campaign maps or not")
+    maps_left_out = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="map names of its maps/ or missions that are not map names (escaped)",
+    )
     file_count = models.IntegerField(default=0)
     paths = models.BinaryField(default=b"", help_text="zlib of the newline-joined file paths")
     has_vscripts = models.BooleanField(default=False)

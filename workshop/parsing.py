@@ -7,8 +7,14 @@ Accepted entries, separated by whitespace, commas or newlines:
   with or without extra query parameters or a ``#fragment``. ``http://``, a ``www.`` host and a
   missing scheme (``steamcommunity.com/sharedfiles/filedetails/?id=N``, as some browsers copy
   the address bar) are accepted too;
-- what the Steam client's "Copy link" gives: ``steam://url/CommunityFilePage/N`` and
-  ``steam://openurl/`` followed by one of the links above.
+- ``.../sharedfiles/filedetails/changelog/N`` (an item's change notes page);
+- what the Steam client's "Copy link" gives: ``steam://url/CommunityFilePage/N``, and
+  ``steam://openurl/`` or ``steam://openurl_external/`` (as Steam guides write it) followed by
+  one of the links above.
+
+A link may come HTML-escaped (``?l=english&amp;id=N``, copied from a page's source) or wrapped
+in ``<...>`` (as Discord shows a link it does not preview); an invisible format character (a
+zero-width space, a direction mark, a BOM) at either end of an entry is dropped.
 
 Anything else is refused with a :class:`WorkshopInputError` naming the first bad entry.
 """
@@ -16,6 +22,7 @@ Anything else is refused with a :class:`WorkshopInputError` naming the first bad
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
@@ -24,9 +31,10 @@ MAX_STEAM_ID = 2**64 - 1
 _SEPARATORS = re.compile(r"[\s,]+")
 _DIGITS = re.compile(r"[0-9]{1,20}")
 _URL_PATH = re.compile(r"/(?:sharedfiles|workshop)/filedetails/?", re.IGNORECASE)
+_CHANGELOG_PATH = re.compile(r"/sharedfiles/filedetails/changelog/([0-9]{1,20})/?", re.IGNORECASE)
 _HOSTS = {"steamcommunity.com", "www.steamcommunity.com"}
 _STEAM_FILE_PAGE = re.compile(r"steam://url/CommunityFilePage/([0-9]{1,20})/?", re.IGNORECASE)
-_STEAM_OPEN_URL = re.compile(r"steam://openurl/(.+)", re.IGNORECASE)
+_STEAM_OPEN_URL = re.compile(r"steam://openurl(?:_external)?/(.+)", re.IGNORECASE)
 _SHOWN_CHARS = 60
 
 
@@ -41,7 +49,7 @@ def parse_workshop_input(text: str, *, max_entries: int | None = None) -> list[s
     distinct ids (default ``settings.WORKSHOP_MAX_ENTRIES``).
     """
     limit = settings.WORKSHOP_MAX_ENTRIES if max_entries is None else max_entries
-    entries = [entry for entry in _SEPARATORS.split(text or "") if entry]
+    entries = [entry for raw in _SEPARATORS.split(text or "") if (entry := _visible(raw))]
     if not entries:
         raise WorkshopInputError("enter at least one workshop id or URL")
     ids = list(dict.fromkeys(_entry_to_id(entry) for entry in entries))
@@ -65,8 +73,21 @@ def steam_id_from_steam(value: object) -> str | None:
     return None
 
 
+def _visible(entry: str) -> str:
+    """`entry` without the invisible format characters (Unicode Cf) at its ends."""
+    start, end = 0, len(entry)
+    while start < end and unicodedata.category(entry[start]) == "Cf":
+        start += 1
+    while end > start and unicodedata.category(entry[end - 1]) == "Cf":
+        end -= 1
+    return entry[start:end]
+
+
 def _entry_to_id(entry: str) -> str:
-    steam_id = _numeric_id(entry) or _id_from_url(entry) or _id_from_steam_link(entry)
+    if len(entry) > 2 and entry[0] == "<" and entry[-1] == ">":  # a link as Discord shows it
+        steam_id = _id_from_url(entry[1:-1]) or _id_from_steam_link(entry[1:-1])
+    else:
+        steam_id = _numeric_id(entry) or _id_from_url(entry) or _id_from_steam_link(entry)
     if steam_id is None:
         raise WorkshopInputError(f"not a workshop id or URL: {shown(entry)!r}")
     return steam_id
@@ -88,14 +109,17 @@ def _id_from_url(entry: str) -> str | None:
         return None
     if parts.scheme.lower() not in {"http", "https"} or (parts.hostname or "") not in _HOSTS:
         return None
+    values = parse_qs(parts.query.replace("&amp;", "&")).get("id", [])
+    changelog = _CHANGELOG_PATH.fullmatch(parts.path)
+    if changelog is not None:
+        return _numeric_id(changelog.group(1)) if not values else None
     if not _URL_PATH.fullmatch(parts.path):
         return None
-    values = parse_qs(parts.query).get("id", [])
     return _numeric_id(values[0]) if len(values) == 1 else None
 
 
 def _id_from_steam_link(entry: str) -> str | None:
-    """``steam://url/CommunityFilePage/N`` or ``steam://openurl/<a link _id_from_url accepts>``."""
+    """``steam://url/CommunityFilePage/N`` or ``steam://openurl[_external]/<a link _id_from_url accepts>``."""
     page = _STEAM_FILE_PAGE.fullmatch(entry)
     if page is not None:
         return _numeric_id(page.group(1))

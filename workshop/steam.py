@@ -306,7 +306,7 @@ def _metadata(steam_id: str, entry: dict[str, Any] | None) -> WorkshopMetadata:
         file_url=_text(entry.get("file_url")),
         file_size=numbers["file_size"],
         time_updated=numbers["time_updated"],
-        preview_url=_text(entry.get("preview_url")),
+        preview_url=_web_url(_text(entry.get("preview_url"))),
         consumer_app_id=numbers["consumer_app_id"],
         result=numbers["result"],
         banned=_flag(entry.get("banned")),
@@ -321,6 +321,15 @@ _NUMBER_FIELDS = (
     ("file_size", BIG_NUMBER_LIMIT),
     ("time_updated", BIG_NUMBER_LIMIT),
 )
+
+
+def _web_url(url: str) -> str:
+    """`url` when it is an https or http address, else "" (a ``javascript:`` or ``data:`` URL
+    must never reach a page's ``<img src>``)."""
+    scheme, colon, _rest = url.partition(":")
+    return (
+        url if colon and scheme.lower() in ("https", "http") and url[len(scheme) :].startswith("://") else ""
+    )
 
 
 def _invalid(name: str) -> str:
@@ -377,6 +386,7 @@ def expand_collections(
     budget: SteamBudget | None = None,
     max_depth: int | None = None,
     max_children: int | None = None,
+    dropped: Callable[[str], object] | None = None,
 ) -> dict[str, list[str]]:
     """For each given id that is a collection: its item ids in collection order, nested expanded.
 
@@ -387,10 +397,11 @@ def expand_collections(
     is passed: CollectionLimitError when a collection nests deeper than ``max_depth`` levels
     (default WORKSHOP_COLLECTION_MAX_DEPTH) or the collections hold more than ``max_children``
     distinct children in all, items and nested collections (default WORKSHOP_COLLECTION_MAX_ITEMS).
+    A child whose id is not a workshop id is left out, and named to ``dropped`` (a job's log).
     """
     depth_limit = settings.WORKSHOP_COLLECTION_MAX_DEPTH if max_depth is None else max_depth
     size_limit = settings.WORKSHOP_COLLECTION_MAX_ITEMS if max_children is None else max_children
-    tree = _collection_tree(ids, budget, depth_limit, size_limit)
+    tree = _collection_tree(ids, budget, depth_limit, size_limit, dropped or _log_dropped)
     return {steam_id: _flatten(steam_id, tree) for steam_id in dict.fromkeys(ids) if steam_id in tree}
 
 
@@ -416,7 +427,11 @@ def _flatten(collection_id: str, tree: dict[str, Children]) -> list[str]:
 
 
 def _collection_tree(
-    ids: Sequence[str], budget: SteamBudget | None, max_depth: int, max_children: int
+    ids: Sequence[str],
+    budget: SteamBudget | None,
+    max_depth: int,
+    max_children: int,
+    dropped: Callable[[str], object],
 ) -> dict[str, Children]:
     """Children of every collection reachable from ids: one POST per level (per 100 ids)."""
     tree: dict[str, Children] = {}
@@ -426,7 +441,7 @@ def _collection_tree(
     depth = 0
     while pending:
         for batch in batches(pending):
-            for collection_id, kids in _fetch_children(batch, budget).items():
+            for collection_id, kids in _fetch_children(batch, budget, dropped).items():
                 tree[collection_id] = kids
                 children.update(child for child, _ in kids)
                 if len(children) > max_children:
@@ -445,7 +460,9 @@ def _collection_tree(
     return tree
 
 
-def _fetch_children(batch: list[str], budget: SteamBudget | None) -> dict[str, Children]:
+def _fetch_children(
+    batch: list[str], budget: SteamBudget | None, dropped: Callable[[str], object]
+) -> dict[str, Children]:
     """Children of the collections among ``batch``; answers for ids not asked are ignored."""
     asked = set(batch)
     found: dict[str, Children] = {}
@@ -459,9 +476,22 @@ def _fetch_children(batch: list[str], budget: SteamBudget | None) -> dict[str, C
             found[collection_id] = [
                 (child_id, _int(c.get("filetype")))
                 for c in ordered
-                if (child_id := _entry_id(COLLECTION_DETAILS, c)) is not None
+                if (child_id := _child_id(collection_id, c, dropped)) is not None
             ]
     return found
+
+
+def _child_id(collection_id: str, child: dict[str, Any], dropped: Callable[[str], object]) -> str | None:
+    steam_id = steam_id_from_steam(child.get("publishedfileid"))
+    if steam_id is None:
+        dropped(
+            f"collection {collection_id}: left out a child with a bad id: {_shown(child.get('publishedfileid'))}"
+        )
+    return steam_id
+
+
+def _log_dropped(text: str) -> None:
+    log.warning("%s", text)
 
 
 def _sortorder(child: dict[str, Any]) -> int:

@@ -1,35 +1,53 @@
 """What is inside a workshop ``.vpk``: its directory tree, ``addoninfo.txt`` and ``missions/*.txt``.
 
-srctools parses the tree (:class:`srctools.vpk.VPK`) and the KeyValues text of addoninfo.txt and
-the mission files (:class:`srctools.keyvalues.Keyvalues`): one maintained library made for
-Source engine files covers both. Only the header and the tree are read: srctools would read the
-rest of a single-file VPK (all its file data, up to gigabytes) into memory, so it is handed a
-copy of the header and tree held in an anonymous memory file, and the few small text files
-needed are read from the real file at their offsets.
+The tree is walked here, a block at a time, keeping only each entry's name (and where the few
+text files needed lie): srctools' reader (:class:`srctools.vpk.VPK`) reads it a byte at a time
+into one object per entry, which a crafted tree of millions of empty entries turns into a
+minute and a gigabyte. The tree's size and its number of files are capped (MAX_TREE_BYTES,
+MAX_FILES). The KeyValues text of addoninfo.txt and the mission files is parsed by srctools
+(:class:`srctools.keyvalues.Keyvalues`), fed as the game reads it (see :func:`keyvalues_parse`).
+Names are data: an entry name is kept as :func:`entry_name` escapes it.
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from srctools.keyvalues import Keyvalues
-from srctools.vpk import VPK, VPK_SIG, FileInfo, get_arch_filename
+from srctools.keyvalues import KeyValError, Keyvalues
+from srctools.tokenizer import IterTokenizer, Token, Tokenizer
+from srctools.vpk import VPK_SIG, get_arch_filename
 
 NOT_A_VPK = "not a valid VPK"
 GAME_MODES = ("coop", "versus", "survival", "scavenge", "realism")
 # The tree of a real addon is a few MiB at most; more is a corrupt or hostile header.
 MAX_TREE_BYTES = 64 * 2**20
 MAX_TEXT_BYTES = 2**20  # addoninfo.txt and a mission file are a few KiB
+# Files in one VPK: Left 4 Dead 2's own pak01_dir.vpk, the whole game, holds about 40,000; a big
+# campaign addon a few thousand. 200,000 keeps four times the game's room, and reading that many
+# names stays well under 64 MiB (bench/vpk_tree.py). More is a crafted tree.
+MAX_FILES = 200_000
+MAX_MISSIONS = 64  # missions/*.txt read per VPK (an addon has one per campaign)
+_MAX_NAME = 4096  # bytes in one part of a name (Windows paths stop at 260)
+_BLOCK = 2**20  # the tree is read this many bytes at a time
+_ENTRY = struct.Struct("<IHHIIH")  # crc, preload bytes, archive, offset, length, terminator
+_ENTRY_END = 0xFFFF
+_IN_THE_DIR_FILE = 0x7FFF  # the archive index of data kept in the directory file itself
+_MAP_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+_PLAIN = re.compile(rb"[\x20-\x5b\x5d-\x7e]*")  # printable ASCII but the backslash: kept as it is
 _HEADER_V1 = struct.Struct("<III")
 _HEADER_V2_EXTRA = struct.Struct("<4I")
 _CONTENT_PREFIX = "addoncontent_"
+# ``[$X360]``-style conditions, as the game on a PC answers them (others are false).
+_CONDITIONS = {"$win32": True, "$windows": True, "$x360": False, "$ps3": False, "$gameconsole": False}
+_BOMS = ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
 class NotAVpk(ValueError):
@@ -44,6 +62,7 @@ class Campaign:
     name: str = ""
     modes: dict[str, list[str]] = field(default_factory=dict)
     problem: str = ""  # why the file could not be read ("" when it was)
+    left_out: list[str] = field(default_factory=list)  # its Map values that are not map names
 
     def as_json(self) -> dict[str, Any]:
         return {"file": self.file, "name": self.name, "modes": self.modes, "problem": self.problem}
@@ -66,6 +85,23 @@ class VpkContents:
         return len(self.paths)
 
     @property
+    def maps(self) -> list[str]:
+        """The maps it ships (``maps/<name>.bsp``), campaign maps or not, whose names are map names."""
+        return [name for name in self._bsp_names if is_map_name(name)]
+
+    @property
+    def maps_left_out(self) -> list[str]:
+        """Names of maps it ships or its campaigns name that are not map names, escaped."""
+        bad = [name for name in self._bsp_names if not is_map_name(name)]
+        return list(dict.fromkeys([*bad, *(name for c in self.campaigns for name in c.left_out)]))
+
+    @property
+    def _bsp_names(self) -> list[str]:
+        return [
+            p[5:-4] for p in self.paths if p.startswith("maps/") and p.endswith(".bsp") and "/" not in p[5:]
+        ]
+
+    @property
     def has_vscripts(self) -> bool:
         return any(path.startswith("scripts/vscripts/") for path in self.paths)
 
@@ -73,21 +109,37 @@ class VpkContents:
 def vpk_read(path: Path | str) -> VpkContents:
     """Read the VPK at `path` (a single file or a ``*_dir.vpk``); raises NotAVpk."""
     tree = _read_tree(Path(path))
-    infos = list(tree.vpk)
-    paths = sorted(info.filename.lower() for info in infos)
-    by_path = {info.filename.lower(): info for info in infos}
-    info = _addoninfo(tree, by_path.get("addoninfo.txt"))
+    info = _addoninfo(tree, tree.texts.get("addoninfo.txt"))
     campaigns = [
-        _campaign(tree, by_path[name])
-        for name in paths
-        if name.startswith("missions/") and name.endswith(".txt")
+        _campaign(tree, name, entry) for name, entry in sorted(tree.texts.items()) if _is_mission(name)
     ]
-    return VpkContents(paths=paths, campaigns=campaigns, **info)
+    if tree.missions_left_out:
+        campaigns.append(Campaign(file="missions/", problem=_too_many_missions(tree.missions_left_out)))
+    return VpkContents(paths=sorted(tree.paths), campaigns=campaigns, **info)
 
 
 def vpk_check(path: Path | str) -> None:
     """Raise NotAVpk unless `path` holds a VPK whose tree parses and whose data fits the file."""
     _read_tree(Path(path))
+
+
+def entry_name(raw: bytes) -> str:
+    """A VPK entry's name as stored and shown: its UTF-8 text, with a backslash doubled, a byte
+    that is not UTF-8 or an ASCII control character written ``\\xNN`` and any other character
+    that does not print (a line separator, a zero-width or right-to-left mark) ``\\uNNNN``.
+    Authors' names are data: each is kept whole (the escaping can be undone), on one line, and
+    shows what it holds."""
+    if _PLAIN.fullmatch(raw):
+        return raw.decode()
+    text = raw.replace(b"\\", b"\\\\").decode("utf-8", errors="backslashreplace")
+    return text if text.isprintable() else "".join(map(_printable, text))
+
+
+def _printable(char: str) -> str:
+    if char.isprintable():
+        return char
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def paths_pack(paths: Iterable[str]) -> bytes:
@@ -106,26 +158,41 @@ def paths_unpack(blob: bytes | memoryview | None) -> list[str]:
 
 
 @dataclass(frozen=True)
+class _Entry:
+    """Where one file's bytes are: `preload` in the tree, then `arch_len` bytes at `offset` of
+    the data after the tree (arch_index None) or of archive ``<prefix>_<arch_index>.vpk``."""
+
+    preload: bytes
+    arch_index: int | None
+    offset: int
+    arch_len: int
+
+
+@dataclass
 class _Tree:
-    vpk: VPK
     path: Path
     data_start: int  # where the data after the tree starts in the directory file
+    paths: list[str] = field(default_factory=list)  # every entry's name, lowercased (entry_name)
+    texts: dict[str, _Entry] = field(default_factory=dict)  # addoninfo.txt and missions/*.txt
+    missions_left_out: int = 0
 
 
 def _read_tree(path: Path) -> _Tree:
+    """The tree, read a block at a time: each entry is checked and only its name kept (and the
+    few text files' places), so memory follows the number of files, never the tree's size."""
     with open(path, "rb") as file:
-        header = file.read(_HEADER_V1.size + _HEADER_V2_EXTRA.size)
         size = os.fstat(file.fileno()).st_size
-        header_len = _header(header, size)
-        file.seek(0)
-        head = file.read(header_len)
-    vpk = _parse(head)
-    _check_bounds(vpk, size - header_len)
-    return _Tree(vpk=vpk, path=path, data_start=header_len)
+        start, tree_len = _header(file.read(_HEADER_V1.size + _HEADER_V2_EXTRA.size), size)
+        file.seek(start)
+        tree = _Tree(path=path, data_start=start + tree_len)
+        blocks = _Blocks(file, tree_len)
+        for name, entry in _entries(blocks):
+            _add(tree, name, entry, data_bytes=size - tree.data_start)
+    return tree
 
 
-def _header(header: bytes, size: int) -> int:
-    """How many bytes the header and tree take, from the first bytes of the file."""
+def _header(header: bytes, size: int) -> tuple[int, int]:
+    """Where the tree starts and how many bytes it takes, from the first bytes of the file."""
     if len(header) < _HEADER_V1.size:
         raise NotAVpk(f"{NOT_A_VPK}: {size} bytes, too short for a header")
     signature, version, tree_len = _HEADER_V1.unpack_from(header)
@@ -136,42 +203,109 @@ def _header(header: bytes, size: int) -> int:
     start = _HEADER_V1.size + (_HEADER_V2_EXTRA.size if version == 2 else 0)
     if tree_len > MAX_TREE_BYTES or start + tree_len > size:
         raise NotAVpk(f"{NOT_A_VPK}: tree of {tree_len} bytes does not fit a {size}-byte file")
-    return start + int(tree_len)
+    return start, int(tree_len)
 
 
-def _parse(head: bytes) -> VPK:
-    """srctools' parse of the header and tree alone, from a memory file (so it reads no data)."""
-    fd = os.memfd_create("vpk-tree", os.MFD_CLOEXEC)
+class _Blocks:
+    """The tree's bytes, read from the file a block at a time."""
+
+    def __init__(self, file: BinaryIO, length: int) -> None:
+        self.file, self.left, self.buffer, self.at = file, length, b"", 0
+
+    def string(self) -> bytes:
+        """The next NUL-terminated string."""
+        while (end := self.buffer.find(b"\0", self.at)) < 0:
+            if len(self.buffer) - self.at > _MAX_NAME:
+                raise _BadTree(f"a name longer than {_MAX_NAME} bytes")
+            self._more()
+        text, self.at = self.buffer[self.at : end], end + 1
+        return text
+
+    def entry(self) -> tuple[int, int, int, int, int, int]:
+        """The fixed part of an entry after its name."""
+        if len(self.buffer) - self.at < _ENTRY.size:
+            self._more()
+        fields, self.at = _ENTRY.unpack_from(self.buffer, self.at), self.at + _ENTRY.size
+        return fields
+
+    def take(self, n: int) -> bytes:
+        while len(self.buffer) - self.at < n:
+            self._more()
+        data, self.at = self.buffer[self.at : self.at + n], self.at + n
+        return data
+
+    def _more(self) -> None:
+        block = self.file.read(min(_BLOCK, self.left)) if self.left else b""
+        if not block:
+            raise _BadTree("it ends inside an entry")
+        self.left -= len(block)
+        self.buffer, self.at = self.buffer[self.at :] + block, 0
+
+
+class _BadTree(ValueError):
+    pass
+
+
+def _entries(blocks: _Blocks) -> Iterator[tuple[bytes, _Entry]]:
+    """(raw name, entry) of each file: the tree is extension, then folder, then file name, each
+    list ended by an empty string (a blank part is written " ")."""
     try:
-        os.write(fd, head)
-        try:
-            return VPK(f"/proc/self/fd/{fd}", mode="r")
-        except Exception as exc:  # srctools raises bare Exception, ValueError, struct.error...
-            raise NotAVpk(f"{NOT_A_VPK}: the tree does not parse ({_short(exc)})") from exc
-    finally:
-        os.close(fd)
+        while ext := blocks.string():
+            while folder := blocks.string():
+                while name := blocks.string():
+                    yield _joined(folder, name, ext), _entry(blocks, (folder, name, ext))
+    except (_BadTree, struct.error) as exc:
+        raise NotAVpk(f"{NOT_A_VPK}: the tree does not parse ({exc})") from exc
 
 
-def _check_bounds(vpk: VPK, data_bytes: int) -> None:
-    """Data kept in the file itself must lie inside it: a cut or padded upload fails here."""
-    for info in vpk:
-        if info.arch_index is None and info.arch_len and info.offset + info.arch_len > data_bytes:
-            raise NotAVpk(f"{NOT_A_VPK}: {info.filename} lies past the end of the file")
+def _entry(blocks: _Blocks, parts: tuple[bytes, bytes, bytes]) -> _Entry:
+    _crc, preload_len, arch, offset, arch_len, end = blocks.entry()
+    if end != _ENTRY_END:
+        raise _BadTree(f"{entry_name(_joined(*parts))} has a bad terminator")
+    preload = blocks.take(preload_len)
+    return _Entry(preload, None if arch == _IN_THE_DIR_FILE else arch, offset if arch_len else 0, arch_len)
 
 
-def _read_member(tree: _Tree, info: FileInfo) -> bytes:
-    if info.size > MAX_TEXT_BYTES:
-        raise ValueError(f"{info.filename} is {info.size} bytes, too big to be a text file")
-    if not info.arch_len:
-        return info.start_data
-    if info.arch_index is None:
-        where, offset = tree.path, tree.data_start + info.offset
+def _joined(folder: bytes, name: bytes, ext: bytes) -> bytes:
+    folder, name, ext = (b"" if part == b" " else part for part in (folder, name, ext))
+    return folder + (b"/" if folder else b"") + name + (b"." if ext else b"") + ext
+
+
+def _add(tree: _Tree, raw: bytes, entry: _Entry, *, data_bytes: int) -> None:
+    name = entry_name(raw).lower()
+    if len(tree.paths) == MAX_FILES:
+        raise NotAVpk(f"{NOT_A_VPK}: more than {MAX_FILES} files")
+    if entry.arch_index is None and entry.arch_len and entry.offset + entry.arch_len > data_bytes:
+        raise NotAVpk(f"{NOT_A_VPK}: {name} lies past the end of the file")
+    tree.paths.append(name)
+    if name == "addoninfo.txt" or _is_mission(name):
+        if len(tree.texts) < MAX_MISSIONS:
+            tree.texts[name] = entry
+        else:
+            tree.missions_left_out += 1
+
+
+def _is_mission(name: str) -> bool:
+    return name.startswith("missions/") and name.endswith(".txt")
+
+
+def _too_many_missions(left_out: int) -> str:
+    return f"more than {MAX_MISSIONS} mission files: {left_out} not read"
+
+
+def _read_member(tree: _Tree, name: str, entry: _Entry) -> bytes:
+    if len(entry.preload) + entry.arch_len > MAX_TEXT_BYTES:
+        raise ValueError(f"{name} is {len(entry.preload) + entry.arch_len} bytes, too big to be a text file")
+    if not entry.arch_len:
+        return entry.preload
+    if entry.arch_index is None:
+        where, offset = tree.path, tree.data_start + entry.offset
     else:
         prefix = tree.path.name.removesuffix("_dir.vpk")
-        where, offset = tree.path.with_name(get_arch_filename(prefix, info.arch_index)), info.offset
+        where, offset = tree.path.with_name(get_arch_filename(prefix, entry.arch_index)), entry.offset
     with open(where, "rb") as file:
         file.seek(offset)
-        return info.start_data + file.read(info.arch_len)
+        return entry.preload + file.read(entry.arch_len)
 
 
 def _short(exc: BaseException) -> str:
@@ -182,17 +316,47 @@ def _short(exc: BaseException) -> str:
 # --- addoninfo.txt and missions/*.txt -------------------------------------------------------------
 
 
-def _keyvalues(tree: _Tree, info: FileInfo) -> Keyvalues:
-    raw = _read_member(tree, info)
-    text = raw.decode("utf-8", errors="replace").lstrip("\ufeff")
-    return Keyvalues.parse(text, info.filename)
+def keyvalues_parse(raw: bytes, filename: str) -> Keyvalues:
+    """A KeyValues file of an addon as the game reads it.
+
+    Valve's reader takes tokens, not lines: several pairs on one line, a block on one line or a
+    whole file on one line are valid. Keys match in any case (srctools folds them), ``//``
+    comments and ``[$X360]``-style conditions are honoured, backslashes are text (the game reads
+    these files without escapes). The bytes are UTF-16 when they start with its BOM, else UTF-8
+    (a BOM or none; a byte that is not UTF-8 becomes U+FFFD)."""
+    tokens = Tokenizer(_text(raw), filename, KeyValError, string_bracket=True, allow_escapes=False)
+    return Keyvalues.parse(
+        IterTokenizer(_game_tokens(tokens), filename, KeyValError),
+        filename,
+        flags=_CONDITIONS,
+        single_line=True,
+    )
 
 
-def _addoninfo(tree: _Tree, info: FileInfo | None) -> dict[str, Any]:
-    if info is None:
+def _text(raw: bytes) -> str:
+    """The text without its NULs (a database's text and JSON cannot hold them)."""
+    codec = next((codec for bom, codec in _BOMS if raw.startswith(bom)), "utf-8")
+    return raw.decode(codec, errors="replace").replace("\0", "")
+
+
+def _game_tokens(tokens: Tokenizer) -> Iterator[tuple[Token, str]]:
+    """The tokens without their line breaks, but the one srctools wants after a ``[$FLAG]``."""
+    for token, value in tokens:
+        if token is not Token.NEWLINE:
+            yield token, value
+        if token is Token.PROP_FLAG:
+            yield Token.NEWLINE, "\n"
+
+
+def _keyvalues(tree: _Tree, name: str, entry: _Entry) -> Keyvalues:
+    return keyvalues_parse(_read_member(tree, name, entry), name)
+
+
+def _addoninfo(tree: _Tree, entry: _Entry | None) -> dict[str, Any]:
+    if entry is None:
         return {"addoninfo_problem": "no addoninfo.txt"}
     try:
-        root = _keyvalues(tree, info)
+        root = _keyvalues(tree, "addoninfo.txt", entry)
     except Exception as exc:  # a malformed file of the addon's, never a failure of the read
         return {"addoninfo_problem": f"addoninfo.txt unreadable: {_short(exc)}"}
     values = {kv.name: kv.value for kv in _leaves(root)}
@@ -217,17 +381,28 @@ def _leaves(root: Keyvalues) -> Iterable[Keyvalues]:
             yield block
 
 
-def _campaign(tree: _Tree, info: FileInfo) -> Campaign:
-    file = info.filename.lower()
+def _campaign(tree: _Tree, file: str, entry: _Entry) -> Campaign:
     try:
-        root = _keyvalues(tree, info)
+        root = _keyvalues(tree, file, entry)
         mission = root.find_block("mission")
     except Exception as exc:
         return Campaign(file=file, problem=f"{file} unreadable: {_short(exc)}")
     name = mission["DisplayTitle", ""] or mission["Name", ""] or file
     modes_block = mission.find_block("modes", or_blank=True)
-    modes = {mode: _maps(modes_block.find_block(mode, or_blank=True)) for mode in GAME_MODES}
-    return Campaign(file=file, name=name, modes={mode: maps for mode, maps in modes.items() if maps})
+    named = {mode: _maps(modes_block.find_block(mode, or_blank=True)) for mode in GAME_MODES}
+    modes = {mode: [m for m in maps if is_map_name(m)] for mode, maps in named.items()}
+    left_out = [entry_name(m.encode()) for maps in named.values() for m in maps if not is_map_name(m)]
+    return Campaign(
+        file=file,
+        name=name,
+        modes={mode: maps for mode, maps in modes.items() if maps},
+        left_out=list(dict.fromkeys(left_out)),
+    )
+
+
+def is_map_name(name: str) -> bool:
+    """Whether a Source server takes `name` as a map name (``map <name>``, a line of maps.txt)."""
+    return _MAP_NAME.fullmatch(name) is not None
 
 
 def _maps(mode: Keyvalues) -> list[str]:

@@ -128,3 +128,24 @@ def test_client_ip_without_a_forwarded_header_is_the_socket_address(rf, settings
     assert client_ip(rf.get("/", REMOTE_ADDR="127.0.0.1")) == "127.0.0.1"
     settings.SECURE_COOKIES = False
     assert client_ip(rf.get("/", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="192.0.2.1")) == "127.0.0.1"
+
+
+def test_one_address_trying_many_usernames_is_locked_for_every_username(client, gamer, settings):
+    assert settings.LEFT4ME_LOGIN_FAILURES_PER_ADDRESS == 20  # the default, above the per-user 5
+    for n in range(5):
+        _fail(client, 4, username=f"guess{n}")  # 4 each: no username reaches its own lock
+    assert _logged_in(_login(Client(), "gamer", PASSWORD, ip="198.51.100.9"))  # another address
+
+    response = _login(Client(), "gamer", PASSWORD)  # the right password, from the address
+
+    assert response.status_code == 429
+    assert "Too many failed logins from your address: try again in 15 minutes." in response.content.decode()
+    assert _login(Client(), "nobody-yet", "x").status_code == 429
+
+
+def test_fewer_failures_than_the_address_limit_lock_no_one_else(client, gamer, settings):
+    settings.LEFT4ME_LOGIN_FAILURES_PER_ADDRESS = 9
+    _fail(client, 4, username="guess1")
+    _fail(client, 4, username="guess2")
+
+    assert _logged_in(_login(Client(), "gamer", PASSWORD))

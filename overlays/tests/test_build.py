@@ -12,6 +12,8 @@ from overlays.models import OverlayWorkshopItem
 from tests.support.fakesteam import Step
 from tests.support.helpers import T0, FakeContext, item_from_steam, link_target, put_in_cache
 from workshop.models import WorkshopItem
+from workshop.services import items_store_metadata
+from workshop.steam import fetch_metadata_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -93,6 +95,18 @@ def test_skips_items_without_file_url(overlay, steam, ctx):
     assert ctx.stderr == ["workshop item 2004 skipped: no file_url (steam result: 9)"]
     assert not os.path.lexists(overlay.addons_path / "2004.vpk")
     assert "skipped=1 failed=0" in summary
+
+
+def test_an_out_of_range_file_size_is_the_cause_given_not_a_missing_file_url(overlay, steam, ctx):
+    steam.add_item("2006", size=100)
+    steam.details["2006"]["file_size"] = str(2**63)
+    item = items_store_metadata(fetch_metadata_batch(["2006"]))["2006"]
+    OverlayWorkshopItem.objects.create(overlay=overlay, item=item)
+    assert item.file_url == "" and item.last_error == "steam sent an invalid file_size"
+
+    _build(overlay, ctx)
+
+    assert ctx.stderr == ["workshop item 2006 skipped: steam sent an invalid file_size"]
 
 
 def test_keeps_a_good_cached_file_linked_when_steam_stops_serving_it(overlay, steam, ctx):

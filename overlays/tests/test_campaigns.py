@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -201,3 +203,67 @@ def test_the_page_with_campaigns_and_conflicts_stays_within_10_queries(
     with django_assert_max_num_queries(10):
         body = owner_client.get(f"/overlays/{built.pk}/?q=Item").content.decode()
     assert "5001 + 5003" in body and "<dd>hd_1, hd_2, hd_3</dd>" in body
+
+
+# --- every map an addon ships; map names that are map names ----------------------------------------
+
+SURVIVAL = {  # maps only, no missions file: survival and scavenge maps, single maps
+    "addoninfo.txt": addoninfo("Survival Pack", flags=("map",)),
+    "maps/sv_lighthouse_x.bsp": "bsp",
+    "maps/sv_Docks-2.bsp": "bsp",
+    "maps/graphs/sv_lighthouse_x.ain": "ain",
+}
+CHEATS = {
+    "addoninfo.txt": addoninfo("Sneaky"),
+    "missions/sneaky.txt": '"mission" { "Name" "sneaky" "modes" { "coop" { '
+    '"1" { "Map" "sn_1" } "2" { "Map" "sn_2\nsv_cheats 1" } "3" { "Map" "sn 3" } } } }',
+    "maps/sn_1.bsp": "bsp",
+    "maps/bad;name.bsp": "bsp",
+}
+
+
+@pytest.fixture
+def with_maps(built, steam, ctx, tmp_path):
+    for steam_id, files in (("5004", SURVIVAL), ("5005", CHEATS)):
+        (tmp_path / steam_id).mkdir()
+        steam.add_item(steam_id, data=vpk_bytes(tmp_path / steam_id, files))
+        item_from_steam(steam, steam_id, overlay=built)
+    overlay_build(overlay=built, ctx=ctx)
+    built.refresh_from_db()
+    return built
+
+
+def test_maps_without_a_campaign_are_listed_beside_the_campaigns(with_maps, owner_client):
+    body = owner_client.get(f"/overlays/{with_maps.pk}/").content.decode()
+
+    assert "Maps without a campaign" in body
+    assert '<strong>Item 5004</strong> <span class="muted">(5004)</span>: sv_docks-2, sv_lighthouse_x' in body
+    assert "hd_1" not in body.split("Maps without a campaign")[1].split("</ul>")[0]  # a campaign's map
+    assert f'href="/overlays/{with_maps.pk}/maps.txt?mode=all"' in body
+
+
+def test_maps_txt_all_gives_every_map_the_overlay_provides(with_maps, owner_client):
+    everything = owner_client.get(f"/overlays/{with_maps.pk}/maps.txt?mode=all").content.decode().split("\n")
+    coop = owner_client.get(f"/overlays/{with_maps.pk}/maps.txt?mode=coop").content.decode()
+
+    assert set(everything) == {
+        *("hd_1", "hd_2", "hd_3", "hd_1v", "dc_1", "dc_2", "dc_s", "sn_1"),
+        *("sv_lighthouse_x", "sv_docks-2", ""),
+    }
+    assert len(everything) == len(set(everything))
+    assert set(coop.split()) == {"hd_1", "hd_2", "hd_3", "dc_1", "dc_2", "sn_1"}
+
+
+def test_names_that_are_not_map_names_are_left_out_and_named_on_the_item(with_maps, owner_client, ctx):
+    texts = [owner_client.get(f"/overlays/{with_maps.pk}/maps.txt?mode={m}").content for m in ("coop", "all")]
+    body = owner_client.get(f"/overlays/{with_maps.pk}/").content.decode()
+
+    assert all(b"sv_cheats" not in text and b"sn 3" not in text for text in texts)
+    assert all(line == line.strip() and line for text in texts for line in text.decode().splitlines())
+    lists = re.findall(r'id="maps-(\w+)">(.*?)</textarea>', body, re.DOTALL)
+    assert {mode for mode, _text in lists} == {"coop", "versus", "survival", "all"}
+    assert all("sv_cheats" not in text for _mode, text in lists)
+    assert (
+        "left out, not map names: <code>bad;name</code>, <code>sn_2\\x0asv_cheats 1</code>, <code>sn 3</code>"
+    ) in body
+    assert "workshop 5005: left out, not map names: bad;name, sn_2\\x0asv_cheats 1, sn 3" in ctx.stderr

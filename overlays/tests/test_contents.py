@@ -153,3 +153,48 @@ def test_the_contents_and_conflicts_lists_open_in_the_admin(client, superuser, o
     assert page.status_code == 200 and "Helms Deep" in page.content.decode()
     assert client.get("/admin/overlays/overlayfileconflict/").status_code == 200
     assert client.get("/admin/workshop/workshopitemcontents/add/").status_code == 403
+
+
+def test_names_that_are_not_utf8_never_fail_a_build_nor_keep_another_item_out(
+    overlay, steam, ctx, tmp_path, monkeypatch
+):
+    odd = {"addoninfo.txt": addoninfo("Odd \x00names"), "maps/m\udcfe\udcfd.bsp": "bsp"}  # bytes fe fd
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    steam.add_item("3010", data=vpk_bytes(tmp_path / "a", odd))
+    steam.add_item("3011", data=vpk_bytes(tmp_path / "b", HELMS))
+    odd_item = item_from_steam(steam, "3010", overlay=overlay)
+    item_from_steam(steam, "3011", overlay=overlay)
+
+    overlay_build(overlay=overlay, ctx=ctx)
+
+    assert (overlay.addons_path / "3010.vpk").is_symlink() and (overlay.addons_path / "3011.vpk").is_symlink()
+    row = odd_item.contents.get()
+    assert row.title == "Odd names" and row.path_list == ["addoninfo.txt", "maps/m\\xfe\\xfd.bsp"]
+
+
+def test_a_reader_failure_is_a_problem_on_its_item_and_the_others_are_linked(
+    overlay, steam, ctx, tmp_path, monkeypatch
+):
+    real = contents_module.vpk_read
+
+    def failing_for_one(path):
+        if path.name == "3012.vpk":
+            raise UnicodeEncodeError("utf-8", "\udcfe", 0, 1, "surrogates not allowed")
+        return real(path)
+
+    monkeypatch.setattr(contents_module, "vpk_read", failing_for_one)
+    (tmp_path / "a").mkdir()
+    steam.add_item("3012", data=vpk_bytes(tmp_path, HELMS))
+    steam.add_item("3013", data=vpk_bytes(tmp_path / "a", HELMS))
+    bad = item_from_steam(steam, "3012", overlay=overlay)
+    item_from_steam(steam, "3013", overlay=overlay)
+
+    overlay_build(overlay=overlay, ctx=ctx)
+
+    assert (overlay.addons_path / "3012.vpk").is_symlink() and (overlay.addons_path / "3013.vpk").is_symlink()
+    row = bad.contents.get()
+    assert not row.readable and row.problem.startswith("cannot read the contents: UnicodeEncodeError")
+    assert any(
+        line.startswith("workshop 3012: cannot read the contents: UnicodeEncodeError") for line in ctx.stderr
+    )

@@ -102,6 +102,18 @@ def test_overlay_refresh_picks_up_new_collection_items(overlay, steam, ctx):
     assert (overlay.addons_path / "102.vpk").is_symlink()
 
 
+def test_a_collection_child_dropped_for_a_bad_id_is_named_in_the_log(overlay, steam, ctx):
+    _cached_item(steam, "103", overlay)
+    steam.add_collection("901", ["103", "../etc", "0"])
+    OverlayWorkshopCollection.objects.create(overlay=overlay, steam_id="901")
+
+    overlay_refresh(overlay=overlay, ctx=ctx)
+
+    assert "collection 901: left out a child with a bad id: '../etc'" in ctx.stderr
+    assert "collection 901: left out a child with a bad id: '0'" in ctx.stderr
+    assert set(overlay.workshop_links.values_list("item__steam_id", flat=True)) == {"103"}
+
+
 # --- every item --------------------------------------------------------------------------
 
 

@@ -93,16 +93,31 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, live_server: Any, worker: Any, _steam_settings: None) -> Iterator[Page]:
     """A fresh browser tab (its own cookies) on the live server, 1280x900 unless a test resizes it.
-    An uncaught script error on any page fails the test."""
+    An uncaught script error or a Content-Security-Policy violation on any page fails the test
+    (a test that wants one reads and clears ``csp_violations(tab)``)."""
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     tab = context.new_page()
     errors: list[str] = []
+    violations: list[str] = []
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on("console", lambda msg: violations.append(msg.text) if CSP_VIOLATION in msg.text else None)
+    _VIOLATIONS[id(tab)] = violations
     expect.set_options(timeout=10_000)
     yield tab
     context.close()
+    del _VIOLATIONS[id(tab)]
     assert not errors, f"script errors on the page: {errors}"
+    assert not violations, f"Content-Security-Policy violations on the page: {violations}"
+
+
+CSP_VIOLATION = "Content Security Policy"  # chromium's console message for each refusal
+_VIOLATIONS: dict[int, list[str]] = {}
+
+
+def csp_violations(tab: Page) -> list[str]:
+    """The violations the tab logged so far (the list the fixture checks at the end)."""
+    return _VIOLATIONS[id(tab)]
 
 
 @pytest.fixture

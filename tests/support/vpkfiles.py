@@ -8,6 +8,7 @@ at them) and ``dir`` (``<name>_dir.vpk`` plus ``<name>_000.vpk`` holding the dat
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
@@ -87,3 +88,15 @@ def _footer(vpk: VPK, files: Files) -> None:
 
 def _bytes(data: bytes | str) -> bytes:
     return data.encode() if isinstance(data, str) else data
+
+
+def many_empty_entries(path: Path, count: int) -> Path:
+    """A VPK of `count` empty files with distinct 3-byte names in one folder (any byte but NUL:
+    most names are not UTF-8), written directly: a crafted tree no tool would make, packed as
+    densely as the format allows (22 bytes an entry; 3,000,000 of them are a 63 MiB tree)."""
+    alphabet = [bytes([b]) for b in range(1, 256)]
+    entry = struct.pack("<IHHIIH", 0, 0, 0x7FFF, 0, 0, 0xFFFF)
+    names = (a + b + c for a in alphabet for b in alphabet for c in alphabet)
+    tree = b"dat\0folder\0" + b"".join(next(names) + b"\0" + entry for _ in range(count)) + b"\0\0\0"
+    path.write_bytes(struct.pack("<III", 0x55AA1234, 1, len(tree)) + tree)
+    return path

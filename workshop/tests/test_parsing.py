@@ -166,3 +166,47 @@ def test_other_steam_links_are_refused_naming_the_entry(text: str) -> None:
 )
 def test_ids_from_steam_follow_the_rule_of_typed_ids(value: object, steam_id: str | None) -> None:
     assert steam_id_from_steam(value) == steam_id
+
+
+# --- forms people paste ---------------------------------------------------------------------------
+
+URL = "https://steamcommunity.com/sharedfiles/filedetails/?id=123"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"steam://openurl_external/{URL}",  # as Steam guides write it
+        "https://steamcommunity.com/sharedfiles/filedetails/?l=english&amp;id=123",  # HTML-escaped
+        "123\u200b",  # a zero-width space after the id
+        "\u200b\u2060123",  # a zero-width space and a word joiner before it
+        f"\ufeff{URL}\u200e",  # a BOM before the link and a left-to-right mark after it
+        "https://steamcommunity.com/sharedfiles/filedetails/changelog/123",
+        "https://steamcommunity.com/sharedfiles/filedetails/changelog/123/?l=german",
+        f"<{URL}>",  # as Discord shows a link it does not preview
+        f"<steam://openurl_external/{URL}>",
+    ],
+)
+def test_pasted_forms_are_accepted(text: str) -> None:
+    assert parse_workshop_input(text) == ["123"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "12\u200b3",  # an invisible character inside an id is not next to it
+        "<123>",  # Discord wraps links, not numbers
+        "<https://evil.example/sharedfiles/filedetails/?id=1>",
+        f"<{URL}",
+        "steam://openurl_external/https://evil.example/sharedfiles/filedetails/?id=1",
+        "steam://openurl_internal/" + URL,
+        "https://steamcommunity.com/sharedfiles/filedetails/changelog/x1",
+        "https://steamcommunity.com/sharedfiles/filedetails/changelog/123?id=456",
+        "https://steamcommunity.com/workshop/filedetails/changelog/123/extra",
+        "https://steamcommunity.com/sharedfiles/filedetails/?l=english&amp;id=1&amp;id=2",
+        "https://steamcommunity.com/sharedfiles/filedetails/?l=english&amp;ID=1",
+    ],
+)
+def test_nothing_else_gets_looser(text: str) -> None:
+    with pytest.raises(WorkshopInputError, match=r"^not a workshop id or URL: "):
+        parse_workshop_input(text)

@@ -150,6 +150,29 @@ def test_number_ranges(field: str, value: object, invalid: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://steamuserimages-a.akamaihd.net/ugc/1/2/", True),
+        ("HTTP://images.test/p.png", True),
+        ("javascript:alert(document.cookie)", False),
+        ("JavaScript://%0aalert(1)", False),
+        ("data:image/svg+xml;base64,PHN2Zz4=", False),
+        ("//images.test/p.png", False),
+        ("https:evil", False),
+        ("", False),
+    ],
+)
+@responses.activate
+def test_only_https_or_http_preview_urls_are_kept(url: str, kept: bool) -> None:
+    entry = {"publishedfileid": "7", "result": 1, "consumer_app_id": 550, "preview_url": url}
+    responses.add(responses.POST, DETAILS_URL, json={"response": {"publishedfiledetails": [entry]}})
+
+    (meta,) = fetch_metadata_batch(["7"])
+
+    assert meta.preview_url == (url if kept else "")
+
+
+@pytest.mark.parametrize(
     ("value", "banned"),
     [(0, False), (1, True), (False, False), (True, True), ("1", True), ("0", False), (None, False)],
 )
