@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "jobs",
     "workshop",
     "overlays",
+    "fleet",
 ]
 
 MIDDLEWARE = [

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
-from jobs.admin import ReadOnly
+from left4me.admin import ReadOnly
 from left4me.http import AuthenticatedHttpRequest, request_user
 from overlays.models import (
     Overlay,

@@ -4,12 +4,13 @@ import time
 
 import pytest
 
+from fleet.refresh import items_refresh_all
 from jobs.models import Job
 from jobs.runner import JobCancelled, JobFailed
 from overlays import refresh
 from overlays.build import cache_file
 from overlays.models import OverlayWorkshopCollection, OverlayWorkshopItem
-from overlays.refresh import items_refresh_all, overlay_refresh
+from overlays.refresh import overlay_refresh
 from overlays.services import overlay_create
 from tests.support.fakesteam import ApiStep
 from tests.support.helpers import T0, FakeContext, item_from_steam, put_in_cache
