@@ -2,7 +2,8 @@
 `operations` module with its whole policy, and bound to its work by `jobs.runner.job_task`.
 
 `jobs` knows no operation by name: enqueue (which takes the object), the claim, the pages and the
-admin read this registry, which the apps fill when their `operations` modules are imported.
+admin read this registry, which the apps fill when their `operations` modules are imported
+(JobsConfig.ready imports them in every process).
 """
 
 from __future__ import annotations

@@ -159,7 +159,7 @@ class OverlayAdmin(admin.ModelAdmin[Overlay]):
     def rebuild(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Overlay]) -> None:
         for overlay in queryset:
             job = build_enqueue(overlay=overlay, user=request.user, reason="rebuild")
-            self.message_user(request, f"{overlay}: build_overlay job {job.pk}")
+            self.message_user(request, f"{overlay}: {job.operation} job {job.pk}")
 
 
 @admin.register(OverlayWorkshopItem)
