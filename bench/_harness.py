@@ -116,7 +116,7 @@ def start_steam(*, rate_limit: int | None = None, api_latency: float = 0.0) -> F
     return steam
 
 
-def start_quiet_worker(*, concurrency: int = 2, **env: str) -> subprocess.Popen[bytes]:
+def start_quiet_worker(*, concurrency: int = 2, gossip: bool = False, **env: str) -> subprocess.Popen[bytes]:
     """tests.support.workers.start_worker with the worker's output in ROOT/worker-N.log, not on the terminal."""
     from tests.support.workers import start_worker
 
@@ -127,7 +127,7 @@ def start_quiet_worker(*, concurrency: int = 2, **env: str) -> subprocess.Popen[
     try:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
-        return start_worker(concurrency=concurrency, **env)
+        return start_worker(concurrency=concurrency, gossip=gossip, **env)
     finally:
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)

@@ -33,7 +33,7 @@ def build_seconds(overlay: Overlay, concurrency: int | None) -> tuple[float, flo
 
     shutil.rmtree(settings.WORKSHOP_CACHE_ROOT, ignore_errors=True)
     env = {"WORKSHOP_DOWNLOAD_CONCURRENCY": str(concurrency)} if concurrency else {}
-    worker = h.start_quiet_worker(concurrency=1, **env)
+    worker = h.start_quiet_worker(concurrency=1, gossip=False, **env)
     try:
         job = h.wait_job(build_enqueue(overlay=overlay, user=None, reason="benchmark").pk, timeout=300)
     finally:

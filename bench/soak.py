@@ -1,11 +1,12 @@
 """Chaos soak: users act at random through the services while the stand-in Steam fails, workers
-and their pool children are SIGKILLed and Redis restarts; then, with the faults off, one final
-refresh and build of every overlay, and the invariants are checked. Exits 1 when one broke.
+and their pool children are SIGKILLed and Redis is SIGKILLed while builds run (and started again
+REDIS_DOWN_SECONDS later); then, with the faults off, one final refresh and build of every
+overlay, and the invariants are checked. Exits 1 when one broke.
 
     .venv/bin/python bench/soak.py [DURATION]     (make soak DURATION=30m; default 3m)
 
 Everything runs under a throwaway LEFT4ME_ROOT: SQLite, a private Redis, two real Celery workers
-(2 pool children each), celery beat (the reaper every JOB_REAPER_INTERVAL_SECONDS) and the
+(2 pool children each, with gossip and mingle as the service runs them), celery beat (the reaper every JOB_REAPER_INTERVAL_SECONDS) and the
 stand-in Steam on loopback. SOAK_SEED fixes the random choices (the timing still varies).
 """
 
@@ -45,6 +46,8 @@ COLLECTIONS = 5
 FIRST_ID = 8_800_001
 FIRST_COLLECTION = 8_900_001
 KILL_EVERY = 30.0  # seconds between two SIGKILLs
+REDIS_KILLS = 2  # Redis SIGKILLs, spread over the chaos phase, each while a build runs
+REDIS_DOWN_SECONDS = 4.0
 WORKERS = 2
 SETTLE_SECONDS = 240.0  # bound on each wait for the jobs to end, once the faults are off
 FILE_FAULT_RATE = 0.35  # share of file GETs that fail while the chaos is on
@@ -156,6 +159,7 @@ class World:
     beat: subprocess.Popen[bytes] | None = None
     redis: subprocess.Popen[bytes] | None = None
     kills: Counter[str] = field(default_factory=Counter)
+    stopped: list[str] = field(default_factory=list)  # workers that exited without being killed
     actions: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     unexpected: list[str] = field(default_factory=list)
@@ -187,7 +191,7 @@ def start_processes(world: World) -> None:
 
 
 def start_worker() -> subprocess.Popen[bytes]:
-    return h.start_quiet_worker(concurrency=2, queues="celery,housekeeping")
+    return h.start_quiet_worker(concurrency=2, gossip=True, queues="celery,housekeeping")
 
 
 def start_beat() -> subprocess.Popen[bytes]:
@@ -212,7 +216,7 @@ def kill_something(world: World) -> None:
     children = [(w, c) for w in alive for c in h.worker_children(w.pid)]
     # A pool child running a job has threads of its own (the heartbeat, the downloads).
     working = [(w, c) for w, c in children if threads(c) > 1]
-    if children and sum(world.kills.values()) % 2 == 0:
+    if children and (world.kills["workers"] + world.kills["pool children"]) % 2 == 0:
         _, child = world.rng.choice(working or children)
         try:
             os.kill(child, signal.SIGKILL)
@@ -238,15 +242,26 @@ def threads(pid: int) -> int:
         return 0
 
 
-def restart_redis(world: World) -> None:
-    from tests.support.redisproc import start_private_redis, stop_private_redis
+def kill_redis(world: World) -> None:
+    """SIGKILL Redis (while a build runs, when one does) and start it again on the same port
+    REDIS_DOWN_SECONDS later, with empty queues: the reaper re-sends what was lost."""
+    from tests.support.redisproc import start_private_redis
 
     assert world.redis is not None
     url = os.environ["CELERY_BROKER_URL"]
     port = int(url.rsplit(":", 1)[1].split("/")[0])
-    stop_private_redis(world.redis)
+    world.kills["Redis kills during a build" if busy() else "Redis kills"] += 1
+    world.redis.kill()
+    world.redis.wait()
+    time.sleep(REDIS_DOWN_SECONDS)
     world.redis, _ = start_private_redis(h.ROOT / "redis", port=port)
-    world.kills["redis restarts"] += 1
+
+
+def note_stopped_workers(world: World) -> None:
+    """Workers that exited on their own (the soak SIGKILLs only the ones it removes from the list)."""
+    for worker in [w for w in world.workers if w.poll() is not None]:
+        world.stopped.append(f"worker {worker.pid} exited with status {worker.returncode}")
+        world.workers.remove(worker)
 
 
 def stop_processes(world: World) -> None:
@@ -384,7 +399,8 @@ def new_upload(world: World) -> None:
 
 def chaos(world: World, users: list[User], duration: float) -> None:
     start = time.monotonic()
-    next_kill, next_trickle, redis_done = start + KILL_EVERY, start, False
+    next_kill, next_trickle = start + KILL_EVERY, start
+    redis_kills = [start + duration * n / (REDIS_KILLS + 1) for n in range(1, REDIS_KILLS + 1)]
     world.steam.chaos.set()
     while (now := time.monotonic()) < start + duration:
         if now >= next_trickle:
@@ -393,9 +409,10 @@ def chaos(world: World, users: list[User], duration: float) -> None:
         if now >= next_kill and (busy() or now >= next_kill + 10):
             kill_something(world)
             next_kill = now + KILL_EVERY * world.rng.uniform(0.7, 1.3)
-        if not redis_done and now >= start + duration / 2:
-            restart_redis(world)
-            redis_done = True
+        if redis_kills and now >= redis_kills[0] and (busy() or now >= redis_kills[0] + 10):
+            kill_redis(world)
+            redis_kills.pop(0)
+        note_stopped_workers(world)
         act(world, world.rng.choice(users))
         time.sleep(world.rng.uniform(0.3, 1.2))
     world.steam.chaos.clear()
@@ -640,7 +657,12 @@ def report(world: World, checks: list[Check], seen: Counter[str], timing: dict[s
                 "",
             ),
             ("kills", f"workers {world.kills['workers']}, pool children {world.kills['pool children']}", ""),
-            ("Redis restarts", str(world.kills["redis restarts"]), ""),
+            (
+                "Redis SIGKILLs",
+                f"{world.kills['Redis kills during a build']} during a build, "
+                f"{world.kills['Redis kills']} with none running; down {REDIS_DOWN_SECONDS:.0f} s each",
+                "",
+            ),
             ("faults injected", ", ".join(f"{k} {n}" for k, n in sorted(world.steam.faults.items())), ""),
             ("file GETs, API POSTs", f"{sum(world.steam.gets.values())}, {world.steam.api_post_count}", ""),
             *[(name, str(n), "") for name, n in sorted(seen.items())],
@@ -707,6 +729,7 @@ def main() -> int:
         timing["final"] = box["seconds"]
         if not settled:
             dump_stacks(world)
+        note_stopped_workers(world)
     finally:
         stop_processes(world)
         from tests.support.redisproc import stop_private_redis
@@ -715,6 +738,7 @@ def main() -> int:
             stop_private_redis(world.redis)
         world.steam.stop()
     checks = [Check("user actions raised only the refusals the services document", world.unexpected)]
+    checks.append(Check("no worker stopped by itself (the Redis kills included)", world.stopped))
     checks += check_jobs(final_ids)
     checks += check_overlays(world)
     cache_checks, seen = check_cache(world)

@@ -2,49 +2,24 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
 from celery.signals import celeryd_after_setup, worker_ready
-from celery.worker.consumer import Consumer as CeleryConsumer
 
+from left4me.broker import use_for_redis_urls
 from left4me.health import WorkerHeartbeat
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "left4me.settings")
 
 logger = logging.getLogger(__name__)
 
+# Before the app makes any broker connection: channels that outlive a lost Redis (left4me.broker).
+use_for_redis_urls()
 app = Celery("left4me")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 app.steps["consumer"].add(WorkerHeartbeat)
-
-
-class Consumer(CeleryConsumer):
-    """Celery's consumer, kept alive when the broker goes away while it holds unacknowledged
-    messages (CELERY_WORKER_CONSUMER).
-
-    Celery 5.7 closes the broken connection after collecting it, and that close tries to give
-    the messages back to Redis through a transport the collect already detached. kombu then
-    raises AttributeError, not a connection error; Celery lets it through as "Unrecoverable
-    error" and the worker stops instead of reconnecting. Here that close ignores every error,
-    as Celery 5.6's collect did: the broker is gone, and the reaper re-sends what was lost."""
-
-    def on_connection_error_after_connected(self, exc: Exception) -> None:
-        if self.connection is not None:
-            self.connection.close = _quietly(self.connection.close)  # type: ignore[method-assign]
-        super().on_connection_error_after_connected(exc)
-
-
-def _quietly(close: Callable[[], object]) -> Callable[[], None]:
-    def close_quietly() -> None:
-        try:
-            close()
-        except Exception:
-            logger.warning("the broken broker connection did not close cleanly", exc_info=True)
-
-    return close_quietly
 
 
 @app.task(name="left4me.ping", ignore_result=False)

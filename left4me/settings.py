@@ -203,8 +203,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis re-delivers an unacked message after this long; the reaper settles jobs sooner.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BEAT_SCHEDULER = "left4me.beat:LockedScheduler"
-# Reconnects when Redis restarts while messages are unacknowledged (see left4me.celery.Consumer).
-CELERY_WORKER_CONSUMER = "left4me.celery:Consumer"
 # --- Hosts ------------------------------------------------------------------------------
 # The machine this process runs on. A job worker registers it as a Host and serves its queue;
 # one machine alone needs no setting (the host "local", on the shared queue "celery").

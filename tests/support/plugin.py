@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -43,13 +44,19 @@ else:
 os.environ.pop("CELERY_RESULT_BACKEND", None)
 
 
-def restart_private_redis() -> None:
-    """Stop the session's Redis and start it again on the same port (its queues start empty)."""
+def restart_private_redis(*, kill: bool = False, down_seconds: float = 0.0) -> None:
+    """Stop the session's Redis (SIGTERM, or SIGKILL with `kill`), leave it down `down_seconds`,
+    and start it again on the same port (its queues start empty)."""
     global _redis_proc
     if _redis_proc is None:
         raise RuntimeError("the suite runs against LEFT4ME_TEST_BROKER_URL, not a private Redis")
     port = int(os.environ["CELERY_BROKER_URL"].rsplit(":", 1)[1].split("/")[0])
-    stop_private_redis(_redis_proc)
+    if kill:
+        _redis_proc.kill()
+        _redis_proc.wait()
+    else:
+        stop_private_redis(_redis_proc)
+    time.sleep(down_seconds)
     _redis_proc, _ = start_private_redis(_ROOT / "redis", port=port)
 
 

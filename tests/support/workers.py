@@ -43,12 +43,17 @@ def database_url() -> str:
     return f"postgres://{auth}{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_worker(*, concurrency: int = 2, queues: str | None = None, **env: str) -> subprocess.Popen:
-    """A worker as left4me-worker runs: the shared queue and the housekeeping queue."""
+def start_worker(
+    *, concurrency: int = 2, queues: str | None = None, gossip: bool = False, **env: str
+) -> subprocess.Popen:
+    """A worker as left4me-worker runs: the shared queue and the housekeeping queue. Without
+    gossip and mingle unless `gossip` (the service runs with both: their pub/sub channel changes
+    how the worker notices a lost Redis)."""
     queues = queues or f"celery,{settings.LEFT4ME_HOUSEKEEPING_QUEUE}"
     cmd = [
         sys.executable, "-m", "celery", "-A", "left4me", "worker", "--loglevel", "INFO",
-        "--concurrency", str(concurrency), "--queues", queues, "--without-gossip", "--without-mingle",
+        "--concurrency", str(concurrency), "--queues", queues,
+        *([] if gossip else ["--without-gossip", "--without-mingle"]),
         "--hostname", f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
     ]  # fmt: skip
     return subprocess.Popen(cmd, cwd=BASE_DIR, env=worker_env(**env), start_new_session=True)
