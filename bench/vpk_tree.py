@@ -26,7 +26,7 @@ import sys
 
 import _harness as h
 
-RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+RUNS = int(os.environ.get("BENCH_RUNS", "9"))
 CRAFTED = int(os.environ.get("BENCH_TREE_ENTRIES", "3000000"))
 
 _CHILD = """
