@@ -42,7 +42,8 @@ def make_overlay(owner: User) -> tuple[Overlay, Job]:
 
     from jobs.models import Job, JobLogLine
     from overlays.models import OverlayCollectionItem, OverlayWorkshopCollection
-    from overlays.services import BUILD_OVERLAY, overlay_create
+    from overlays.operations import BUILD_OVERLAY
+    from overlays.services import overlay_create
 
     overlay = overlay_create(owner=owner, name="pages")
     items = h.seed_cached_items(overlay, 9_500_000_001, ITEMS, title="Campaign map {n:05d}")
@@ -55,7 +56,7 @@ def make_overlay(owner: User) -> tuple[Overlay, Job]:
     )
     now = timezone.now()
     job = Job.objects.create(
-        operation=BUILD_OVERLAY,
+        operation=BUILD_OVERLAY.name,
         subject=overlay,
         subject_name=overlay.name,
         reason=f"added {ITEMS} items",

@@ -103,11 +103,12 @@ class RefreshCost(TypedDict):
 
 def refresh(steam: FakeSteam) -> RefreshCost:
     """Run one global refresh job in a process of its own; what it cost and which overlays got builds."""
+    from fleet.services import global_refresh_enqueue
     from jobs.models import Job
-    from overlays.services import BUILD_OVERLAY, global_refresh_enqueue
+    from overlays.operations import BUILD_OVERLAY
 
     job, _ = global_refresh_enqueue()
-    builds_before = set(Job.objects.filter(operation=BUILD_OVERLAY).values_list("pk", flat=True))
+    builds_before = set(Job.objects.filter(operation=BUILD_OVERLAY.name).values_list("pk", flat=True))
     steam.reset_counters()
     load_before = _load()
     child = subprocess.run(
@@ -119,7 +120,7 @@ def refresh(steam: FakeSteam) -> RefreshCost:
     job.refresh_from_db()
     if job.state != Job.State.SUCCEEDED:
         raise SystemExit(f"refresh failed: {job.error}")
-    builds = Job.objects.filter(operation=BUILD_OVERLAY).exclude(pk__in=builds_before)
+    builds = Job.objects.filter(operation=BUILD_OVERLAY.name).exclude(pk__in=builds_before)
     return {
         "seconds": measured["seconds"],
         "queries": measured["queries"],
@@ -150,7 +151,7 @@ def run_job(job_id: int) -> None:
     django.setup()
     from django.db import connection
 
-    from overlays.tasks import refresh_workshop_items
+    from fleet.tasks import refresh_workshop_items
 
     kinds: Counter[str] = Counter()
 

@@ -351,12 +351,13 @@ def build(overlay: Overlay) -> None:
 def cancel(world: World, overlays: list[Overlay]) -> None:
     from jobs.models import Job
     from jobs.services import job_cancel
-    from overlays.services import FILE_OPERATIONS, OverlayError
+    from overlays.operations import FILE_OPERATIONS, names
+    from overlays.services import OverlayError
 
     active = list(
         Job.objects.filter(
             subject_id__in=[o.pk for o in overlays],
-            operation__in=FILE_OPERATIONS,
+            operation__in=names(FILE_OPERATIONS),
             state__in=Job.ACTIVE_STATES,
         ).order_by("pk")
     )

@@ -6,21 +6,10 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from jobs import registry
 from jobs.models import Job, JobItem, JobLogLine
 from jobs.services import job_cancel, job_enqueue
-
-
-class ReadOnly:
-    """Viewing only: no add, change or delete, whatever the user's permissions."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
-        return False
+from left4me.admin import ReadOnly
 
 
 class _ReadOnlyInline(ReadOnly):
@@ -88,17 +77,22 @@ class JobAdmin(ReadOnly, admin.ModelAdmin[Job]):
 
     @admin.action(description="Re-run", permissions=["view"])
     def rerun_jobs(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        created = 0
+        created = refused = 0
         for job in queryset:
-            _, new = job_enqueue(
-                operation=job.operation,
-                subject=job.subject,
-                owner=job.owner,
-                user=job.user,
-                reason=f"re-run of job {job.pk}",
-            )
+            try:
+                _, new = job_enqueue(
+                    operation=registry.get(job.operation),
+                    subject=job.subject,
+                    owner=job.owner,
+                    user=job.user,
+                    reason=f"re-run of job {job.pk}",
+                )
+            except (LookupError, ValueError) as exc:  # its queue needs what only its first request knew
+                refused += 1
+                self.message_user(request, f"Job {job.pk} not re-run: {exc}.", messages.WARNING)
+                continue
             created += new
-        coalesced = queryset.count() - created
+        coalesced = queryset.count() - created - refused
         self.message_user(request, f"Queued {created} new job(s); {coalesced} joined a job already queued.")
 
 

@@ -11,6 +11,7 @@ class JobsConfig(AppConfig):
     def ready(self) -> None:
         from jobs.checks import check_operations_have_tasks
 
-        # Every process (web, worker, beat, manage.py) knows every operation and its policy.
-        autodiscover_modules("tasks")
+        # Every process (web, worker, beat, manage.py) knows every operation and its policy
+        # (the apps' `operations` modules) and every task bound to one (their `tasks` modules).
+        autodiscover_modules("operations", "tasks")
         checks.register(check_operations_have_tasks)

@@ -1,4 +1,5 @@
-"""System check: every declared job operation has its Celery task, so no job waits for nothing."""
+"""System check: every declared job operation (the apps' `operations` modules) has its Celery
+task (bound in their `tasks` modules), so no job waits for nothing."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def check_operations_have_tasks(
     return [
         Error(
             f"job operation {op.name!r} has no Celery task {op.task_name!r}",
-            hint="declare it with @jobs.runner.job_task in a tasks module of an installed app",
+            hint="bind its work with @jobs.runner.job_task(<operation>) in a tasks module of an installed app",
             id="jobs.E001",
         )
         for op in registry.operations()

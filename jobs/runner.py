@@ -47,7 +47,7 @@ class JobFailed(Exception):
 
 
 class JobRetryable(JobFailed):
-    """A failure that may pass (Steam down, the network): a job task declared with
+    """A failure that may pass (Steam down, the network): a job of an operation declared with
     ``retry_for=(JobRetryable,)`` runs again later (see jobs.services.retry_countdown), the
     others fail as for JobFailed."""
 
@@ -206,14 +206,15 @@ Work = Callable[[JobContext], None]
 def run_job(*, job_id: int, operation: str, work: Work, task: Task[Any, Any] | None = None) -> str | None:
     """Claim the job and run the work; returns the final state, None when this message did nothing.
 
-    `task` is the Celery task running this message (bound): its `retry_for` exceptions send
-    the job back to wait for a retry while retries are left (see jobs.services.job_retry_later)."""
+    `task` is the Celery task running this message (bound). The operation's `retry_for`
+    exceptions send the job back to wait for a retry while retries are left (see
+    jobs.services.job_retry_later)."""
     started_at = _claim(job_id, operation, _message_id(task))
     if started_at is None:
         return None
     job = Job.objects.select_related("user", "owner", "subject_type").get(pk=job_id)
     ctx = JobContext(job_id=job_id, job=job, started_at=started_at)
-    retry_for: tuple[type[Exception], ...] = getattr(task, "retry_for", ())
+    retry_for = registry.get(operation).retry_for
     with _Heartbeat(job_id, started_at):
         state, error, exc = _run_work(work, ctx, retry_for)
         ctx.flush_progress()
@@ -260,36 +261,14 @@ def _run_work(
     return Job.State.FAILED, error, failure
 
 
-def job_task(
-    name: str,
-    *,
-    label: str | None = None,
-    verb: str = "",
-    coalesce: registry.Coalesce | None = None,
-    exclusive_per: str | None = None,
-    queue: registry.QueueFor = registry.default_queue,
-    retry_for: tuple[type[Exception], ...] = (),
-    **celery_options: Any,
-) -> Callable[[Work], Any]:
-    """Declare the job operation `name` with its policy (see jobs.registry.Operation) and register
-    `work` as its Celery task f"jobs.{name}", taking (job_id) and run by run_job.
-
-    retry_for: the failures that may pass (JobRetryable); the job waits and runs again,
-    JOB_RETRIES times (the job row counts them and holds the time of the next attempt)."""
-    operation = registry.declare(
-        registry.Operation(
-            name=name,
-            label=label or name.replace("_", " ").capitalize(),
-            verb=verb,
-            coalesce=coalesce,
-            exclusive_per=exclusive_per,
-            queue=queue,
-        )
-    )
+def job_task(operation: registry.Operation, **celery_options: Any) -> Callable[[Work], Any]:
+    """Bind `work` to `operation` (declared in its app's `operations` module): its Celery task
+    f"jobs.{operation.name}", taking (job_id) and run by run_job under the operation's policy."""
+    registry.declare(operation)
 
     def decorator(work: Work) -> Any:
         def run(task: Task[Any, Any], job_id: int) -> str | None:
-            return run_job(job_id=job_id, operation=name, work=work, task=task)
+            return run_job(job_id=job_id, operation=operation.name, work=work, task=task)
 
         run.__name__, run.__qualname__, run.__doc__ = work.__name__, work.__qualname__, work.__doc__
         run.__module__ = work.__module__
@@ -299,7 +278,6 @@ def job_task(
             "acks_late": True,
             "reject_on_worker_lost": True,
             "ignore_result": True,
-            "retry_for": retry_for,
             **celery_options,
         }
         return shared_task(**options)(run)

@@ -25,6 +25,8 @@ from jobs.models import REASON_MAX, Job, JobItem, JobLogLine
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
+    from left4me.models import Host
+
 logger = logging.getLogger(__name__)
 
 WORKER_LOST = "worker lost"
@@ -51,17 +53,17 @@ class Claim(enum.Enum):
 @transaction.atomic
 def job_enqueue(
     *,
-    operation: str,
+    operation: registry.Operation,
     subject: models.Model | None = None,
     owner: User | None = None,
     user: User | None = None,
     reason: str = "",
-    queue: str | None = None,
+    host: Host | None = None,
 ) -> tuple[Job, bool]:
     """A queued job for this work, and whether it is new (False: it joined a live one, whose
-    reason then names this one's too). `queue` overrides the operation's queue for its subject
-    (work on a host the subject has left)."""
-    op = registry.get(operation)
+    reason then names this one's too). Its queue is the operation's pick for `subject` and
+    `host` (the host the work is about, for an operation whose queue function reads it)."""
+    op = registry.get(operation.name)
     subject_type = ContentType.objects.get_for_model(subject) if subject is not None else None
     subject_id = subject.pk if subject is not None else None
     _lock_subject(subject_type, subject_id)
@@ -78,11 +80,17 @@ def job_enqueue(
         subject_name=_name_of(subject),
         owner=owner,
         user=user,
-        queue=queue or op.queue(subject),
+        queue=op.queue(subject, host),
         reason=reasons_joined("", reason),
     )
     job_dispatch(job=job)
     return job, True
+
+
+def job_subject_lock(*, subject: models.Model) -> None:
+    """Hold, until the transaction ends, the lock job_enqueue takes for `subject`'s jobs: what
+    changes where a subject's jobs go (an overlay's host) waits for enqueues under way."""
+    _lock_subject(ContentType.objects.get_for_model(subject), subject.pk)
 
 
 def _name_of(subject: models.Model | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from left4me.models import Host
 
@@ -32,3 +33,16 @@ class HostAdmin(admin.ModelAdmin[Host]):
     readonly_fields = ("root", "free_bytes", "total_bytes", "cache_bytes", "health", "last_seen_at")
     filter_horizontal = ("users",)
     search_fields = ("name",)
+
+
+class ReadOnly:
+    """Viewing only: no add, change or delete, whatever the user's permissions."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "jobs",
     "workshop",
     "overlays",
+    "fleet",
 ]
 
 MIDDLEWARE = [

@@ -14,5 +14,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("overlays/", include("overlays.urls")),
     path("jobs/", include("jobs.urls")),
-    path("storage/", include("overlays.storage_urls")),
+    path("storage/", include("fleet.urls")),
 ]

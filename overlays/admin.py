@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
-from jobs.admin import ReadOnly
+from left4me.admin import ReadOnly
 from left4me.http import AuthenticatedHttpRequest, request_user
 from overlays.models import (
     Overlay,
@@ -159,7 +159,7 @@ class OverlayAdmin(admin.ModelAdmin[Overlay]):
     def rebuild(self, request: AuthenticatedHttpRequest, queryset: QuerySet[Overlay]) -> None:
         for overlay in queryset:
             job = build_enqueue(overlay=overlay, user=request.user, reason="rebuild")
-            self.message_user(request, f"{overlay}: build_overlay job {job.pk}")
+            self.message_user(request, f"{overlay}: {job.operation} job {job.pk}")
 
 
 @admin.register(OverlayWorkshopItem)

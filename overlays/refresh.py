@@ -3,25 +3,20 @@ collections, and builds for the overlays whose files must change."""
 
 from __future__ import annotations
 
-import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TypeVar
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
 from jobs.runner import JobCancelled, JobContext, JobFailed, JobRetryable
-from left4me.models import Host
 from overlays.build import overlay_build
 from overlays.items import collection_link_children, usable_children
 from overlays.models import Overlay, OverlayWorkshopCollection, OverlayWorkshopItem
-from overlays.services import build_enqueue
 from workshop.cache import CacheState
 from workshop.models import WorkshopItem
 from workshop.services import WRITE_BATCH, is_game_item, items_store_metadata
@@ -38,7 +33,6 @@ from workshop.steam import (
 STORE_ITEMS = WRITE_BATCH  # records stored in one transaction (5 batches of Steam's answers)
 IDS_PER_QUERY = 500  # ids in one IN (...): SQLite takes at most 999 parameters
 
-logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -67,83 +61,29 @@ class RefreshResult:
 
 def overlay_refresh(*, overlay: Overlay, ctx: JobContext) -> None:
     """Fresh metadata for the overlay's items (and its collections' new items), then the build."""
-    result = _refresh(overlay_ids=[overlay.pk], ctx=ctx)
+    result = items_refresh(overlay_ids=[overlay.pk], ctx=ctx)
     if result.fetched:  # Steam answered something: build with it, then say what failed
         overlay_build(overlay=overlay, ctx=ctx)
-    _fail_on_errors(result)
+    refresh_errors_raise(result)
 
 
-def items_refresh_all(*, ctx: JobContext) -> RefreshResult:
-    """Refresh every item in use; enqueue builds only for overlays whose files must change.
-
-    What Steam answered is kept even when some calls failed for good: those items keep their
-    old data, the builds for the changes found are still queued, and the job then fails
-    naming the failed calls.
-    """
-    result = _refresh(overlay_ids=None, ctx=ctx)
-    for pks in _chunks(sorted(result.overlays)):
-        overlays = Overlay.objects.filter(pk__in=pks, deleting=False).select_related("host")
-        for overlay in overlays.order_by("pk"):
-            job = build_enqueue(overlay=overlay, user=None, reason="daily refresh")
-            ctx.log_stdout(
-                f"enqueued {job.operation} job {job.pk} for overlay '{overlay.name}' on host {overlay.host}"
-            )
-    _ask_other_hosts(result, ctx)
-    _fail_on_errors(result)
-    return result
-
-
-def _ask_other_hosts(result: RefreshResult, ctx: JobContext) -> None:
-    """The caches of other hosts are not on this machine: each host's worker checks its own for
-    items its overlays miss (`host_cache_check`), skipping the overlays already being built."""
-    others = Host.objects.filter(overlays__deleting=False).exclude(name=settings.LEFT4ME_HOST).distinct()
-    skip = sorted(result.overlays)
-    for host in others:
-        transaction.on_commit(
-            partial(
-                current_app.send_task,
-                "overlays.check_host_cache",
-                args=[host.pk, skip],
-                queue=host.job_queue,
-            )
-        )
-        ctx.log_stdout(f"asked host {host} to check its workshop cache for items its overlays miss")
-
-
-def host_cache_check(*, host: Host, skip: Iterable[int] = ()) -> list[int]:
-    """On `host`'s worker: queue builds for its overlays (but `skip`) linking an item Steam
-    serves that its cache lacks or holds stale. Returns the overlays' ids."""
-    if not host.is_here:
-        logger.warning("cache of host %s not checked: this is host %s", host, settings.LEFT4ME_HOST)
-        return []
-    ids = Overlay.objects.filter(host=host, deleting=False).exclude(pk__in=list(skip))
-    linked = _linked_ids(list(ids.values_list("pk", flat=True)))
-    steam_ids = sorted({sid for sids in linked.values() for sid in sids})
-    missing: set[str] = set()
-    for chunk in _chunks(steam_ids):
-        rows = WorkshopItem.objects.filter(steam_id__in=chunk).exclude(file_url="")
-        missing |= {row.steam_id for row in rows if row.cache_state() != CacheState.CACHED}
-    affected = sorted(oid for oid, sids in linked.items() if sids & missing)
-    for overlay in Overlay.objects.filter(pk__in=affected).order_by("pk"):
-        build_enqueue(overlay=overlay, user=None, reason="daily refresh")
-    return affected
-
-
-def _fail_on_errors(result: RefreshResult) -> None:
+def refresh_errors_raise(result: RefreshResult) -> None:
     """Fail naming the failed calls; when each may pass (Steam kept failing), the job is retried."""
     if result.errors:
         error = JobRetryable if all(call.transient for call in result.errors) else JobFailed
         raise error(f"steam api error: {'; '.join(call.why for call in result.errors)}")
 
 
-def _refresh(*, overlay_ids: list[int] | None, ctx: JobContext) -> RefreshResult:
+def items_refresh(*, overlay_ids: list[int] | None, ctx: JobContext) -> RefreshResult:
+    """Fresh metadata from Steam for the items of `overlay_ids` (None: every item in use) and
+    their collections' new items; the result names the overlays whose files must change."""
     followed = _followed(overlay_ids)
     children, errors = _expand(followed, ctx)
     collections = {c.steam_id for c in followed}
     members = {sid for kids in children.values() for sid in kids}
     wanted = sorted(_linked_steam_ids(overlay_ids) | members | collections)
     followers = {c.overlay_id for c in followed}
-    linked = _linked_ids(followers)  # before the refresh links new children
+    linked = linked_ids(followers)  # before the refresh links new children
     result, kept = _fetch_and_store(wanted, overlay_ids, ctx, collections=collections, keep=members)
     new_links = (
         _store_children(followed, children, kept, linked, ctx, complete=not result.errors) if followed else {}
@@ -166,16 +106,16 @@ def _linked_steam_ids(overlay_ids: list[int] | None) -> set[str]:
     return set(links.order_by().values_list("item__steam_id", flat=True).distinct())
 
 
-def _linked_ids(overlay_ids: Iterable[int]) -> dict[int, set[str]]:
+def linked_ids(overlay_ids: Iterable[int]) -> dict[int, set[str]]:
     linked: dict[int, set[str]] = defaultdict(set)
-    for pks in _chunks(sorted(overlay_ids)):
+    for pks in chunks(sorted(overlay_ids)):
         links = OverlayWorkshopItem.objects.filter(overlay_id__in=pks)
         for overlay_id, steam_id in links.values_list("overlay_id", "item__steam_id"):
             linked[overlay_id].add(steam_id)
     return linked
 
 
-def _chunks(values: list[T]) -> Iterator[list[T]]:
+def chunks(values: list[T]) -> Iterator[list[T]]:
     for start in range(0, len(values), IDS_PER_QUERY):
         yield values[start : start + IDS_PER_QUERY]
 
@@ -322,7 +262,7 @@ def _store_children(
     wanted = [sid for kids in children.values() for sid in kids if sid in metas]
     rows = WorkshopItem.objects.in_bulk(list(dict.fromkeys(wanted)), field_name="steam_id")
     _follow_children(followed, children, metas, rows, ctx, complete=complete)
-    now = _linked_ids({c.overlay_id for c in followed})
+    now = linked_ids({c.overlay_id for c in followed})
     return {oid: ids - linked.get(oid, set()) for oid, ids in now.items() if ids - linked.get(oid, set())}
 
 

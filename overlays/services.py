@@ -6,28 +6,26 @@ import shutil
 import unicodedata
 
 from django.contrib.auth.models import User
-from django.db import models, transaction
-from django.db.models import Q, QuerySet
+from django.contrib.contenttypes.models import ContentType
+from django.db import transaction
+from django.db.models import OuterRef, Q, QuerySet
 
-from jobs.models import Job
-from jobs.services import job_cancel, job_enqueue
+from jobs import registry
+from jobs.models import Job, JobLogLine
+from jobs.services import job_cancel, job_enqueue, job_log, job_subject_lock
 from left4me.models import Host, host_default
 from overlays.models import Overlay
+from overlays.operations import (
+    BUILD_OPERATIONS,
+    BUILD_OVERLAY,
+    CLEAR_OVERLAY_FOLDER,
+    DELETE_OVERLAY,
+    FILE_OPERATIONS,
+    MOVE_OVERLAY,
+    REFRESH_OVERLAY,
+    names,
+)
 from overlays.quotas import quota_of
-
-# The job operations of overlays (declared with their policy in overlays.tasks).
-BUILD_OVERLAY = "build_overlay"
-REFRESH_OVERLAY = "refresh_overlay"
-REFRESH_WORKSHOP_ITEMS = "refresh_workshop_items"
-COLLECT_WORKSHOP_CACHE = "collect_workshop_cache"
-DELETE_OVERLAY = "delete_overlay"
-REINDEX_WORKSHOP_CONTENTS = "reindex_workshop_contents"
-MOVE_OVERLAY = "move_overlay"
-CLEAR_OVERLAY_FOLDER = "clear_overlay_folder"
-# Work that writes an overlay's files: one at a time per overlay.
-FILE_OPERATIONS = (BUILD_OVERLAY, REFRESH_OVERLAY)
-# What a delete cancels first.
-BUILD_OPERATIONS = (BUILD_OVERLAY, REFRESH_OVERLAY, MOVE_OVERLAY)
 
 NAME_MAX = Overlay._meta.get_field("name").max_length or 100
 
@@ -63,6 +61,14 @@ def hosts_for_user(user: User) -> QuerySet[Host]:
     return Host.objects.filter(Q(open_to_all=True) | Q(users=user)).distinct()
 
 
+def host_by_name(name: str) -> Host:
+    """The host named `name` (as a form gives it), or OverlayError."""
+    host = Host.objects.filter(name=name).first()
+    if host is None:
+        raise OverlayError(f"there is no host {name!r}")
+    return host
+
+
 def overlay_create_check(*, owner: User, name: str, lock: bool = False) -> str:
     """The name `owner` may give a new overlay (stripped), or OverlayError saying why not: the
     checks of overlay_create, also for forms that want to show them before saving."""
@@ -89,7 +95,9 @@ def overlay_delete_enqueue(*, overlay: Overlay, user: User | None) -> Job:
     """Hide the overlay at once, cancel its builds, and queue the job that removes its folder
     (after any build still running has stopped) and then its row."""
     Overlay.objects.filter(pk=overlay.pk).update(deleting=True, moving_to=None)
-    builds = Job.objects.of(overlay).filter(operation__in=BUILD_OPERATIONS, state__in=Job.ACTIVE_STATES)
+    builds = Job.objects.of(overlay).filter(
+        operation__in=names(BUILD_OPERATIONS), state__in=Job.ACTIVE_STATES
+    )
     for build in builds:
         job_cancel(job=build)
     job, _created = job_enqueue(
@@ -109,23 +117,6 @@ def overlay_delete(*, overlay: Overlay) -> None:
 # --- jobs -------------------------------------------------------------------------------
 
 
-def files_queue(subject: models.Model | None) -> str:
-    """Work on files runs on the worker of the host that holds them: an overlay's host, a host
-    itself (its cache collection), else the default host (the one machine of a single install)."""
-    if isinstance(subject, Overlay):
-        return subject.host.job_queue
-    if isinstance(subject, Host):
-        return subject.job_queue
-    return host_default().job_queue
-
-
-def arrival_queue(subject: models.Model | None) -> str:
-    """A move builds the overlay on the host it goes to."""
-    if isinstance(subject, Overlay) and subject.moving_to is not None:
-        return subject.moving_to.job_queue
-    return files_queue(subject)
-
-
 @transaction.atomic
 def overlay_move_enqueue(*, overlay: Overlay, host: Host, user: User | None) -> Job:
     """Staff move an overlay to another host: a job builds it there, then the old folder goes."""
@@ -134,7 +125,7 @@ def overlay_move_enqueue(*, overlay: Overlay, host: Host, user: User | None) -> 
         raise OverlayError("the overlay is being deleted")
     if overlay.host_id == host.pk:
         raise OverlayError(f"the overlay is on host {host.name!r} already")
-    moving = Job.objects.of(overlay).filter(operation=MOVE_OVERLAY, state__in=Job.ACTIVE_STATES)
+    moving = Job.objects.of(overlay).filter(operation=MOVE_OVERLAY.name, state__in=Job.ACTIVE_STATES)
     if overlay.moving_to_id not in (None, host.pk) and moving.exists():
         raise OverlayError(f"the overlay is moving to host {overlay.moving_to} already")
     overlay.moving_to = host
@@ -147,7 +138,9 @@ def overlay_move_enqueue(*, overlay: Overlay, host: Host, user: User | None) -> 
 
 @transaction.atomic
 def overlay_move_finish(*, overlay: Overlay) -> tuple[Host, Host]:
-    """The overlay now lives on the host it moved to: (the host it left, the new one)."""
+    """The overlay now lives on the host it moved to: (the host it left, the new one). Its
+    builds and refreshes queued meanwhile (for the host it left) go with it."""
+    job_subject_lock(subject=overlay)  # no job of the overlay is enqueued for its old host meanwhile
     locked = (
         Overlay.objects.select_for_update(of=("self",)).select_related("host", "moving_to").get(pk=overlay.pk)
     )
@@ -155,7 +148,27 @@ def overlay_move_finish(*, overlay: Overlay) -> tuple[Host, Host]:
     if new is None:
         raise OverlayError("the overlay is not moving")
     Overlay.objects.filter(pk=overlay.pk).update(host=new, moving_to=None)
+    locked.host, locked.moving_to = new, None
+    _file_jobs_move_along(overlay=locked, host=new)
     return old, new
+
+
+def _file_jobs_move_along(*, overlay: Overlay, host: Host) -> None:
+    """Each file job of the overlay still queued (for the host it left) is cancelled and asked
+    again, so its operation picks the overlay's new host; the only place a host change meets
+    jobs already queued."""
+    queued = Job.objects.of(overlay).filter(operation__in=names(FILE_OPERATIONS), state=Job.State.QUEUED)
+    for job in queued.select_related("user").order_by("id"):
+        job_cancel(job=job)
+        again, _created = job_enqueue(
+            operation=registry.get(job.operation),
+            subject=overlay,
+            owner=overlay.owner,
+            user=job.user,
+            reason=job.reason,
+        )
+        text = f"the overlay moved to host {host}: job {again.pk} runs this there"
+        job_log(job_id=job.pk, text=text, stream=JobLogLine.Stream.STDERR)
 
 
 def old_folder_clear_enqueue(*, overlay: Overlay, host: Host) -> Job:
@@ -164,8 +177,8 @@ def old_folder_clear_enqueue(*, overlay: Overlay, host: Host) -> Job:
         operation=CLEAR_OVERLAY_FOLDER,
         subject=overlay,
         owner=overlay.owner,
+        host=host,
         reason=f"moved from {host.name}",
-        queue=host.job_queue,
     )
     return job
 
@@ -187,30 +200,16 @@ def overlay_refresh_enqueue(*, overlay: Overlay, user: User | None) -> tuple[Job
     )
 
 
-def global_refresh_enqueue() -> tuple[Job, bool]:
-    """The one entry point of the CLI, celery-beat and the admin: coalesces with a live one."""
-    return job_enqueue(operation=REFRESH_WORKSHOP_ITEMS)
-
-
-def cache_collect_enqueue(*, user: User | None, host: Host | None = None) -> tuple[Job, bool]:
-    """Garbage collection of one host's workshop cache, on that host (default: the default host),
-    as a job (*Collect now* on the Storage page)."""
-    return job_enqueue(operation=COLLECT_WORKSHOP_CACHE, subject=host or host_default(), user=user)
-
-
-def cache_collect_enqueue_all(*, user: User | None) -> list[Job]:
-    """One cache collection per host (the daily schedule): the default host's first, then each
-    other host with overlays or a report, each on its own host's queue."""
-    default = host_default()
-    others = Host.objects.filter(Q(overlays__isnull=False) | Q(last_seen_at__isnull=False))
-    hosts = [default, *others.exclude(pk=default.pk).distinct().order_by("name")]
-    return [cache_collect_enqueue(user=user, host=host)[0] for host in hosts]
-
-
-def contents_reindex_enqueue() -> tuple[Job, bool]:
-    """Read every cached upload's VPK again (`manage.py workshop_inspect --reindex`)."""
-    return job_enqueue(operation=REINDEX_WORKSHOP_CONTENTS)
+def file_jobs(overlay_pk: int | OuterRef) -> QuerySet[Job]:
+    """The jobs that wrote (or will write) an overlay's files, newest first; `overlay_pk` may be
+    OuterRef("pk") in a subquery of overlays."""
+    return Job.objects.filter(
+        subject_type=ContentType.objects.get_for_model(Overlay),
+        subject_id=overlay_pk,
+        operation__in=names(FILE_OPERATIONS),
+    ).order_by("-id")
 
 
 def latest_file_job(overlay: Overlay) -> Job | None:
-    return Job.objects.of(overlay).filter(operation__in=FILE_OPERATIONS).order_by("-id").first()
+    """The overlay's latest build (or refresh): what its pages show as its state."""
+    return file_jobs(overlay.pk).first()

@@ -8,18 +8,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from jobs.models import Job
 from left4me.http import AuthenticatedHttpRequest
-from left4me.models import Host, host_default
+from left4me.models import Host
 from overlays.contents import contents_context
 from overlays.items import (
     collection_unfollow,
@@ -51,9 +50,9 @@ from overlays.pages import (
 )
 from overlays.quotas import quota_of
 from overlays.services import (
-    FILE_OPERATIONS,
     OverlayError,
-    cache_collect_enqueue,
+    file_jobs,
+    host_by_name,
     hosts_for_user,
     latest_file_job,
     overlay_create,
@@ -62,18 +61,14 @@ from overlays.services import (
     overlay_refresh_enqueue,
 )
 from overlays.states import FILTER_CHOICES
-from overlays.storage import storage_report
 from workshop.cache import is_workshop_id
 from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError
 
 # At most this many "left out" lines are shown after an add; the build's log has them all.
 LEFT_OUT_SHOWN = 10
-# The Storage page lists this many collectable items, the soonest first.
-COLLECTABLE_SHOWN = 50
-# Powers over other users' overlays and over the shared cache (Overlay.Meta.permissions).
+# Power over other users' overlays (Overlay.Meta.permissions).
 MANAGE_ALL_OVERLAYS = "overlays.manage_all_overlays"
-VIEW_STORAGE = "overlays.view_storage"
 
 
 def _overlay_for_user(request: AuthenticatedHttpRequest, pk: int) -> Overlay:
@@ -114,11 +109,7 @@ def _visible_overlays(request: AuthenticatedHttpRequest) -> QuerySet[Overlay]:
     overlays = Overlay.objects.select_related("owner").filter(deleting=False)
     if not request.user.has_perm(MANAGE_ALL_OVERLAYS):
         overlays = overlays.filter(owner=request.user)
-    latest = Job.objects.filter(
-        subject_type=ContentType.objects.get_for_model(Overlay),
-        subject_id=OuterRef("pk"),
-        operation__in=FILE_OPERATIONS,
-    ).order_by("-id")
+    latest = file_jobs(OuterRef("pk"))
     return overlays.annotate(build_state=Subquery(latest.values("state")[:1]))
 
 
@@ -143,7 +134,7 @@ def _host_chosen(request: AuthenticatedHttpRequest) -> Host | None:
     name = request.POST.get("host", "") or _default_host_of(_usable_hosts(request.user))
     if name == settings.LEFT4ME_DEFAULT_HOST:
         return None
-    return _named_host(name)
+    return host_by_name(name)
 
 
 def _usable_hosts(user: User) -> list[Host]:
@@ -159,13 +150,6 @@ def _default_host_of(hosts: list[Host]) -> str:
     names = [host.name for host in hosts]
     default = settings.LEFT4ME_DEFAULT_HOST
     return default if default in names or not names else names[0]
-
-
-def _named_host(name: str) -> Host:
-    host = Host.objects.filter(name=name).first()
-    if host is None:
-        raise OverlayError(f"there is no host {name!r}")
-    return host
 
 
 def _render_list(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
@@ -433,56 +417,9 @@ def overlay_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if not name:
         return _render_detail(request, overlay, error="Choose a host to move the overlay to.", status=400)
     try:
-        host = _named_host(name)
+        host = host_by_name(name)
         job = overlay_move_enqueue(overlay=overlay, host=host, user=request.user)
     except OverlayError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
     messages.success(request, f"Move to host {host} queued: it is built there, then its old folder goes.")
-    return _job_redirect(job)
-
-
-# --- the workshop cache (operators) -----------------------------------------------------
-
-
-def _storage_viewer_only(request: AuthenticatedHttpRequest) -> None:
-    if not request.user.has_perm(VIEW_STORAGE):
-        raise PermissionDenied("operators only")
-
-
-@login_required
-@require_GET
-def storage(request: AuthenticatedHttpRequest) -> HttpResponse:
-    _storage_viewer_only(request)
-    return _render_storage(request)
-
-
-def _render_storage(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
-    hosts = list(Host.objects.annotate(overlay_count=Count("overlays")))
-    here = next((host for host in hosts if host.is_here), None)
-    # This machine's cache in detail, when it is a host (a web host of a fleet has none).
-    report = storage_report() if (here and here.overlay_count) or len(hosts) <= 1 else None
-    context = {
-        "hosts": hosts,
-        "here": here,
-        "report": report,
-        "collectable": report.collectable[:COLLECTABLE_SHOWN] if report else [],
-        "collectable_more": max(0, len(report.collectable) - COLLECTABLE_SHOWN) if report else 0,
-        "error": error,
-    }
-    return render(request, "overlays/storage.html", context, status=status)
-
-
-@login_required
-@require_POST
-def storage_collect(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """*Collect now*: the collection job (the one already queued or running, if any)."""
-    _storage_viewer_only(request)
-    name = request.POST.get("host", "")
-    try:
-        host = _named_host(name) if name else host_default()
-    except OverlayError as exc:
-        return _render_storage(request, error=str(exc), status=400)
-    job, created = cache_collect_enqueue(user=request.user, host=host)
-    if not created:
-        messages.info(request, "A collection was already queued or running: this is it.")
     return _job_redirect(job)

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from fleet.services import global_refresh_enqueue
 from jobs.models import Job
 from left4me.models import Host
 from overlays.items import items_add
 from overlays.models import Overlay
 from overlays.services import (
-    global_refresh_enqueue,
     overlay_create,
     overlay_delete_enqueue,
     overlay_move_enqueue,

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html_join
 
-from jobs.admin import ReadOnly
+from left4me.admin import ReadOnly
 from workshop.models import WorkshopItem, WorkshopItemContents
 
 

@@ -11,8 +11,11 @@ next to it, whose ``.part.json`` sidecar records which upload it belongs to.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import fcntl
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -79,6 +82,28 @@ def partial_path(root: Path, steam_id: str) -> Path:
 
 def lock_path(root: Path, steam_id: str) -> Path:
     return inside(Path(root) / ".locks", f"{_checked_id(steam_id)}.lock")
+
+
+@contextlib.contextmanager
+def item_lock_file(root: Path, steam_id: str) -> Iterator[Callable[[], bool]]:
+    """The item's lock file, held open: yields `take()`, True once this process holds the item's
+    lock (it never waits); closing the file releases it. A download holds it (one download of an
+    item at a time, across threads and processes), and so does cache collection removing it."""
+    path = lock_path(root, steam_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+
+    def take() -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    try:
+        yield take
+    finally:
+        os.close(fd)
 
 
 def versions_dir(root: Path, steam_id: str) -> Path:

@@ -8,7 +8,6 @@ file aside, so a build that links the item at that very moment keeps a valid lin
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import time
@@ -21,6 +20,7 @@ from workshop.cache import (
     cache_path,
     id_of_file,
     is_workshop_id,
+    item_lock_file,
     kept_versions,
     lock_path,
     version_path,
@@ -40,18 +40,8 @@ class Removal:
 @contextlib.contextmanager
 def try_item_lock(root: Path, steam_id: str) -> Iterator[bool]:
     """Hold the item's download lock if nobody else does; yields whether it is held."""
-    path = lock_path(root, steam_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
+    with item_lock_file(root, steam_id) as take:
+        yield take()
 
 
 def item_files(root: Path, steam_id: str) -> list[Path]:

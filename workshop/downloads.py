@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import enum
 import errno
-import fcntl
 import io
 import json
 import os
@@ -41,8 +40,8 @@ import urllib3
 from django.conf import settings
 from django.db import connections
 
-from jobs.cancel import sleep_with_cancel
-from workshop.cache import Upload, cache_path, is_cached, keep_version, lock_path, partial_path
+from left4me.cancel import sleep_with_cancel
+from workshop.cache import Upload, cache_path, is_cached, item_lock_file, keep_version, partial_path
 from workshop.fetch import DownloadRefused, TooManyRedirects, get_file
 from workshop.retry import retry_delay, transient_wait
 from workshop.segments import (
@@ -599,26 +598,13 @@ def _disk_why(exc: OSError) -> str:
 
 @contextmanager
 def item_lock(cache_root: Path, steam_id: str, hooks: DownloadHooks = NO_HOOKS) -> Iterator[None]:
-    """Hold the item's lock file: one download of an item at a time, across threads and processes."""
-    path = lock_path(cache_root, steam_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        while not _try_lock(fd):
+    """Hold the item's lock (workshop.cache.item_lock_file), waiting for it while not cancelled."""
+    with item_lock_file(cache_root, steam_id) as take:
+        while not take():
             if hooks.should_cancel():
                 raise DownloadCancelled()
             time.sleep(LOCK_POLL_SECONDS)
         yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 def download_with_retry(

@@ -75,6 +75,20 @@ def test_rerun_action_enqueues_the_same_work(
     assert b"Queued 1 new job(s)" in response.content
 
 
+def test_rerun_refuses_the_removal_of_an_old_folder_whose_host_it_cannot_know(
+    admin_client_: Client, overlay: Any, sent: SentMessages
+) -> None:
+    """Only the move knew the host the overlay left: run anywhere else, it would remove the
+    overlay's live folder."""
+    cleared = make_job("clear_overlay_folder", subject=overlay, state=Job.State.FAILED)
+
+    response = _action(admin_client_, "rerun_jobs", [cleared])
+
+    assert list(Job.objects.values_list("pk", flat=True)) == [cleared.pk]
+    assert f"Job {cleared.pk} not re-run: removing an old folder needs the host".encode() in response.content
+    assert b"Queued 0 new job(s); 0 joined" in response.content
+
+
 # --- read-only, and the actions for those who may view ------------------------------------
 
 

@@ -14,11 +14,10 @@ from jobs import runner
 from jobs.models import REASON_MAX, Job, JobItem
 from jobs.runner import JobContext
 from jobs.services import job_claim, job_enqueue, reasons_joined
+from overlays.operations import BUILD_OVERLAY as BUILD
 from tests.support.helpers import SentMessages, make_job
 
 pytestmark = pytest.mark.django_db
-
-BUILD = "build_overlay"
 
 
 # --- reason ------------------------------------------------------------------------------
@@ -75,9 +74,9 @@ def test_reasons_stay_within_their_field() -> None:
 @pytest.mark.parametrize(
     ("fields", "title"),
     [
-        ({"operation": BUILD, "subject_name": "Campaign server #1", "reason": "added 3 items"},
+        ({"operation": BUILD.name, "subject_name": "Campaign server #1", "reason": "added 3 items"},
          "Build 'Campaign server #1' · added 3 items"),
-        ({"operation": BUILD, "subject_name": "maps"}, "Build 'maps'"),
+        ({"operation": BUILD.name, "subject_name": "maps"}, "Build 'maps'"),
         ({"operation": "refresh_overlay", "subject_name": "maps", "reason": "refresh"}, "Refresh 'maps'"),
         ({"operation": "delete_overlay", "subject_name": "maps", "reason": "delete"}, "Delete 'maps'"),
         ({"operation": "refresh_workshop_items"}, "Refresh workshop items"),

@@ -53,5 +53,5 @@ def test_enqueue_of_an_unknown_operation_writes_nothing() -> None:
     from jobs.models import Job
 
     with pytest.raises(LookupError, match="no job operation named 'nothing_such'"):
-        job_enqueue(operation="nothing_such")
+        job_enqueue(operation=registry.Operation("nothing_such"))
     assert not Job.objects.exists()

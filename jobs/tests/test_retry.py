@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from jobs import registry
 from jobs.models import Job
 from jobs.services import (
     TAKEN_OVER,
@@ -20,6 +22,7 @@ from jobs.services import (
     retry_countdown,
 )
 from jobs.tests.test_runner import _race_two_claims
+from overlays.operations import BUILD_OVERLAY
 from tests.support import tasks as test_tasks
 from tests.support.helpers import SentMessages, make_job
 
@@ -115,7 +118,9 @@ def test_a_permanent_failure_is_not_retried(sent: SentMessages) -> None:
 
 
 def test_an_operation_without_a_retry_policy_fails_on_a_transient_error(monkeypatch, sent) -> None:
-    monkeypatch.setattr(test_tasks.test_transient, "retry_for", ())
+    monkeypatch.setitem(
+        registry._operations, "test_transient", replace(test_tasks.TEST_TRANSIENT, retry_for=())
+    )
     job = make_job("test_transient")
     test_tasks.test_transient.apply(args=[job.pk])
     job.refresh_from_db()
@@ -172,9 +177,7 @@ def test_the_reaper_sends_a_waiting_job_when_its_time_has_come(
 def test_a_new_request_for_a_waiting_build_runs_it_now(
     overlay, sent: SentMessages, django_capture_on_commit_callbacks
 ) -> None:
-    job, _ = job_enqueue(
-        operation="build_overlay", subject=overlay, owner=overlay.owner, reason="added 1 item"
-    )
+    job, _ = job_enqueue(operation=BUILD_OVERLAY, subject=overlay, owner=overlay.owner, reason="added 1 item")
     Job.objects.filter(pk=job.pk).update(
         retries=2, retry_at=timezone.now() + timedelta(minutes=15), celery_task_id="waiting-message"
     )
@@ -182,7 +185,7 @@ def test_a_new_request_for_a_waiting_build_runs_it_now(
 
     with django_capture_on_commit_callbacks(execute=True):
         again, created = job_enqueue(
-            operation="build_overlay", subject=overlay, owner=overlay.owner, reason="added 2 items"
+            operation=BUILD_OVERLAY, subject=overlay, owner=overlay.owner, reason="added 2 items"
         )
 
     job.refresh_from_db()

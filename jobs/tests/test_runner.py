@@ -12,18 +12,19 @@ from django.conf import settings
 from django.db import connection
 from django.test import override_settings
 
+from fleet.operations import REFRESH_WORKSHOP_ITEMS
 from jobs import registry, services
-from jobs.cancel import sleep_with_cancel
 from jobs.models import Job
 from jobs.runner import JobContext, job_task
 from jobs.services import Claim, job_cancel, job_claim, job_enqueue
+from left4me.cancel import sleep_with_cancel
+from overlays.operations import BUILD_OVERLAY as BUILD
+from overlays.operations import REFRESH_OVERLAY
 from tests.support import tasks as test_tasks
 from tests.support.helpers import SentMessages, make_job, make_overlay
 from tests.support.workers import wait_for
 
 pytestmark = pytest.mark.django_db
-
-BUILD = "build_overlay"
 
 
 def _texts(job: Job) -> list[str]:
@@ -275,21 +276,25 @@ def test_each_operation_sends_its_jobs_to_its_queue(
 ) -> None:
     with override_settings(LEFT4ME_WORKER_QUEUE="host-a"), django_capture_on_commit_callbacks(execute=True):
         build, _ = job_enqueue(operation=BUILD, subject=overlay, owner=overlay.owner)
-        refresh, _ = job_enqueue(operation="refresh_overlay", subject=overlay, owner=overlay.owner)
-        everything, _ = job_enqueue(operation="refresh_workshop_items")
+        refresh, _ = job_enqueue(operation=REFRESH_OVERLAY, subject=overlay, owner=overlay.owner)
+        everything, _ = job_enqueue(operation=REFRESH_WORKSHOP_ITEMS)
     assert [build.queue, refresh.queue, everything.queue] == ["host-a", "host-a", "celery"]
     assert [call["queue"] for call in sent.calls] == ["host-a", "host-a", "celery"]
 
 
-def test_job_task_declares_the_operation_with_its_policy() -> None:
-    @job_task("test_routed", label="Routed work", coalesce="queued", queue=lambda subject: "host-b")
+def test_job_task_binds_the_work_to_its_operation() -> None:
+    routed_work = registry.Operation(
+        "test_routed", label="Routed work", coalesce="queued", queue=lambda subject, host: "host-b"
+    )
+
+    @job_task(routed_work)
     def routed(ctx: JobContext) -> None:
         pass
 
     try:
-        operation = registry.get("test_routed")
-        assert operation.task_name == routed.name == "jobs.test_routed"
-        assert (operation.label, operation.coalesce, operation.queue(None)) == (
+        assert registry.get("test_routed") is routed_work
+        assert routed_work.task_name == routed.name == "jobs.test_routed"
+        assert (routed_work.label, routed_work.coalesce, routed_work.queue(None, None)) == (
             "Routed work",
             "queued",
             "host-b",

@@ -8,16 +8,15 @@ import pytest
 from django.contrib.auth.models import User
 from django.db import connection
 
+from fleet.operations import REFRESH_WORKSHOP_ITEMS as REFRESH_ITEMS
 from jobs import services
 from jobs.models import Job, JobLogLine
 from jobs.services import job_cancel, job_enqueue, job_log
+from overlays.operations import BUILD_OVERLAY as BUILD
+from overlays.operations import REFRESH_OVERLAY
 from tests.support.helpers import SentMessages, make_job, make_overlay
 
 pytestmark = pytest.mark.django_db
-
-BUILD = "build_overlay"
-REFRESH_OVERLAY = "refresh_overlay"
-REFRESH_ITEMS = "refresh_workshop_items"
 
 
 def test_enqueue_creates_a_queued_job_and_sends_its_message_on_commit(
@@ -48,7 +47,7 @@ def test_a_second_build_of_the_same_overlay_joins_the_queued_one(
 
     assert first_created is True and second_created is False
     assert second.pk == first.pk
-    assert Job.objects.filter(operation=BUILD).count() == 1
+    assert Job.objects.filter(operation=BUILD.name).count() == 1
     assert len(sent.calls) == 1
 
 
@@ -114,7 +113,7 @@ def test_simultaneous_global_refresh_requests_make_one_job(
         thread.join(timeout=30)
 
     assert sorted(created) == [False, False, False, True]
-    assert Job.objects.filter(operation=REFRESH_ITEMS).count() == 1
+    assert Job.objects.filter(operation=REFRESH_ITEMS.name).count() == 1
 
 
 def test_a_failed_send_leaves_the_job_queued_for_the_reaper(

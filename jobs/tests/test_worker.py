@@ -11,6 +11,7 @@ import pytest
 from jobs.models import Job
 from jobs.services import job_dispatch, job_enqueue
 from left4me.celery import app
+from tests.support import tasks as test_tasks
 from tests.support.helpers import make_job
 from tests.support.workers import running_worker, start_worker, stop_worker, wait_for
 
@@ -29,7 +30,7 @@ def _texts(job: Job) -> list[str]:
 
 def test_a_real_worker_runs_a_job_to_the_end() -> None:
     with running_worker(concurrency=1, **FAST):
-        job, _ = job_enqueue(operation="test_sleep")  # committed at once: the message goes out now
+        job, _ = job_enqueue(operation=test_tasks.TEST_SLEEP)  # committed at once: the message goes out now
         wait_for(lambda: _state(job) in Job.FINAL_STATES, timeout=90)
 
     job.refresh_from_db()

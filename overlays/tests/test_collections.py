@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from fleet.refresh import items_refresh_all
 from jobs.models import Job
 from overlays.items import collection_unfollow, item_include, item_remove, items_add
 from overlays.models import OverlayCollectionItem, OverlayWorkshopCollection, OverlayWorkshopExclusion
-from overlays.refresh import items_refresh_all
 from tests.support.helpers import FakeContext
 from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError

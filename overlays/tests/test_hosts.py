@@ -1,5 +1,5 @@
-"""Overlays placed on hosts: where they are made, where their jobs go, what staff may move, and
-what each host's cache collection keeps (the fleet itself: tests/test_hosts.py)."""
+"""Overlays placed on hosts: where they are made, where their jobs go, what staff may move (each
+host's cache collection: fleet/tests/test_hosts.py; the fleet itself: tests/test_hosts.py)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,15 @@ from django.utils import timezone
 from jobs.models import Job
 from left4me.hosts import folder_bytes, host_register
 from left4me.models import Host
-from overlays.build import cache_file, overlay_build
-from overlays.gc import cache_collect
-from overlays.items import items_add
 from overlays.models import Overlay
 from overlays.services import (
     OverlayError,
-    cache_collect_enqueue_all,
+    build_enqueue,
+    old_folder_clear_enqueue,
     overlay_create,
     overlay_move_enqueue,
+    overlay_move_finish,
 )
-from tests.support.helpers import FakeContext
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_roots")]
 
@@ -150,6 +148,33 @@ def test_only_operators_move_an_overlay_and_the_move_runs_on_the_new_host(
         overlay_move_enqueue(overlay=overlay, host=Host.objects.get(name="local"), user=operator)
 
 
+def test_a_build_queued_before_the_move_finished_goes_with_the_overlay(
+    owner: Any, operator: Any, overlay: Overlay, gs1: Host, sent: Any
+) -> None:
+    overlay_move_enqueue(overlay=overlay, host=gs1, user=operator)
+    early = build_enqueue(overlay=overlay, user=owner, reason="added 1 item")  # while it moves
+    assert early.queue == "celery"
+
+    old, new = overlay_move_finish(overlay=overlay)
+
+    early.refresh_from_db()
+    again = Job.objects.get(operation="build_overlay", state=Job.State.QUEUED)
+    assert (old.name, new.name, early.state) == ("local", "gs1", Job.State.CANCELLED)
+    assert (again.queue, again.reason, again.user) == ("host-gs1", "added 1 item", owner)
+    texts = list(early.lines.values_list("text", flat=True))
+    assert f"the overlay moved to host gs1: job {again.pk} runs this there" in texts
+    assert build_enqueue(overlay=overlay, user=None, reason="later").queue == "host-gs1"
+
+
+def test_the_old_folder_is_cleared_on_the_host_the_overlay_left(
+    overlay: Overlay, gs1: Host, sent: Any
+) -> None:
+    local = overlay.host
+    Overlay.objects.filter(pk=overlay.pk).update(host=gs1)
+    job = old_folder_clear_enqueue(overlay=Overlay.objects.get(pk=overlay.pk), host=local)
+    assert (job.operation, job.queue, job.reason) == ("clear_overlay_folder", "celery", "moved from local")
+
+
 def test_a_move_or_collection_on_an_unknown_host_says_so_and_changes_nothing(
     client: Any, operator: Any, overlay: Overlay, sent: Any
 ) -> None:
@@ -164,43 +189,6 @@ def test_a_move_or_collection_on_an_unknown_host_says_so_and_changes_nothing(
     assert response.status_code == 400 and "there is no host &#x27;gs9&#x27;" in response.content.decode()
     overlay.refresh_from_db()
     assert (overlay.host.name, overlay.moving_to, Job.objects.count()) == ("local", None, 0)
-
-
-def test_the_daily_collection_runs_on_every_host(
-    gs1: Host, sent: Any, django_capture_on_commit_callbacks: Any
-) -> None:
-    Host.objects.create(name="idle")  # never seen, no overlays: nothing to collect there
-    with django_capture_on_commit_callbacks(execute=True):
-        jobs = cache_collect_enqueue_all(user=None)
-    assert [(job.subject_name, job.queue) for job in jobs] == [("local", "celery"), ("gs1", "host-gs1")]
-
-
-def test_a_host_collects_what_only_other_hosts_use_after_the_grace(
-    owner: Any, overlay: Overlay, gs1: Host, steam: Any, sent: Any
-) -> None:
-    steam.add_item("801", size=1000)
-    steam.add_item("802", size=2000)
-    items_add(overlay=overlay, text="801 802", user=owner)
-    overlay_build(overlay=overlay, ctx=FakeContext())
-    # 802 moves on: only an overlay on gs1 uses it now; this host still has its file.
-    elsewhere = overlay_create(owner=owner, name="far", host=gs1)
-    items_add(overlay=elsewhere, text="802", user=owner)
-    overlay.workshop_links.filter(item__steam_id="802").delete()
-    here = Host.objects.get(name="local")
-
-    first = cache_collect(host=here, log=lambda line: None)
-    assert cache_file("802").exists() and first.waiting == 1  # its grace starts now, on this host only
-    marks = Host.objects.get(pk=here.pk).cache_unlinked
-    assert set(marks) == {"802"} and Host.objects.get(pk=gs1.pk).cache_unlinked == {}
-
-    Host.objects.filter(pk=here.pk).update(
-        cache_unlinked={"802": (timezone.now() - timedelta(days=8)).isoformat()}
-    )
-    lines: list[str] = []
-    cache_collect(host=Host.objects.get(pk=here.pk), log=lines.append)
-
-    assert not cache_file("802").exists() and cache_file("801").exists()
-    assert any("no overlay on host local links it since" in line for line in lines)
 
 
 def test_a_worker_registers_its_host_and_reports_on_it(settings: Any, tmp_path: Any) -> None:

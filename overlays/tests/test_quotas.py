@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from fleet.refresh import items_refresh_all
 from jobs.models import Job
 from overlays.items import items_add
 from overlays.models import Overlay, OverlayWorkshopCollection, OverlayWorkshopItem, UserQuota
 from overlays.quotas import quota_of
-from overlays.refresh import items_refresh_all
 from overlays.services import OverlayError, overlay_create
 from tests.support.helpers import FakeContext
 from workshop.models import WorkshopItem

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from fleet.refresh import items_refresh_all
 from jobs.models import Job
 from overlays.build import overlay_build
 from overlays.items import (
@@ -20,7 +21,6 @@ from overlays.items import (
     items_unpin,
 )
 from overlays.models import OverlayWorkshopExclusion, OverlayWorkshopItem
-from overlays.refresh import items_refresh_all
 from overlays.services import OverlayError, overlay_delete_enqueue, overlay_refresh_enqueue
 from tests.support.helpers import FakeContext
 

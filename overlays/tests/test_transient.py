@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from fleet.refresh import items_refresh_all
 from jobs.runner import JobFailed, JobRetryable
 from overlays.build import overlay_build
-from overlays.refresh import items_refresh_all, overlay_refresh
+from overlays.refresh import overlay_refresh
 from tests.support.fakesteam import ApiStep, Step
 from tests.support.helpers import item_from_steam
 

@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
+from fleet.refresh import items_refresh_all
 from overlays.build import overlay_build
 from overlays.items import item_pin, item_rollback, item_unpin, items_add
-from overlays.refresh import items_refresh_all
 from overlays.services import OverlayError, overlay_create
 from tests.support.helpers import FakeContext, link_target
 from workshop.cache import kept_versions, version_path

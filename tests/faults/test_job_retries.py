@@ -16,6 +16,7 @@ from jobs.services import TAKEN_OVER, job_cancel, job_enqueue, job_reap_stale
 from left4me.celery import app
 from overlays.build import cache_file
 from overlays.models import Overlay
+from overlays.operations import BUILD_OVERLAY, REFRESH_OVERLAY
 from tests.support.helpers import item_from_steam, sha256_of
 from tests.support.workers import running_worker, wait_for
 
@@ -35,7 +36,7 @@ def _refresh_job(owner, steam, sid: str) -> Job:
     steam.add_item(sid, size=50_000)
     overlay = Overlay.objects.create(owner=owner, name=f"o{sid}")
     item_from_steam(steam, sid, overlay=overlay, file_url="")  # the refresh learns the file_url
-    return job_enqueue(operation="refresh_overlay", subject=overlay, owner=owner, user=owner)[0]
+    return job_enqueue(operation=REFRESH_OVERLAY, subject=overlay, owner=owner, user=owner)[0]
 
 
 def _reaping(predicate):
@@ -104,7 +105,7 @@ def test_a_killed_pool_child_s_job_is_taken_over_by_its_redelivered_message(owne
     overlay = Overlay.objects.create(owner=owner, name="slow")
     item_from_steam(steam, "9700003", overlay=overlay)
     with running_worker(concurrency=1, JOB_HEARTBEAT_SECONDS="0.5") as worker:
-        job = job_enqueue(operation="build_overlay", subject=overlay, owner=owner)[0]
+        job = job_enqueue(operation=BUILD_OVERLAY, subject=overlay, owner=owner)[0]
         wait_for(lambda: Job.objects.filter(pk=job.pk, bytes_done__gt=2 * MiB).exists(), timeout=60)
         (child,) = _pool_children(worker)
         os.kill(child, signal.SIGKILL)

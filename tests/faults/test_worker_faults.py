@@ -22,6 +22,7 @@ from jobs.services import job_cancel, job_enqueue, job_reap_stale
 from overlays.build import cache_file
 from overlays.items import items_add
 from overlays.models import Overlay
+from overlays.operations import BUILD_OVERLAY
 from tests.support import plugin
 from tests.support.fakesteam import Step
 from tests.support.helpers import cache_leftovers, link_target, sha256_of
@@ -203,7 +204,7 @@ def test_enqueue_of_a_rebuild_after_settling_completes(owner, steam) -> None:
     Job.objects.filter(pk=job.pk).update(state=Job.State.FAILED, error="worker lost")
     with running_worker(concurrency=1):
         rebuild = finished(
-            job_enqueue(operation="build_overlay", user=owner, subject=overlay, owner=overlay.owner)[0]
+            job_enqueue(operation=BUILD_OVERLAY, user=owner, subject=overlay, owner=overlay.owner)[0]
         )
     assert rebuild.state == Job.State.SUCCEEDED
     assert cache_file("9600001").exists()

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 
 from jobs.models import Job
+from jobs.registry import Operation
 from overlays.models import Overlay, OverlayWorkshopItem
 from tests.support.fakesteam import FakeSteam
 from workshop.models import WorkshopItem
@@ -90,12 +91,13 @@ def make_overlay(owner: Any, name: str) -> Overlay:
     return Overlay.objects.create(owner=owner, name=name)
 
 
-def make_job(operation: str = "test_sleep", **fields: Any) -> Job:
+def make_job(operation: str | Operation = "test_sleep", **fields: Any) -> Job:
     """A job row as enqueue makes it: the owner of its subject (if any) may see it."""
     if fields.get("subject") is not None:
         fields.setdefault("owner", getattr(fields["subject"], "owner", None))
         fields.setdefault("subject_name", str(fields["subject"]))
-    return Job.objects.create(operation=operation, **fields)
+    name = operation.name if isinstance(operation, Operation) else operation
+    return Job.objects.create(operation=name, **fields)
 
 
 def item_from_steam(

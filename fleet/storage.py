@@ -3,7 +3,7 @@
 The cache is read with os.scandir and stat only (no file is opened) and the database in two
 queries however many items there are. Sizes are what the files hold (st_size); a file with
 several hard links (``<id>.vpk`` and its ``versions/<id>/<time>.vpk``) counts once, by inode.
-What is collectable follows overlays.gc: the same rules, read without acting on them.
+What is collectable follows fleet.gc: the same rules, read without acting on them.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from overlays.services import contents_reindex_enqueue
+from fleet.services import contents_reindex_enqueue
 from workshop.cache import is_workshop_id
 from workshop.contents import item_contents_of_cache
 from workshop.models import WorkshopItem, WorkshopItemContents

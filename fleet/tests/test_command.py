@@ -5,8 +5,8 @@ import io
 import pytest
 from django.core.management import CommandError, call_command
 
+from fleet.management.commands import workshop_refresh
 from jobs.models import Job, JobLogLine
-from overlays.management.commands import workshop_refresh
 from tests.support.helpers import item_from_steam
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("private_roots")]

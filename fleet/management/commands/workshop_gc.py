@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from overlays.gc import cache_collect
+from fleet.gc import cache_collect
 
 
 class Command(BaseCommand):

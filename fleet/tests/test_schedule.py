@@ -6,8 +6,8 @@ import pytest
 from django.apps import apps as django_apps
 from django_celery_beat.models import PeriodicTask
 
+from fleet.tasks import enqueue_global_refresh
 from jobs.models import Job
-from overlays.tasks import enqueue_global_refresh
 
 pytestmark = pytest.mark.django_db
 migration = importlib.import_module("workshop.migrations.0002_daily_refresh_schedule")

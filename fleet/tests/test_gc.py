@@ -12,10 +12,10 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from overlays import gc
+from fleet import gc
+from fleet.refresh import items_refresh_all
 from overlays.build import cache_file, overlay_build
 from overlays.items import item_pin, item_remove, items_add
-from overlays.refresh import items_refresh_all
 from tests.support.helpers import FakeContext, link_target
 from workshop.cache import kept_versions, lock_path, partial_path, version_path
 from workshop.collect import try_item_lock
@@ -140,8 +140,8 @@ def test_old_partials_and_locks_of_unknown_items_are_swept(built, settings):
 
 
 def test_the_daily_collection_is_scheduled_and_runs_as_a_job(settings):
+    from fleet.tasks import enqueue_cache_collection
     from jobs.models import Job
-    from overlays.tasks import enqueue_cache_collection
 
     task = PeriodicTask.objects.get(name="left4me: collect workshop cache")
     assert task.task == "overlays.enqueue_cache_collection" and task.enabled

@@ -10,12 +10,12 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from fleet.refresh import items_refresh_all
+from fleet.storage import When, storage_report
 from jobs.models import Job
 from overlays.build import overlay_build
 from overlays.items import item_pin, item_remove, items_add
-from overlays.refresh import items_refresh_all
 from overlays.services import overlay_create
-from overlays.storage import When, storage_report
 from tests.support.helpers import FakeContext, item_from_steam, put_in_cache
 from workshop.cache import partial_path, version_path
 from workshop.models import WorkshopItem

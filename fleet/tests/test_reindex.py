@@ -8,8 +8,8 @@ import os
 import pytest
 from django.core.management import call_command
 
+from fleet.tasks import reindex_workshop_contents
 from jobs.models import Job
-from overlays.tasks import reindex_workshop_contents
 from tests.support.helpers import T0, item_from_steam, put_in_cache
 from tests.support.vpkfiles import addoninfo, vpk_bytes
 from workshop.cache import keep_version

@@ -5,9 +5,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from fleet.services import global_refresh_enqueue
 from jobs.models import Job, JobLogLine
 from overlays.models import Overlay
-from overlays.services import OverlayError, global_refresh_enqueue, overlay_refresh_enqueue
+from overlays.services import OverlayError, overlay_refresh_enqueue
 
 POLL_SECONDS = 0.5
 

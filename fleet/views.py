@@ -1,0 +1,66 @@
+"""The Storage page: every host's disk and cache, this machine's cache in detail, *Collect now*."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from fleet.services import cache_collect_enqueue
+from fleet.storage import storage_report
+from left4me.http import AuthenticatedHttpRequest
+from left4me.models import Host, host_default
+from overlays.services import OverlayError, host_by_name
+
+# The Storage page lists this many collectable items, the soonest first.
+COLLECTABLE_SHOWN = 50
+# Power over the shared cache (Overlay.Meta.permissions: the codename predates this app).
+VIEW_STORAGE = "overlays.view_storage"
+
+
+def _storage_viewer_only(request: AuthenticatedHttpRequest) -> None:
+    if not request.user.has_perm(VIEW_STORAGE):
+        raise PermissionDenied("operators only")
+
+
+@login_required
+@require_GET
+def storage(request: AuthenticatedHttpRequest) -> HttpResponse:
+    _storage_viewer_only(request)
+    return _render_storage(request)
+
+
+def _render_storage(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
+    hosts = list(Host.objects.annotate(overlay_count=Count("overlays")))
+    here = next((host for host in hosts if host.is_here), None)
+    # This machine's cache in detail, when it is a host (a web host of a fleet has none).
+    report = storage_report() if (here and here.overlay_count) or len(hosts) <= 1 else None
+    context = {
+        "hosts": hosts,
+        "here": here,
+        "report": report,
+        "collectable": report.collectable[:COLLECTABLE_SHOWN] if report else [],
+        "collectable_more": max(0, len(report.collectable) - COLLECTABLE_SHOWN) if report else 0,
+        "error": error,
+    }
+    return render(request, "fleet/storage.html", context, status=status)
+
+
+@login_required
+@require_POST
+def storage_collect(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """*Collect now*: the collection job (the one already queued or running, if any)."""
+    _storage_viewer_only(request)
+    name = request.POST.get("host", "")
+    try:
+        host = host_by_name(name) if name else host_default()
+    except OverlayError as exc:
+        return _render_storage(request, error=str(exc), status=400)
+    job, created = cache_collect_enqueue(user=request.user, host=host)
+    if not created:
+        messages.info(request, "A collection was already queued or running: this is it.")
+    return redirect("jobs:detail", pk=job.pk)
