@@ -16,6 +16,7 @@ from jobs.runner import JobCancelled, JobContext, JobFailed, JobRetryable
 from left4me.disk import free_bytes, human_bytes
 from overlays.contents import overlay_contents_refresh
 from overlays.models import Overlay, pinned_versions
+from overlays.signals import addons_changed
 from overlays.states import DOWNLOAD_ENDED
 from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
 from workshop.contents import item_contents_store
@@ -199,10 +200,17 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
     _record_conflicts(overlay, links.conflicts)
     _find_file_conflicts(overlay, done, links, ctx)
     ctx.log_stdout(_summary(overlay, plan, done, failed, links))
+    _tell_addons_changed(overlay, ctx, links.created + links.removed + len(done & plan.on_disk))
     if failed:
         # Every failure may pass (network, 5xx, 429, stalls): the whole build is tried again later.
         error = JobRetryable if set(failed) <= transient else JobFailed
         raise error(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
+
+
+def _tell_addons_changed(overlay: Overlay, ctx: JobContext, items: int) -> None:
+    """Links created, removed or replaced, or a linked file downloaded anew (its link stays)."""
+    if items:
+        addons_changed.send(sender=Overlay, overlay=overlay, build=ctx.job_id, items=items)
 
 
 def _check_disk(items: list[WorkshopItem]) -> None:
