@@ -61,6 +61,7 @@ class StandInGameServer:
     _threads: list[threading.Thread] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _conns: list[socket.socket] = field(default_factory=list)
 
     # --- life -----------------------------------------------------------------------------
 
@@ -84,6 +85,7 @@ class StandInGameServer:
                     raise
                 continue
             tcp.listen(16)
+            tcp.settimeout(0.2)  # the accept loop sees stop() soon
             self._udp, self._tcp, self.port = udp, tcp, port
             return
         raise RuntimeError("no free port for both UDP and TCP")
@@ -103,6 +105,9 @@ class StandInGameServer:
 
     def stop(self) -> None:
         self._stop.set()
+        for conn in list(self._conns):
+            with suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
         for sock in (self._udp, self._tcp):
             if sock is not None:
                 with suppress(OSError):
@@ -160,11 +165,14 @@ class StandInGameServer:
         while not self._stop.is_set():
             try:
                 conn, _peer = self._tcp.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
             if self.silent:
                 conn.close()
                 continue
+            self._conns.append(conn)
             self._spawn(self._session, conn)
 
     def _session(self, conn: socket.socket) -> None:
@@ -174,7 +182,7 @@ class StandInGameServer:
             try:
                 while not self._stop.is_set():
                     packet = _read_packet(conn)
-                    if packet is None or self.silent:
+                    if packet is None or self._down:
                         return
                     authed = self._handle(conn, authed, *packet)
             except (OSError, ConnectionError):
