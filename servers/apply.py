@@ -33,7 +33,9 @@ def server_apply(*, server: GameServer, ctx: JobContext) -> None:
     after = wait_until_up(server.address, server.port, seconds=UP_AGAIN_SECONDS)
     status_store(server, after)
     if not after.up:
-        raise JobFailed(f"server '{server.name}' did not answer A2S within {UP_AGAIN_SECONDS:g} s after the apply")
+        raise JobFailed(
+            f"server '{server.name}' did not answer A2S within {UP_AGAIN_SECONDS:g} s after the apply"
+        )
     ctx.log_stdout(f"server '{server.name}' runs the addons of build {target}: {server.status_text}")
 
 
@@ -67,12 +69,18 @@ def _announce(server: GameServer, ctx: JobContext) -> None:
     if due is None:
         minutes = settings.LEFT4ME_APPLY_ANNOUNCE_MINUTES
         due = now + timedelta(minutes=minutes)
-        _rcon(server, ctx, [f"say The server loads new addons in {minutes} minute{'' if minutes == 1 else 's'}."])
+        _rcon(
+            server,
+            ctx,
+            [f"say The server loads new addons in {minutes} minute{'' if minutes == 1 else 's'}."],
+        )
         GameServer.objects.filter(pk=server.pk).update(apply_due_at=due)
         server.apply_due_at = due
     at = timezone.localtime(due).strftime("%H:%M")
     if now < due - timedelta(minutes=1):
-        raise JobWait(f"announced to the players of '{server.name}': applying at {at}", due - timedelta(minutes=1))
+        raise JobWait(
+            f"announced to the players of '{server.name}': applying at {at}", due - timedelta(minutes=1)
+        )
     if now < due:
         if not ctx.job.lines.filter(text__contains=ONE_MINUTE_NOTICE).exists():
             _rcon(server, ctx, [f"say {ONE_MINUTE_NOTICE}"])

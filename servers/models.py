@@ -90,7 +90,11 @@ class GameServer(models.Model):
         if self.state == self.State.UP:
             return f"up · {self.map or 'no map'} · {self.players}/{self.max_players} players"
         if self.state == self.State.DOWN:
-            seen = timezone.localtime(self.last_seen_at).strftime("%Y-%m-%d %H:%M") if self.last_seen_at else "never"
+            seen = (
+                timezone.localtime(self.last_seen_at).strftime("%Y-%m-%d %H:%M")
+                if self.last_seen_at
+                else "never"
+            )
             return f"down · last seen {seen}"
         return "unknown · not polled yet"
 

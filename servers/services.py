@@ -123,7 +123,9 @@ def _validate(server: GameServer) -> None:
         server.full_clean(exclude=["applied_build"])
     except ValidationError as exc:
         reasons = [f"{field}: {' '.join(errors)}" for field, errors in exc.message_dict.items()]
-        raise ServerError("; ".join(reasons).replace("Game server with this Name", "a server with this name")) from None
+        raise ServerError(
+            "; ".join(reasons).replace("Game server with this Name", "a server with this name")
+        ) from None
 
 
 def server_delete(*, server: GameServer) -> None:
@@ -188,4 +190,10 @@ def server_status(server: GameServer) -> dict[str, object]:
 
 
 def _job_json(job: Job) -> dict[str, object]:
-    return {"id": job.pk, "state": job.state, "title": job.title, "waiting": job.retry_text, "error": job.error}
+    return {
+        "id": job.pk,
+        "state": job.state,
+        "title": job.title,
+        "waiting": job.retry_text,
+        "error": job.error,
+    }

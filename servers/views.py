@@ -33,7 +33,9 @@ def server_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "servers/list.html", {"servers": servers})
 
 
-def _form_context(request: AuthenticatedHttpRequest, server: GameServer | None, error: str) -> dict[str, object]:
+def _form_context(
+    request: AuthenticatedHttpRequest, server: GameServer | None, error: str
+) -> dict[str, object]:
     values = {name: request.POST.get(name, "") for name in FORM_FIELDS if name != "rcon_password"}
     if server is not None and request.method != "POST":
         values = {name: str(getattr(server, name)) for name in FORM_FIELDS if name != "rcon_password"}

@@ -7,57 +7,155 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('left4me', '0001_initial'),
-        ('overlays', '0012_overlay_host'),
+        ("left4me", "0001_initial"),
+        ("overlays", "0012_overlay_host"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='GameServer',
+            name="GameServer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('address', models.CharField(help_text='host name or IP address, as the host reaches it', max_length=255)),
-                ('port', models.PositiveIntegerField(default=27015, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(65535)])),
-                ('rcon_port', models.PositiveIntegerField(help_text='default: the game port', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(65535)])),
-                ('rcon_password', models.CharField(blank=True, max_length=200)),
-                ('apply_policy', models.CharField(choices=[('manual', 'manual: only when asked'), ('when_empty', 'when empty: once no player is on'), ('announce', 'announce: warn the players, then apply'), ('now', 'now: apply at once')], default='when_empty', max_length=20)),
-                ('apply_commands', models.TextField(default='update_addon_paths\nmission_reload', help_text='RCON commands an apply sends, one a line')),
-                ('applied_build', models.PositiveBigIntegerField(blank=True, help_text='the build job whose addons/ the server last applied', null=True)),
-                ('apply_now', models.BooleanField(default=False, help_text='an apply was asked by hand: no waiting')),
-                ('apply_due_at', models.DateTimeField(blank=True, help_text='an announced apply runs then', null=True)),
-                ('state', models.CharField(choices=[('unknown', 'unknown'), ('up', 'up'), ('down', 'down')], default='unknown', max_length=10)),
-                ('map', models.CharField(blank=True, max_length=100)),
-                ('players', models.PositiveIntegerField(default=0, help_text='human players (bots not counted)')),
-                ('max_players', models.PositiveIntegerField(default=0)),
-                ('latency_ms', models.FloatField(blank=True, null=True)),
-                ('last_seen_at', models.DateTimeField(blank=True, null=True)),
-                ('polled_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('host', models.ForeignKey(help_text="the machine it runs beside (its worker polls and applies); default: the overlay's", on_delete=django.db.models.deletion.PROTECT, related_name='servers', to='left4me.host')),
-                ('overlay', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='servers', to='overlays.overlay')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "address",
+                    models.CharField(
+                        help_text="host name or IP address, as the host reaches it", max_length=255
+                    ),
+                ),
+                (
+                    "port",
+                    models.PositiveIntegerField(
+                        default=27015,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(65535),
+                        ],
+                    ),
+                ),
+                (
+                    "rcon_port",
+                    models.PositiveIntegerField(
+                        help_text="default: the game port",
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(65535),
+                        ],
+                    ),
+                ),
+                ("rcon_password", models.CharField(blank=True, max_length=200)),
+                (
+                    "apply_policy",
+                    models.CharField(
+                        choices=[
+                            ("manual", "manual: only when asked"),
+                            ("when_empty", "when empty: once no player is on"),
+                            ("announce", "announce: warn the players, then apply"),
+                            ("now", "now: apply at once"),
+                        ],
+                        default="when_empty",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "apply_commands",
+                    models.TextField(
+                        default="update_addon_paths\nmission_reload",
+                        help_text="RCON commands an apply sends, one a line",
+                    ),
+                ),
+                (
+                    "applied_build",
+                    models.PositiveBigIntegerField(
+                        blank=True, help_text="the build job whose addons/ the server last applied", null=True
+                    ),
+                ),
+                (
+                    "apply_now",
+                    models.BooleanField(default=False, help_text="an apply was asked by hand: no waiting"),
+                ),
+                (
+                    "apply_due_at",
+                    models.DateTimeField(blank=True, help_text="an announced apply runs then", null=True),
+                ),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("unknown", "unknown"), ("up", "up"), ("down", "down")],
+                        default="unknown",
+                        max_length=10,
+                    ),
+                ),
+                ("map", models.CharField(blank=True, max_length=100)),
+                (
+                    "players",
+                    models.PositiveIntegerField(default=0, help_text="human players (bots not counted)"),
+                ),
+                ("max_players", models.PositiveIntegerField(default=0)),
+                ("latency_ms", models.FloatField(blank=True, null=True)),
+                ("last_seen_at", models.DateTimeField(blank=True, null=True)),
+                ("polled_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "host",
+                    models.ForeignKey(
+                        help_text="the machine it runs beside (its worker polls and applies); default: the overlay's",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="servers",
+                        to="left4me.host",
+                    ),
+                ),
+                (
+                    "overlay",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="servers",
+                        to="overlays.overlay",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
-                'permissions': [('manage_servers', 'register game servers and change every one')],
+                "ordering": ["name", "id"],
+                "permissions": [("manage_servers", "register game servers and change every one")],
             },
         ),
         migrations.CreateModel(
-            name='AddonsChange',
+            name="AddonsChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('build', models.PositiveBigIntegerField(help_text='the build job')),
-                ('items', models.PositiveIntegerField(default=0, help_text='items whose file in addons/ changed')),
-                ('at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('overlay', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='addons_changes', to='overlays.overlay')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("build", models.PositiveBigIntegerField(help_text="the build job")),
+                (
+                    "items",
+                    models.PositiveIntegerField(default=0, help_text="items whose file in addons/ changed"),
+                ),
+                ("at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "overlay",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="addons_changes",
+                        to="overlays.overlay",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['overlay', 'build'],
-                'constraints': [models.UniqueConstraint(fields=('overlay', 'build'), name='addons_change_unique')],
+                "ordering": ["overlay", "build"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("overlay", "build"), name="addons_change_unique")
+                ],
             },
         ),
     ]

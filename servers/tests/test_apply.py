@@ -130,7 +130,9 @@ def test_rcon_refused_is_retried(server, game, job_ctx):
 
 
 def test_the_commands_are_configurable_per_server(server, game, job_ctx):
-    GameServer.objects.filter(pk=server.pk).update(apply_commands="update_addon_paths\n\nsm plugins refresh\n")
+    GameServer.objects.filter(pk=server.pk).update(
+        apply_commands="update_addon_paths\n\nsm plugins refresh\n"
+    )
     server.refresh_from_db()
     server_apply(server=server, ctx=job_ctx)
     assert game.commands == ["update_addon_paths", "sm plugins refresh", "changelevel c2m1_highway"]

@@ -125,4 +125,7 @@ def test_the_line_says_what_runs_and_what_changed_since(overlay):
         applied_build=41, state="up", map="c2m1_highway", players=3, max_players=8
     )
     server.refresh_from_db()
-    assert server.status_line == "up · c2m1_highway · 3/8 players · runs the addons of build 41; 5 items changed since"
+    assert (
+        server.status_line
+        == "up · c2m1_highway · 3/8 players · runs the addons of build 41; 5 items changed since"
+    )

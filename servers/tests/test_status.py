@@ -38,7 +38,12 @@ def test_one_round_of_many_servers_is_one_write(overlay, settings):
     try:
         servers = [
             GameServer.objects.create(
-                name=f"s{i}", overlay=overlay, host=overlay.host, address="127.0.0.1", port=s.port, rcon_port=s.port
+                name=f"s{i}",
+                overlay=overlay,
+                host=overlay.host,
+                address="127.0.0.1",
+                port=s.port,
+                rcon_port=s.port,
             )
             for i, s in enumerate(stand_ins)
         ]

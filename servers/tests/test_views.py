@@ -98,7 +98,9 @@ def test_the_status_json(client, owner, server, sent):
     GameServer.objects.filter(pk=server.pk).update(state="up", map="c1m1_hotel", players=2, max_players=4)
     client.post(f"/servers/{server.pk}/apply/")
     body = client.get(f"/servers/{server.pk}/status/").json()
-    assert {k: body[k] for k in ("state", "map", "players", "max_players", "applied_build", "pending_changes")} == {
+    assert {
+        k: body[k] for k in ("state", "map", "players", "max_players", "applied_build", "pending_changes")
+    } == {
         "state": "up",
         "map": "c1m1_hotel",
         "players": 2,
