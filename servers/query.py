@@ -67,7 +67,7 @@ def a2s_info(address: str, port: int) -> Answer:
 async def _ainfo(address: str, port: int) -> Answer:
     try:
         return _answer(await a2s.ainfo((address, port), timeout=_timeout()))
-    except (OSError, asyncio.TimeoutError, a2s.BrokenMessageError, a2s.BufferExhaustedError, EOFError) as exc:
+    except (TimeoutError, OSError, a2s.BrokenMessageError, a2s.BufferExhaustedError, EOFError) as exc:
         return _down(exc)
 
 
@@ -106,7 +106,7 @@ class Rcon:
 
     def run(self, command: str) -> str:
         try:
-            return self._client.run(command)
+            return str(self._client.run(command))
         except (OSError, EmptyResponse, SessionTimeout) as exc:
             raise RconUnreachable(f"rcon: {self._where} stopped answering: {_reason(exc)}") from None
 

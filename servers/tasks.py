@@ -36,7 +36,8 @@ def poll_host_servers(host_id: int) -> int:
 
 @job_task(APPLY_TO_SERVER)
 def apply_to_server(ctx: JobContext) -> None:
-    server = GameServer.objects.select_related("overlay", "host").filter(pk=ctx.job.subject_id).first()
+    servers = GameServer.objects.select_related("overlay", "host")
+    server = servers.filter(pk=ctx.job.subject_id).first() if ctx.job.subject_id else None
     if server is None:
         raise JobFailed("server no longer exists")
     server_apply(server=server, ctx=ctx)

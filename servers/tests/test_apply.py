@@ -142,5 +142,5 @@ def test_the_commands_are_configurable_per_server(server, game, job_ctx):
 def test_the_server_must_answer_again_after_the_apply(server, game, job_ctx, monkeypatch):
     monkeypatch.setattr("servers.apply.UP_AGAIN_SECONDS", 0.3)
     game.reload_seconds = 5
-    with pytest.raises(JobFailed, match="did not answer A2S within 0.3 s after the apply"):
+    with pytest.raises(JobFailed, match=r"did not answer A2S within 0\.3 s after the apply"):
         server_apply(server=server, ctx=job_ctx)
