@@ -40,8 +40,9 @@ def test_the_housekeeping_sends_it_when_due_and_the_same_wait_logs_once(sent: Se
     run_job(job_id=job.pk, operation="test_sleep", work=wait)
     assert job_reap_stale()["retried"] == 1
     assert Job.objects.get(pk=job.pk).retry_at is None  # sent (once the transaction commits)
-    run_job(job_id=job.pk, operation="test_sleep", work=wait)
-    run_job(job_id=job.pk, operation="test_sleep", work=lambda ctx: None)
+    assert run_job(job_id=job.pk, operation="test_sleep", work=wait) == "queued"
+    job_reap_stale()
+    assert run_job(job_id=job.pk, operation="test_sleep", work=lambda ctx: None) == "succeeded"
     job.refresh_from_db()
     assert (job.state, job.waiting_for) == ("succeeded", "")
     assert job.lines.count() == 1
