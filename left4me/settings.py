@@ -296,6 +296,13 @@ WORKSHOP_STALL_SECONDS = env_int("WORKSHOP_STALL_SECONDS", 30, minimum=1)
 WORKSHOP_DOWNLOAD_HOSTS = env_list(
     "WORKSHOP_DOWNLOAD_HOSTS", ["*.steamusercontent.com", "steamusercontent-a.akamaihd.net"]
 )
+# How addons/ holds its items: "symlink" (relative links into the cache, which the server must
+# see too) or "hardlink" (hard links to the cache files: the folder is self-contained, so a bind
+# or a read-only Docker volume of addons/ alone works; the cache and the overlays must then be on
+# one file system, which a system check proves).
+WORKSHOP_LINK_MODE = env_str("WORKSHOP_LINK_MODE", "symlink")
+if WORKSHOP_LINK_MODE not in ("symlink", "hardlink"):
+    raise ValueError(f"WORKSHOP_LINK_MODE={WORKSHOP_LINK_MODE!r} is neither symlink nor hardlink")
 # Earlier uploads of an item kept for rollback besides the newest (pinned ones are always kept).
 WORKSHOP_KEEP_VERSIONS = env_int("WORKSHOP_KEEP_VERSIONS", 1)
 # Seconds a cache file no overlay links to is kept before garbage collection removes it.
