@@ -56,13 +56,25 @@ def test_register_a_server_and_see_it_apply_a_build(operator_tab: Page, game: St
     _add(page, list(SPARE_ITEMS)[5], mode="items")
     _wait_for_job_state(page, "Succeeded")
     build = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    applied = f"up · c2m1_highway · 0/8 players · runs the addons of build {build}; up to date"
 
     page.goto(server_url)
     # The line follows the status JSON: the apply's answer shows without a reload.
-    expect(page.locator("#server-line")).to_have_text(
-        f"up · c2m1_highway · 0/8 players · runs the addons of build {build}; up to date", timeout=30_000
-    )
+    expect(page.locator("#server-line")).to_have_text(applied, timeout=30_000)
     assert game.commands == ["update_addon_paths", "mission_reload", "changelevel c2m1_highway"]
     assert GameServer.objects.get().applied_build == build
     page.goto(f"/overlays/{overlay_id}/")
-    expect(page.get_by_text(f"runs the addons of build {build}; up to date")).to_be_visible()
+    expect(page.locator(".server-line")).to_have_text(applied)
+
+    # A second item, added in another tab: this overlay page, never reloaded, follows the server
+    # to the next build.
+    watcher = page.context.new_page()
+    watcher.goto(f"/overlays/{overlay_id}/")
+    watcher.evaluate("window.notReloaded = true")
+    _add(page, list(SPARE_ITEMS)[6], mode="items")
+    _wait_for_job_state(page, "Succeeded")
+    second = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    expect(watcher.locator(".server-line")).to_have_text(
+        applied.replace(f"build {build}", f"build {second}"), timeout=30_000
+    )
+    assert watcher.evaluate("window.notReloaded") is True
