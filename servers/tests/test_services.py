@@ -129,3 +129,13 @@ def test_the_line_says_what_runs_and_what_changed_since(overlay):
         server.status_line
         == "up · c2m1_highway · 3/8 players · runs the addons of build 41; 5 items changed since"
     )
+
+
+def test_the_apply_goes_to_the_queue_of_the_host_the_server_runs_beside(overlay, sent):
+    from left4me.models import Host
+
+    far = Host.objects.create(name="gs1")
+    server = server_save(data=_form(overlay, host="gs1"))
+    assert server.host == far
+    job = server_apply_enqueue(server=server, reason="asked by hand")
+    assert job.queue == "host-gs1"
