@@ -318,11 +318,13 @@ def main() -> None:
     server = StandInGameServer(port=args.port, password=args.password, players=args.players, map=args.map)
     server.start()
     print(f"stand-in game server on 127.0.0.1:{server.port} (A2S udp, RCON tcp); Ctrl-C stops it", flush=True)
+    shown = 0
     try:
         while True:
             time.sleep(1)
-            if server.commands:
-                print("received:", server.commands[-1], flush=True)
+            for command in server.commands[shown:]:
+                print("received:", command, flush=True)
+            shown = len(server.commands)
     except KeyboardInterrupt:
         server.stop()
 
