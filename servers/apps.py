@@ -7,4 +7,9 @@ class ServersConfig(AppConfig):
     name = "servers"
 
     def ready(self) -> None:
+        from django.db.models import Count
+
+        from overlays.signals import overlay_page_annotations
         from servers import hooks  # noqa: F401  (connects to overlays.signals.addons_changed)
+
+        overlay_page_annotations["server_count"] = Count("servers")
