@@ -57,7 +57,7 @@ def operator(django_user_model: Any) -> Any:
 
     group, created = Group.objects.get_or_create(name="Operators")
     if created:  # made by a migration, so gone after a transactional test's flush
-        codenames = ["manage_all_overlays", "view_storage", "manage_all_jobs"]
+        codenames = ["manage_all_overlays", "view_storage", "manage_all_jobs", "manage_servers"]
         group.permissions.set(Permission.objects.filter(codename__in=codenames))
     user = django_user_model.objects.create_user("operator", password="pw-operator-123")
     user.groups.add(group)

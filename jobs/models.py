@@ -87,6 +87,9 @@ class Job(models.Model):
     # again); retries counts the retries it was given, out of JOB_RETRIES.
     retries = models.PositiveIntegerField(default=0)
     retry_at = models.DateTimeField(null=True, blank=True)
+    # A job that waits for something other than a retry (a game server to empty) waits the same
+    # way, until retry_at, and says what it waits for here (jobs.runner.JobWait).
+    waiting_for = models.CharField(max_length=REASON_MAX, blank=True)
     # items_done counts the items that ended (items_failed of them failed) out of items_total;
     # items_cached the ones the work found done already, which are not in items_total.
     items_done = models.PositiveIntegerField(default=0)
@@ -211,6 +214,8 @@ class Job(models.Model):
         if not self.waiting_to_retry or self.retry_at is None:
             return ""
         at = timezone.localtime(self.retry_at).strftime("%H:%M")
+        if self.waiting_for:
+            return f"{self.waiting_for} · next check {at}"
         return f"waiting to retry at {at} ({self.retries}/{settings.JOB_RETRIES})"
 
 

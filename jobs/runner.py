@@ -29,6 +29,7 @@ from jobs.services import (
     job_progress_save,
     job_retry_later,
     job_wait_for_subject,
+    job_wait_until,
 )
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,17 @@ class JobCancelled(Exception):
 
 class JobFailed(Exception):
     """Raised by work for an expected failure; its message becomes the job's error as is."""
+
+
+class JobWait(Exception):
+    """Raised by work that cannot go on yet (a game server still has players): the job waits
+    queued in its row until `until`, holding no worker slot, and the housekeeping sends it again
+    then; `waiting_for` ("waiting for 'Versus #1' to empty (3 players)") is what its page says."""
+
+    def __init__(self, waiting_for: str, until: datetime) -> None:
+        super().__init__(waiting_for)
+        self.waiting_for = waiting_for
+        self.until = until
 
 
 class JobRetryable(JobFailed):
@@ -218,6 +230,10 @@ def run_job(*, job_id: int, operation: str, work: Work, task: Task[Any, Any] | N
     with _Heartbeat(job_id, started_at):
         state, error, exc = _run_work(work, ctx, retry_for)
         ctx.flush_progress()
+    if isinstance(exc, JobWait) and job_wait_until(
+        job_id=job_id, started_at=started_at, wait=exc.until, waiting_for=exc.waiting_for
+    ):
+        return Job.State.QUEUED
     waits = retry_for and isinstance(exc, retry_for)
     if waits and job_retry_later(job_id=job_id, started_at=started_at, why=error) is not None:
         return Job.State.QUEUED
@@ -249,6 +265,8 @@ def _run_work(
     except JobCancelled:
         ctx.log_stdout("cancelled")
         return Job.State.CANCELLED, "", None
+    except JobWait as exc:
+        return Job.State.CANCELLED, "", exc
     except JobFailed as exc:
         error, failure = str(exc), exc
     except Exception as exc:

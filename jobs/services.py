@@ -252,7 +252,7 @@ def job_claim(
         return Claim.BLOCKED, None
     now = timezone.now()
     claimed = Job.objects.filter(pk=job_id, state=Job.State.QUEUED).update(
-        state=Job.State.RUNNING, started_at=now, heartbeat_at=now, retry_at=None, **_FRESH_RUN
+        state=Job.State.RUNNING, started_at=now, heartbeat_at=now, retry_at=None, waiting_for="", **_FRESH_RUN
     )
     return (Claim.CLAIMED, now) if claimed else (Claim.SKIPPED, None)
 
@@ -415,6 +415,23 @@ def job_retry_later(*, job_id: int, started_at: datetime, why: str) -> datetime 
     text = f"{failed}; retrying at {at} ({job.retries + 1}/{total})"
     job_log(job_id=job_id, text=text, stream=JobLogLine.Stream.STDERR)
     return retry_at
+
+
+@transaction.atomic
+def job_wait_until(*, job_id: int, started_at: datetime, wait: datetime, waiting_for: str) -> bool:
+    """This run cannot go on yet: the job back to queued until `wait` (no retry counted), saying
+    what it waits for; the reaper sends its message then, as for a retry. False when the run is
+    no longer running (cancel asked, taken over)."""
+    this_run = Job.objects.filter(_this_run(job_id, started_at), state=Job.State.RUNNING)
+    waiting = {"state": Job.State.QUEUED, "retry_at": wait, "started_at": None, "heartbeat_at": None}
+    text = waiting_for[:REASON_MAX]
+    if not this_run.update(dispatched_at=None, waiting_for=text, **waiting):
+        return False
+    # One line while the wait stays the same (a check a minute for hours would fill the log).
+    last = JobLogLine.objects.filter(job_id=job_id).order_by("-seq").values_list("text", flat=True).first()
+    if last != text:
+        job_log(job_id=job_id, text=text)
+    return True
 
 
 @transaction.atomic

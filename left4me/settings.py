@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "workshop",
     "overlays",
     "fleet",
+    "servers",
 ]
 
 MIDDLEWARE = [
@@ -233,6 +234,7 @@ if not re.fullmatch(r"[A-Za-z0-9_.@-]+", LEFT4ME_HOUSEKEEPING_QUEUE):
     )
 HOUSEKEEPING_TASKS = (
     "jobs.reap_stale_jobs",
+    "servers.poll_servers",
     "workshop.enqueue_global_refresh",
     "overlays.enqueue_cache_collection",
 )
@@ -292,6 +294,13 @@ WORKSHOP_STALL_SECONDS = env_int("WORKSHOP_STALL_SECONDS", 30, minimum=1)
 WORKSHOP_DOWNLOAD_HOSTS = env_list(
     "WORKSHOP_DOWNLOAD_HOSTS", ["*.steamusercontent.com", "steamusercontent-a.akamaihd.net"]
 )
+# How addons/ holds its items: "symlink" (relative links into the cache, which the server must
+# see too) or "hardlink" (hard links to the cache files: the folder is self-contained, so a bind
+# or a read-only Docker volume of addons/ alone works; the cache and the overlays must then be on
+# one file system, which a system check proves).
+WORKSHOP_LINK_MODE = env_str("WORKSHOP_LINK_MODE", "symlink")
+if WORKSHOP_LINK_MODE not in ("symlink", "hardlink"):
+    raise ValueError(f"WORKSHOP_LINK_MODE={WORKSHOP_LINK_MODE!r} is neither symlink nor hardlink")
 # Earlier uploads of an item kept for rollback besides the newest (pinned ones are always kept).
 WORKSHOP_KEEP_VERSIONS = env_int("WORKSHOP_KEEP_VERSIONS", 1)
 # Seconds a cache file no overlay links to is kept before garbage collection removes it.
@@ -313,3 +322,15 @@ WORKSHOP_COLLECTION_MAX_ITEMS = env_int("WORKSHOP_COLLECTION_MAX_ITEMS", 2000, m
 # in the admin (user quotas); staff have no limits unless set there.
 LEFT4ME_QUOTA_OVERLAYS = env_int("LEFT4ME_QUOTA_OVERLAYS", 50)
 LEFT4ME_QUOTA_BYTES = env_int("LEFT4ME_QUOTA_BYTES", 200 * 2**30)
+
+# --- Game servers -----------------------------------------------------------------------
+# Every host's worker asks its game servers for A2S info this often; pages read the answers.
+LEFT4ME_SERVER_POLL_SECONDS = env_int("LEFT4ME_SERVER_POLL_SECONDS", 30, minimum=1)
+# How long one A2S query or RCON connection may take before the server counts as unreachable.
+LEFT4ME_SERVER_TIMEOUT_SECONDS = env_float("LEFT4ME_SERVER_TIMEOUT_SECONDS", 2.0, above=0)
+# Policy "announce": the players are told this many minutes before the apply (and at 1 minute).
+LEFT4ME_APPLY_ANNOUNCE_MINUTES = env_int("LEFT4ME_APPLY_ANNOUNCE_MINUTES", 5, minimum=1)
+# Policy "when_empty": the apply checks again this often while players are on, and gives up
+# (the job fails) after LEFT4ME_APPLY_WAIT_HOURS.
+LEFT4ME_APPLY_CHECK_SECONDS = env_int("LEFT4ME_APPLY_CHECK_SECONDS", 60, minimum=1)
+LEFT4ME_APPLY_WAIT_HOURS = env_float("LEFT4ME_APPLY_WAIT_HOURS", 12.0, above=0)

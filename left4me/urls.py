@@ -15,4 +15,5 @@ urlpatterns = [
     path("overlays/", include("overlays.urls")),
     path("jobs/", include("jobs.urls")),
     path("storage/", include("fleet.urls")),
+    path("servers/", include("servers.urls")),
 ]

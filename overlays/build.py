@@ -16,6 +16,7 @@ from jobs.runner import JobCancelled, JobContext, JobFailed, JobRetryable
 from left4me.disk import free_bytes, human_bytes
 from overlays.contents import overlay_contents_refresh
 from overlays.models import Overlay, pinned_versions
+from overlays.signals import addons_changed
 from overlays.states import DOWNLOAD_ENDED
 from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
 from workshop.contents import item_contents_store
@@ -35,10 +36,17 @@ class LinkResult:
 
 @dataclass(frozen=True)
 class _Entry:
-    """One entry of addons/: its link text and where that resolves (both None: not a link)."""
+    """One entry of addons/: its link text and where that resolves (both None: not a link);
+    `hard`: a file left4me hard-linked there (WORKSHOP_LINK_MODE=hardlink, listed in MANIFEST)."""
 
     text: str | None
     resolved: str | None
+    hard: bool = False
+
+
+# The names of the hard links left4me made in addons/: a hard link looks like any file, so
+# this list is what tells left4me's from the operator's own files.
+MANIFEST = ".left4me-hardlinks"
 
 
 def cache_file(steam_id: str) -> Path:
@@ -62,14 +70,40 @@ def overlay_reconcile_links(
     existing = _entries_in(addons)
     removed = _remove_unwanted(addons, existing, wanted)
     created, unchanged, conflicts = _link_wanted(addons, existing, wanted, versions or {})
+    hard = settings.WORKSHOP_LINK_MODE == "hardlink"
+    _manifest_write(addons, {name for name, sid in wanted.items() if sid not in conflicts} if hard else set())
     return LinkResult(created=created, removed=removed, unchanged=unchanged, conflicts=conflicts)
 
 
+def _manifest_read(addons: Path) -> set[str]:
+    try:
+        return set((addons / MANIFEST).read_text().split())
+    except FileNotFoundError:
+        return set()
+
+
+def _manifest_write(addons: Path, names: set[str]) -> None:
+    if names == _manifest_read(addons):
+        return
+    if not names:
+        _unlink_quietly(addons / MANIFEST)
+        return
+    tmp = addons / f"{MANIFEST}.tmp-{os.getpid()}"
+    tmp.write_text("".join(f"{name}\n" for name in sorted(names)))
+    os.replace(tmp, addons / MANIFEST)
+
+
 def _entries_in(addons: Path) -> dict[str, _Entry]:
+    hard = _manifest_read(addons)
     entries: dict[str, _Entry] = {}
     with os.scandir(addons) as it:
         for entry in it:
-            entries[entry.name] = _link_entry(addons, entry) if entry.is_symlink() else _Entry(None, None)
+            if entry.name == MANIFEST:
+                continue
+            if entry.is_symlink():
+                entries[entry.name] = _link_entry(addons, entry)
+            else:
+                entries[entry.name] = _Entry(None, None, hard=entry.name in hard and entry.is_file())
     return entries
 
 
@@ -84,6 +118,8 @@ def _link_entry(addons: Path, entry: os.DirEntry[str]) -> _Entry:
 def _made_by_us(name: str, entry: _Entry) -> bool:
     """A link into the cache, or one left4me made before the data folder moved (a dangling
     absolute link to `<old root>/workshop_cache/<name>`)."""
+    if entry.hard:
+        return True
     if entry.resolved is None:
         return False
     root = str(settings.WORKSHOP_CACHE_ROOT)
@@ -113,14 +149,34 @@ def _link_wanted(
         path = cache_file(steam_id) if version is None else version_path(root, steam_id, version)
         target = os.path.relpath(path, addons)
         entry = existing.get(name)
-        if entry is not None and entry.text == target:
+        if entry is not None and _is_current(addons / name, entry, path, target):
             unchanged += 1
         elif entry is None or _made_by_us(name, entry):
-            _symlink_atomic(target, addons / name)
+            _link_atomic(path, target, addons / name)
             created += 1
         else:
             conflicts[steam_id] = _in_the_way(addons / name, entry)
     return created, unchanged, conflicts
+
+
+def _is_current(link: Path, entry: _Entry, path: Path, target: str) -> bool:
+    """The entry is the link the mode wants: a symlink with this text, or a hard link to this
+    very cache file (a download anew gives the cache file another inode: linked again)."""
+    if settings.WORKSHOP_LINK_MODE != "hardlink":
+        return entry.text == target
+    if not entry.hard:
+        return False
+    try:
+        return os.path.samestat(os.stat(link), os.stat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _link_atomic(path: Path, target: str, link: Path) -> None:
+    if settings.WORKSHOP_LINK_MODE == "hardlink":
+        _hardlink_atomic(path, link)
+    else:
+        _symlink_atomic(target, link)
 
 
 def _in_the_way(path: Path, entry: _Entry) -> str:
@@ -137,13 +193,14 @@ def overlay_remove_folder(*, overlay: Overlay) -> list[Path]:
     left: list[Path] = []
     if addons.is_dir():
         for name, entry in _entries_in(addons).items():
-            if _made_by_us(name, entry) or (name.startswith(".") and ".vpk.tmp-" in name):
+            if _made_by_us(name, entry) or (name.startswith(".") and ".tmp-" in name):
                 _unlink_quietly(addons / name)
             else:
                 left.append(addons / name)
     for folder, ours in ((game, addons), (overlay.path, game)):
         if folder.is_dir():
             left += [folder / name for name in os.listdir(folder) if folder / name != ours]
+    _unlink_quietly(addons / MANIFEST)
     for folder in (addons, game, overlay.path):
         with contextlib.suppress(OSError):
             folder.rmdir()  # only when empty
@@ -155,6 +212,14 @@ def _symlink_atomic(target: str, link: Path) -> None:
     tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
     _unlink_quietly(tmp)
     os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def _hardlink_atomic(path: Path, link: Path) -> None:
+    """The same, as a hard link to the cache file: the folder then holds the files themselves."""
+    tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+    _unlink_quietly(tmp)
+    os.link(path, tmp)
     os.replace(tmp, link)
 
 
@@ -199,10 +264,17 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
     _record_conflicts(overlay, links.conflicts)
     _find_file_conflicts(overlay, done, links, ctx)
     ctx.log_stdout(_summary(overlay, plan, done, failed, links))
+    _tell_addons_changed(overlay, ctx, links.created + links.removed + len(done & plan.on_disk))
     if failed:
         # Every failure may pass (network, 5xx, 429, stalls): the whole build is tried again later.
         error = JobRetryable if set(failed) <= transient else JobFailed
         raise error(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
+
+
+def _tell_addons_changed(overlay: Overlay, ctx: JobContext, items: int) -> None:
+    """Links created, removed or replaced, or a linked file downloaded anew (its link stays)."""
+    if items:
+        addons_changed.send(sender=Overlay, overlay=overlay, build=ctx.job_id, items=items)
 
 
 def _check_disk(items: list[WorkshopItem]) -> None:

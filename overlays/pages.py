@@ -207,6 +207,16 @@ def use_with_server(overlay: Overlay, server: str = "/srv/l4d2") -> list[Mount]:
     """Copyable examples for a server installed at `server`. The overlay's links are relative
     (`../../../../workshop_cache/<id>.vpk`): seen through a mount, they resolve four folders above
     the addons/ folder they are in, so each example makes the cache visible there."""
+    if settings.WORKSHOP_LINK_MODE == "hardlink":
+        return [
+            Mount(
+                "Bind mount or Docker (the folder holds the files themselves)",
+                f"docker run … -v {overlay.addons_path}:/server/left4dead2/addons:ro …",
+                f"Or: mount --bind {overlay.addons_path} {server}/left4dead2/addons. Hard links "
+                "(WORKSHOP_LINK_MODE=hardlink): no cache path is needed inside the server; it loads "
+                "new addons at its next map change or when left4me applies them.",
+            )
+        ]
     cache = settings.WORKSHOP_CACHE_ROOT
     merged = f"{settings.OVERLAYS_ROOT.parent}/mounts/{overlay.pk}"  # as deep as the overlay's folder
     reach, in_docker = links_reach(f"{server}/left4dead2/addons"), links_reach("/server/left4dead2/addons")

@@ -60,6 +60,7 @@ from overlays.services import (
     overlay_move_enqueue,
     overlay_refresh_enqueue,
 )
+from overlays.signals import overlay_page_annotations
 from overlays.states import FILTER_CHOICES
 from workshop.cache import is_workshop_id
 from workshop.models import WorkshopItem
@@ -74,7 +75,9 @@ MANAGE_ALL_OVERLAYS = "overlays.manage_all_overlays"
 def _overlay_for_user(request: AuthenticatedHttpRequest, pk: int) -> Overlay:
     """The overlay, if the user may act on it: its owner or a holder of MANAGE_ALL_OVERLAYS;
     403 for anyone else."""
-    overlays = Overlay.objects.select_related("owner", "host", "moving_to")
+    overlays = Overlay.objects.select_related("owner", "host", "moving_to").annotate(
+        **overlay_page_annotations
+    )
     overlay = get_object_or_404(overlays, pk=pk, deleting=False)
     if overlay.owner_id != request.user.pk and not request.user.has_perm(MANAGE_ALL_OVERLAYS):
         raise PermissionDenied("not your overlay")

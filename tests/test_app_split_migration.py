@@ -34,8 +34,16 @@ class Migrator:
         self.executor.loader.build_graph()
         self.executor.migrate(targets)
         self.executor.loader.build_graph()
+        graph = self.executor.loader.graph
         named = {app for app, _ in targets}
-        others = [node for node in self.executor.loader.graph.leaf_nodes() if node[0] not in named]
+        allowed = {node for target in targets for node in graph.forwards_plan(target)}
+
+        def fits(leaf: tuple[str, str]) -> bool:
+            """The app's migrations ask for none of a named app's past its target (an app made
+            later, such as servers, went back with them)."""
+            return all(node[0] not in named or node in allowed for node in graph.forwards_plan(leaf))
+
+        others = [node for node in graph.leaf_nodes() if node[0] not in named and fits(node)]
         return self.executor.loader.project_state([*targets, *others]).apps
 
     def latest(self) -> None:

@@ -90,7 +90,12 @@ def test_anonymous_is_sent_to_login_everywhere(client: Client, victim) -> None:
 
 # --- who may do what: permissions, not staff status ---------------------------------------
 
-OPERATOR_PERMISSIONS = {"overlays.manage_all_overlays", "overlays.view_storage", "jobs.manage_all_jobs"}
+OPERATOR_PERMISSIONS = {
+    "overlays.manage_all_overlays",
+    "overlays.view_storage",
+    "jobs.manage_all_jobs",
+    "servers.manage_servers",  # servers migration 0002
+}
 
 
 @pytest.fixture
@@ -167,9 +172,9 @@ def test_the_operators_migration_runs_twice_and_backwards() -> None:
     from django.contrib.auth.models import Group
 
     migration = importlib.import_module("overlays.migrations.0010_operators_group")
-    migration.create_operators(apps, None)  # again, over what the migration made
+    migration.create_operators(apps, None)  # again, over what the migrations made
     assert Group.objects.filter(name="Operators").count() == 1
-    assert Group.objects.get(name="Operators").permissions.count() == 3
+    assert Group.objects.get(name="Operators").permissions.count() == 4  # servers 0002 added one
     migration.remove_operators(apps, None)
     assert not Group.objects.filter(name="Operators").exists()
     migration.create_operators(apps, None)
