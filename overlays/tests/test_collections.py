@@ -267,7 +267,7 @@ def test_the_pages_report_left_out_children_and_manage_membership(owner_client, 
     assert _linked(overlay) == set()
     assert (
         owner_client.post(f"/overlays/{overlay.pk}/collections/900/unfollow/", {"items": "keep"}).status_code
-        == 404
+        == 400
     )
 
 

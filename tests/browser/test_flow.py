@@ -360,9 +360,12 @@ def test_cancel_a_slow_download(logged_in: Page, fake_steam: FakeSteam) -> None:
     expect(page.locator("#job-state")).to_have_text("Running", timeout=BUILD_TIMEOUT)
     wait_for(lambda: Job.objects.get(pk=job_id).bytes_done > 0, timeout=30)
 
+    dialogs: list[str] = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
     page.locator("#job-cancel").get_by_role("button", name="Cancel").click()
 
     _wait_for_job_state(page, "Cancelled")
+    assert dialogs and dialogs[0].startswith("Cancel Build Slow?"), dialogs
     assert Job.objects.get(pk=job_id).state == "cancelled"
 
 
