@@ -183,6 +183,7 @@ def _render_detail(
 ) -> HttpResponse:
     latest = latest_file_job(overlay)
     health = links_of(overlay).health()
+    refused_delete = request.session.pop(_delete_error_key(overlay), None) or {}
     # Whether the owner excluded any item rides along, so an overlay without exclusions asks no more.
     excluded = OverlayWorkshopExclusion.objects.filter(overlay=OuterRef("overlay"))
     collections = list(
@@ -216,7 +217,8 @@ def _render_detail(
         "any_pinned": health.pinned > 0,
         "input": request.POST.get("input", ""),
         "input_mode": request.POST.get("input_mode", "auto"),
-        "confirm_name": request.POST.get("confirm_name", ""),
+        "confirm_name": refused_delete.get("typed", ""),
+        "delete_error": refused_delete.get("error", ""),
     }
     context |= contents_context(overlay)
     return render(request, "overlays/detail.html", context, status=status)
@@ -477,13 +479,21 @@ def overlay_retry_failed(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
 @overlay_form
 def overlay_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
-    if request.POST.get("confirm_name", "") != overlay.name:
-        return _render_detail(
-            request, overlay, error="Type the overlay's name exactly to delete it.", status=400
-        )
+    typed = request.POST.get("confirm_name", "")
+    if typed != overlay.name:
+        # Shown beside the delete box, at the overlay's own address: a reload posts nothing.
+        request.session[_delete_error_key(overlay)] = {
+            "error": "Type the overlay's name exactly to delete it.",
+            "typed": typed,
+        }
+        return redirect(f"{overlay.get_absolute_url()}#delete-overlay")
     overlay_delete_enqueue(overlay=overlay, user=request.user)
     messages.success(request, f"Overlay '{overlay.name}' deleted; its folder is removed in the background.")
     return redirect("overlays:list")
+
+
+def _delete_error_key(overlay: Overlay) -> str:
+    return f"overlay-delete-error-{overlay.pk}"
 
 
 @overlay_form

@@ -19,7 +19,7 @@ from jobs.services import job_cancel
 from overlays.items import items_add
 from overlays.models import OverlayWorkshopItem
 from overlays.services import build_enqueue, overlay_create
-from tests.browser.conftest import COLLECTION, COLLECTION_ITEMS, FOLLOW_ITEMS, SPARE_ITEMS
+from tests.browser.conftest import COLLECTION, COLLECTION_ITEMS, FOLLOW_ITEMS, PASSWORD, SPARE_ITEMS, log_in
 from tests.browser.test_flow import (
     JOB_URL,
     _ends,
@@ -190,3 +190,16 @@ def test_the_live_overlay_page_redraws_whole_rows_and_the_header(logged_in: Page
     expect(page.locator("#overlay-build-items")).to_contain_text("3 of 3")
     expect(page.get_by_label(f"Select {item_title(ids[2])}")).to_be_checked()  # the choice survives
     assert page.evaluate("window.__sameDocument === true"), "the overlay page reloaded"
+
+
+def test_a_user_changes_their_own_password_from_the_header(logged_in: Page) -> None:
+    page = logged_in
+    page.locator("header.topbar").get_by_role("link", name="Password").click()
+    expect(page).to_have_url(_ends("/accounts/password/"))
+    page.get_by_label("Old password").fill(PASSWORD)
+    page.get_by_label("New password", exact=True).fill("a much longer new passphrase")
+    page.get_by_label("New password confirmation").fill("a much longer new passphrase")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("h1")).to_have_text("Password changed")
+    page.locator("header.topbar").get_by_role("button", name="Log out gamer").click()
+    log_in(page, "gamer", "a much longer new passphrase")
