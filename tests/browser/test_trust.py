@@ -203,3 +203,47 @@ def test_a_user_changes_their_own_password_from_the_header(logged_in: Page) -> N
     expect(page.locator("h1")).to_have_text("Password changed")
     page.locator("header.topbar").get_by_role("button", name="Log out gamer").click()
     log_in(page, "gamer", "a much longer new passphrase")
+
+
+# Elements of the page whose content is wider than they are (cut off, or scrolled inside them);
+# the job log and text boxes scroll on purpose.
+CUT_OFF = """() => Array.from(document.querySelectorAll("main *")).filter(el => {
+  if (el.closest("pre.log, textarea, select") || !el.offsetParent) return false;
+  const style = getComputedStyle(el);
+  return ["auto", "scroll", "hidden"].includes(style.overflowX) && el.scrollWidth > el.clientWidth + 1;
+}).map(el => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + "." + el.className)"""
+
+
+def _fits(page: Page, width: int) -> None:
+    scrolled = page.evaluate("document.scrollingElement.scrollWidth")
+    assert scrolled <= width, f"{page.url} scrolls sideways: {scrolled}px wide at {width}px"
+    cut = page.evaluate(CUT_OFF)
+    assert not cut, f"{page.url} cuts off {cut}"
+
+
+def test_every_page_fits_a_phone_and_copy_buttons_cover_nothing(logged_in: Page, gamer: Any) -> None:
+    overlay = _overlay_with_items(gamer, "Pocket", [COLLECTION])
+    page = logged_in
+    page.goto(f"/overlays/{overlay.pk}/#use-with-server")
+    for block in page.locator(".copyable").all():  # at 1280 px: the button below the command
+        code, button = block.locator("pre").bounding_box(), block.locator("button.copy").bounding_box()
+        assert code and button and button["y"] >= code["y"] + code["height"], (code, button)
+    _fits(page, 1280)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    job = Job.objects.filter(owner=gamer).order_by("-id").first()
+    assert job is not None
+    for path in (
+        "/overlays/",
+        f"/overlays/{overlay.pk}/",
+        f"/overlays/{overlay.pk}/?q=zzz",
+        "/jobs/",
+        f"/jobs/{job.pk}/",
+        "/accounts/password/",
+    ):
+        page.goto(path)
+        _fits(page, 390)
+    expect(page.locator("header.topbar").get_by_role("link", name="Password")).to_be_in_viewport()
+    page.locator("header.topbar").get_by_role("button", name="Log out gamer").click()
+    page.goto("/accounts/login/")
+    _fits(page, 390)
