@@ -105,7 +105,7 @@ def _plan_add(ids: list[str], input_mode: str) -> _Plan:
     children = _ask_steam(lambda: expand_collections(ids, budget=budget))
     if input_mode == "collection" and len(children) < len(ids):
         plain = [sid for sid in ids if sid not in children]
-        raise WorkshopInputError(f"no workshop items in collection {', '.join(plain)}")
+        raise WorkshopInputError(_not_collections(plain, budget))
     typed = [sid for sid in ids if sid not in children]
     members = list(dict.fromkeys(c for kids in children.values() for c in kids if c not in typed))
     metas = _ask_steam(lambda: fetch_metadata_batch([*typed, *members, *children], budget=budget))
@@ -123,6 +123,17 @@ def _plan_add(ids: list[str], input_mode: str) -> _Plan:
     if children and not plan.typed and not any(plan.collections.values()):
         raise WorkshopInputError(_nothing_usable(list(children), plan.left_out))
     return plan
+
+
+def _not_collections(plain: list[str], budget: SteamBudget) -> str:
+    """Why "Collections only" refuses ids that hold no items: an item typed in is named as one."""
+    metas = _ask_steam(lambda: fetch_metadata_batch(plain, budget=budget))
+    items = [meta for meta in metas if meta.ok and meta.file_url]
+    if not items:
+        return f"no workshop items in collection {', '.join(plain)}"
+    named = ", ".join(f"{meta.steam_id} ({meta.title})" if meta.title else meta.steam_id for meta in items)
+    noun = "is a workshop item" if len(items) == 1 else "are workshop items"
+    return f'{named} {noun}, not a collection: add it with "Detect" or "Items"'
 
 
 def _ask_steam(call: Callable[[], T]) -> T:

@@ -19,7 +19,15 @@ from jobs.services import job_cancel
 from overlays.items import items_add
 from overlays.models import OverlayWorkshopItem
 from overlays.services import build_enqueue, overlay_create
-from tests.browser.conftest import COLLECTION, COLLECTION_ITEMS, FOLLOW_ITEMS, PASSWORD, SPARE_ITEMS, log_in
+from tests.browser.conftest import (
+    COLLECTION,
+    COLLECTION_ITEMS,
+    FOLLOW_ITEMS,
+    ITEMS,
+    PASSWORD,
+    SPARE_ITEMS,
+    log_in,
+)
 from tests.browser.test_flow import (
     JOB_URL,
     _ends,
@@ -247,3 +255,18 @@ def test_every_page_fits_a_phone_and_copy_buttons_cover_nothing(logged_in: Page,
     page.locator("header.topbar").get_by_role("button", name="Log out gamer").click()
     page.goto("/accounts/login/")
     _fits(page, 390)
+
+
+def test_collections_only_with_an_items_id_says_it_is_an_item(logged_in: Page, gamer: Any) -> None:
+    overlay = overlay_create(owner=gamer, name="Strict")
+    page = logged_in
+    page.goto(f"/overlays/{overlay.pk}/")
+    steam_id = next(iter(ITEMS))
+    page.get_by_label("Workshop ids or URLs").fill(steam_id)
+    page.locator("input[name=input_mode][value=collection]").check()
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Add", exact=True).click()
+    assert answer.value.status == 400
+    expect(page.locator("p.error[role=alert]")).to_contain_text(
+        f'{steam_id} ({item_title(steam_id)}) is a workshop item, not a collection: add it with "Detect" or "Items"'
+    )
