@@ -34,6 +34,7 @@ from tests.browser.test_flow import (
     _id_in,
     _item_row,
     _messages,
+    _overlay_of_rows,
     _overlay_with_items,
     _wait_for_job_state,
 )
@@ -270,3 +271,15 @@ def test_collections_only_with_an_items_id_says_it_is_an_item(logged_in: Page, g
     expect(page.locator("p.error[role=alert]")).to_contain_text(
         f'{steam_id} ({item_title(steam_id)}) is a workshop item, not a collection: add it with "Detect" or "Items"'
     )
+
+
+def test_the_admins_overlay_page_stays_short_and_links_its_items(page: Page, superuser: Any) -> None:
+    overlay = _overlay_of_rows(superuser, "Big", [f"Map {n:03}" for n in range(350)], first_id=7770000)
+    log_in(page, "root", "pw-root-123")
+    page.goto(f"/admin/overlays/overlay/{overlay.pk}/change/")
+    expect(page.locator(".field-items")).to_contain_text("350 items")
+    height = page.evaluate("document.scrollingElement.scrollHeight")
+    assert height < 2500, f"the admin's overlay page is {height}px tall"
+    page.locator(".field-items").get_by_role("link", name="list them").click()
+    expect(page.locator("#result_list tbody tr")).to_have_count(100)
+    expect(page.locator("#changelist")).to_contain_text("350 overlay workshop items")
