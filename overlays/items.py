@@ -499,7 +499,7 @@ def item_rollback(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
     link = _link_of(overlay, steam_id)
     earlier = earlier_upload(overlay, link)
     if earlier is None:
-        raise OverlayError(f"no earlier upload of {link.item.title or steam_id} is kept to roll back to")
+        raise OverlayError(f"no earlier upload of workshop item {steam_id} is kept")
     link.pinned_version = earlier
     link.save(update_fields=["pinned_version"])
     return build_enqueue(overlay=overlay, user=user, reason=f"rolled back {_named([link])}")

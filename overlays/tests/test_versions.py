@@ -87,7 +87,7 @@ def test_rollback_goes_to_the_previous_bytes_and_pins_them(two_overlays, steam, 
         version_path(settings.WORKSHOP_CACHE_ROOT, "501", OLD)
     )
     assert first.workshop_links.get().pinned_version == OLD
-    with pytest.raises(OverlayError, match="no earlier upload of Item 501 is kept"):
+    with pytest.raises(OverlayError, match="no earlier upload of workshop item 501 is kept"):
         item_rollback(overlay=first, steam_id="501", user=owner)
 
     item_unpin(overlay=first, steam_id="501", user=owner)

@@ -103,7 +103,7 @@ def test_roll_back_and_unpin_are_offered_only_where_they_apply_and_say_why_other
         max_redirects=0,
     )
     assert answer.status == 400
-    assert f"No earlier upload of {item_title(ids[0])} is kept" in answer.text()
+    assert f"No earlier upload of workshop item {ids[0]} is kept." in answer.text()
     assert "<h1>Versions</h1>" in answer.text()
 
     # With one item pinned, "Unpin selected" on an unpinned one says so, on the overlay page.
