@@ -77,13 +77,16 @@ cmd_run() {
   umask 0027
   cmd_setup
   local procs=(web worker housekeeping beat)
+  # make run's own Redis listens where CELERY_BROKER_URL points, when that is this machine.
+  local broker="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
   if broker_reachable; then
-    say "using the Redis at ${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
-  elif [ -n "${CELERY_BROKER_URL:-}" ]; then
-    echo "CELERY_BROKER_URL=$CELERY_BROKER_URL does not answer" >&2
+    say "using the Redis at $broker"
+  elif [[ ! "$broker" =~ ^redis://(127\.0\.0\.1|localhost)(:([0-9]+))?(/|$) ]]; then
+    echo "CELERY_BROKER_URL=$broker does not answer" >&2
     exit 1
   else
-    say "starting Redis on 127.0.0.1:6379 with data in $LEFT4ME_ROOT/redis"
+    export LEFT4ME_REDIS_PORT="${BASH_REMATCH[3]:-6379}"
+    say "starting Redis on 127.0.0.1:$LEFT4ME_REDIS_PORT with data in $LEFT4ME_ROOT/redis"
     mkdir -p "$LEFT4ME_ROOT/redis"
     procs=(redis "${procs[@]}")
   fi

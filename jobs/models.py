@@ -269,6 +269,13 @@ class JobItem(models.Model):
         return f"{self.key} {self.state}"
 
     @property
+    def state_text(self) -> str:
+        """Its state in words; one still queued when its job ended was never started."""
+        if self.state == self.State.QUEUED and self.job.state in Job.FINAL_STATES:
+            return "Not started (job cancelled)" if self.job.state == Job.State.CANCELLED else "Not started"
+        return str(self.get_state_display())
+
+    @property
     def percent(self) -> int:
         if self.state in (self.State.DONE, self.State.CACHED):
             return 100

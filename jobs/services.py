@@ -195,6 +195,18 @@ def job_cancel(*, job: Job) -> Job:
     return job
 
 
+def job_retry_now(*, job: Job) -> bool:
+    """A job waiting to retry gets its message now (the wait ends early); False when it is not
+    waiting (it ran, or was cancelled, meanwhile)."""
+    with transaction.atomic():
+        waiting = Job.objects.filter(pk=job.pk, state=Job.State.QUEUED, retry_at__isnull=False)
+        if not waiting.update(retry_at=None):
+            return False
+        job_log(job_id=job.pk, text="retry asked for now")
+        job_dispatch(job=job)
+    return True
+
+
 def _cancel_queued(job: Job) -> bool:
     job.celery_task_id = Job.objects.filter(pk=job.pk).values_list("celery_task_id", flat=True).first() or ""
     updated = Job.objects.filter(pk=job.pk, state=Job.State.QUEUED).update(

@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:pk>/", views.job_detail, name="detail"),
     path("<int:pk>/status/", views.job_status, name="status"),
     path("<int:pk>/cancel/", views.job_cancel_view, name="cancel"),
+    path("<int:pk>/retry-now/", views.job_retry_now_view, name="retry_now"),
 ]

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from jobs import registry
 from jobs.models import MANAGE_ALL_JOBS, Job, JobItem, JobLogLine
-from jobs.services import job_cancel
+from jobs.services import job_cancel, job_retry_now
 from left4me.disk import human_bytes
 from left4me.http import AuthenticatedHttpRequest
 
@@ -93,7 +93,12 @@ def _query_without_page(request: AuthenticatedHttpRequest) -> str:
 @login_required
 @require_GET
 def job_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    job = _job_for_user(request, pk)
+    return _render_detail(request, _job_for_user(request, pk))
+
+
+def _render_detail(
+    request: AuthenticatedHttpRequest, job: Job, *, error: str = "", status: int = 200
+) -> HttpResponse:
     lines = list(job.lines.order_by("seq"))
     context = {"job": job, "lines": lines, "last_seq": lines[-1].seq if lines else 0}
     context |= {"percent": job.percent, "final": job.state in Job.FINAL_STATES}
@@ -101,8 +106,9 @@ def job_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         "items": _items_shown(job),
         "speed": _speed_text(job.speed),
         "eta": _eta_text(job.eta_seconds),
+        "error": error,
     }
-    return render(request, "jobs/detail.html", context)
+    return render(request, "jobs/detail.html", context, status=status)
 
 
 @never_cache
@@ -124,9 +130,23 @@ def job_cancel_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if job.state in Job.FINAL_STATES:
         messages.info(request, f"This job already ended ({job.get_state_display().lower()}).")
     elif job_cancel(job=job).state == Job.State.CANCELLED:
-        messages.success(request, "Job cancelled.")
+        messages.success(request, f"Job cancelled: {job.title}.")
     else:
         messages.success(request, "Cancel requested: the job stops at its next check.")
+    return redirect("jobs:detail", pk=job.pk)
+
+
+@login_required
+@require_POST
+def job_retry_now_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """A job waiting to retry runs now instead of at its retry time; 400 on the job's page when
+    it is not waiting."""
+    job = _job_for_user(request, pk)
+    if not job_retry_now(job=job):
+        job.refresh_from_db()
+        why = f"{job.title} is not waiting to retry (it is {job.get_state_display().lower()})."
+        return _render_detail(request, job, error=why, status=400)
+    messages.success(request, f"{job.title}: retrying now instead of at its retry time.")
     return redirect("jobs:detail", pk=job.pk)
 
 
@@ -182,6 +202,7 @@ def _status(job: Job, lines: list[dict[str, object]], items: list[JobItem]) -> d
         "retry_at": _local_iso(job.retry_at),
         "started_at": _local_iso(job.started_at),
         "finished_at": _local_iso(job.finished_at),
+        "duration_text": job.duration_text,
         "progress": progress,
         "counts": counts,
         "items_text": job.items_text,
@@ -200,7 +221,7 @@ def _item(item: JobItem) -> dict[str, object]:
         "key": item.key,
         "title": item.title,
         "state": item.state,
-        "state_label": item.get_state_display(),
+        "state_label": item.state_text,
         "bytes_done": item.bytes_done,
         "bytes_total": item.bytes_total,
         "percent": item.percent,

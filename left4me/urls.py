@@ -11,6 +11,16 @@ urlpatterns = [
     path(views.HEALTHZ_PATH.lstrip("/"), views.healthz, name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path(
+        "accounts/password/",
+        auth_views.PasswordChangeView.as_view(template_name="registration/password_change.html"),
+        name="password_change",
+    ),
+    path(
+        "accounts/password/done/",
+        auth_views.PasswordChangeDoneView.as_view(template_name="registration/password_changed.html"),
+        name="password_change_done",
+    ),
     path("admin/", admin.site.urls),
     path("overlays/", include("overlays.urls")),
     path("jobs/", include("jobs.urls")),

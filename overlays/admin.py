@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import InlineModelAdmin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
@@ -58,24 +57,6 @@ class OverlayAddForm(forms.ModelForm[Overlay]):
         """overlay_create_check names a taken name in its own words."""
 
 
-class OverlayItemInline(ReadOnly, admin.TabularInline[OverlayWorkshopItem, Overlay]):
-    """The overlay's items, to read: they change through the overlay page (a build follows)."""
-
-    model = OverlayWorkshopItem
-    fields = ("item", "title", "direct", "pinned_version", "conflict", "added_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[OverlayWorkshopItem]:
-        return super().get_queryset(request).select_related("item").order_by("item__title", "item__steam_id")
-
-    @admin.display(description="title")
-    def title(self, link: OverlayWorkshopItem) -> str:
-        return link.item.title
-
-
 @admin.register(Overlay)
 class OverlayAdmin(admin.ModelAdmin[Overlay]):
     """Overlays are made and deleted through overlays.services, as the pages do: creating checks
@@ -85,8 +66,16 @@ class OverlayAdmin(admin.ModelAdmin[Overlay]):
     list_filter = ("kind", "owner")
     search_fields = ("name", "owner__username")
     actions = ("refresh_from_steam", "rebuild")
-    readonly_fields = ("owner", "kind", "deleting", "folder", "latest_build", "created_at", "updated_at")
-    inlines = [OverlayItemInline]
+    readonly_fields = (
+        "owner",
+        "kind",
+        "deleting",
+        "folder",
+        "items",
+        "latest_build",
+        "created_at",
+        "updated_at",
+    )
 
     def get_form(
         self, request: HttpRequest, obj: Overlay | None = None, change: bool = False, **kwargs: object
@@ -100,11 +89,6 @@ class OverlayAdmin(admin.ModelAdmin[Overlay]):
 
     def get_fields(self, request: HttpRequest, obj: Overlay | None = None) -> tuple[str, ...]:
         return ("owner", "name") if obj is None else ("name", *self.readonly_fields)
-
-    def get_inlines(
-        self, request: HttpRequest, obj: Overlay | None
-    ) -> list[type[InlineModelAdmin[OverlayWorkshopItem, Overlay]]]:
-        return [] if obj is None else list(self.inlines)
 
     def save_model(
         self, request: HttpRequest, obj: Overlay, form: forms.ModelForm[Overlay], change: bool
@@ -127,6 +111,20 @@ class OverlayAdmin(admin.ModelAdmin[Overlay]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Overlay]) -> None:
         for overlay in queryset:
             overlay_delete_enqueue(overlay=overlay, user=request_user(request))
+
+    @admin.display(description="items")
+    def items(self, overlay: Overlay) -> str:
+        """A count and links, not every item inline: an overlay of 400 items is one short page."""
+        count = overlay.workshop_links.count()
+        listing = reverse("admin:overlays_overlayworkshopitem_changelist")
+        return format_html(
+            '{} item{} · <a href="{}?overlay__id__exact={}">list them</a> · <a href="{}">the overlay page</a>',
+            count,
+            "" if count == 1 else "s",
+            listing,
+            overlay.pk,
+            overlay.get_absolute_url(),
+        )
 
     @admin.display(description="folder")
     def folder(self, overlay: Overlay) -> str:
@@ -164,7 +162,8 @@ class OverlayAdmin(admin.ModelAdmin[Overlay]):
 
 @admin.register(OverlayWorkshopItem)
 class OverlayWorkshopItemAdmin(admin.ModelAdmin[OverlayWorkshopItem]):
-    list_display = ("overlay", "item", "direct", "added_at")
+    list_display = ("overlay", "item", "direct", "pinned_version", "conflict", "added_at")
+    list_per_page = 100
     list_filter = ("direct",)
     list_select_related = ("overlay", "item")
     search_fields = ("overlay__name", "item__steam_id", "item__title")

@@ -6,6 +6,7 @@ so no refresh brings it back."""
 from __future__ import annotations
 
 import os
+from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -26,6 +27,7 @@ from overlays.models import (
 )
 from overlays.quotas import items_new_to, quota_fit, quota_of
 from overlays.services import OverlayError, build_enqueue
+from overlays.states import LinkState
 from workshop.cache import kept_versions, link_name
 from workshop.models import WorkshopItem
 from workshop.parsing import WorkshopInputError, parse_workshop_input
@@ -103,7 +105,7 @@ def _plan_add(ids: list[str], input_mode: str) -> _Plan:
     children = _ask_steam(lambda: expand_collections(ids, budget=budget))
     if input_mode == "collection" and len(children) < len(ids):
         plain = [sid for sid in ids if sid not in children]
-        raise WorkshopInputError(f"no workshop items in collection {', '.join(plain)}")
+        raise WorkshopInputError(_not_collections(plain, budget))
     typed = [sid for sid in ids if sid not in children]
     members = list(dict.fromkeys(c for kids in children.values() for c in kids if c not in typed))
     metas = _ask_steam(lambda: fetch_metadata_batch([*typed, *members, *children], budget=budget))
@@ -121,6 +123,17 @@ def _plan_add(ids: list[str], input_mode: str) -> _Plan:
     if children and not plan.typed and not any(plan.collections.values()):
         raise WorkshopInputError(_nothing_usable(list(children), plan.left_out))
     return plan
+
+
+def _not_collections(plain: list[str], budget: SteamBudget) -> str:
+    """Why "Collections only" refuses ids that hold no items: an item typed in is named as one."""
+    metas = _ask_steam(lambda: fetch_metadata_batch(plain, budget=budget))
+    items = [meta for meta in metas if meta.ok and meta.file_url]
+    if not items:
+        return f"no workshop items in collection {', '.join(plain)}"
+    named = ", ".join(f"{meta.steam_id} ({meta.title})" if meta.title else meta.steam_id for meta in items)
+    noun = "is a workshop item" if len(items) == 1 else "are workshop items"
+    return f'{named} {noun}, not a collection: add it with "Detect" or "Items"'
 
 
 def _ask_steam(call: Callable[[], T]) -> T:
@@ -353,10 +366,7 @@ def collection_unfollow(*, overlay: Overlay, steam_id: str, keep_items: bool, us
     collection = OverlayWorkshopCollection.objects.filter(overlay=overlay, steam_id=steam_id).first()
     if collection is None:
         raise OverlayError(f"collection {steam_id} is not followed by this overlay")
-    others = OverlayCollectionItem.objects.filter(collection__overlay=overlay).exclude(collection=collection)
-    only_here = set(collection.members.values_list("item_id", flat=True)) - set(
-        others.values_list("item_id", flat=True)
-    )
+    only_here = _only_brought_by(collection)
     links = OverlayWorkshopItem.objects.filter(overlay=overlay, item_id__in=only_here)
     if keep_items:
         links.update(direct=True)
@@ -366,6 +376,32 @@ def collection_unfollow(*, overlay: Overlay, steam_id: str, keep_items: bool, us
     OverlayWorkshopExclusion.objects.filter(overlay=overlay, item_id__in=only_here).delete()
     reason = f"unfollowed {collection.title or steam_id}"
     return build_enqueue(overlay=overlay, user=user, reason=reason)
+
+
+def _only_brought_by(collection: OverlayWorkshopCollection) -> set[int]:
+    """The items of `collection` that no other collection the overlay follows holds."""
+    others = OverlayCollectionItem.objects.filter(collection__overlay=collection.overlay_id).exclude(
+        collection=collection
+    )
+    return set(collection.members.values_list("item_id", flat=True)) - set(
+        others.values_list("item_id", flat=True)
+    )
+
+
+def unfollow_removes(*, overlay: Overlay) -> dict[int, int]:
+    """collection id -> how many items unfollowing it with "remove its items" takes out of the
+    overlay: those only it brought that the owner did not add directly (what the page asks to
+    confirm). One query."""
+    from_collections = OverlayWorkshopItem.objects.filter(overlay=overlay, direct=False).values("item_id")
+    members = OverlayCollectionItem.objects.filter(collection__overlay=overlay, item_id__in=from_collections)
+    holders: dict[int, list[int]] = defaultdict(list)
+    for collection_id, item_id in members.values_list("collection_id", "item_id"):
+        holders[item_id].append(collection_id)
+    removes: dict[int, int] = defaultdict(int)
+    for collections in holders.values():
+        if len(collections) == 1:
+            removes[collections[0]] += 1
+    return removes
 
 
 # --- versions: pin, roll back, unpin ------------------------------------------------------
@@ -403,6 +439,32 @@ def linked_version(overlay: Overlay, link: OverlayWorkshopItem) -> int | None:
         return None
 
 
+def items_retry_failed(*, overlay: Overlay, user: User | None) -> tuple[Job, list[OverlayWorkshopItem]]:
+    """A build that downloads again the items whose last download failed (a build tries every
+    item not cached; this one says why it runs); OverlayError when none failed."""
+    failed = list(
+        OverlayWorkshopItem.objects.filter(overlay=overlay)
+        .select_related("item")
+        .in_state(LinkState.FAILED)
+        .order_by("item__title", "item__steam_id")
+    )
+    if not failed:
+        raise OverlayError(f"no item of {overlay.name} failed: nothing to retry")
+    return build_enqueue(overlay=overlay, user=user, reason=f"retry {_named(failed)}"), failed
+
+
+def earlier_upload(overlay: Overlay, link: OverlayWorkshopItem) -> int | None:
+    """The newest upload kept in the cache before the one the overlay links (what Roll back
+    switches to); None when there is none."""
+    current = linked_version(overlay, link)
+    earlier = [
+        v
+        for v in kept_versions(settings.WORKSHOP_CACHE_ROOT, link.item.steam_id)
+        if current is None or v < current
+    ]
+    return earlier[0] if earlier else None
+
+
 def item_pin(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
     return items_pin(overlay=overlay, steam_ids=[steam_id], user=user)
 
@@ -435,13 +497,10 @@ def items_pin(*, overlay: Overlay, steam_ids: list[str], user: User | None) -> J
 def item_rollback(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
     """Switch the overlay to the kept upload before the one it has, and pin it."""
     link = _link_of(overlay, steam_id)
-    current = linked_version(overlay, link)
-    earlier = [
-        v for v in kept_versions(settings.WORKSHOP_CACHE_ROOT, steam_id) if current is None or v < current
-    ]
-    if not earlier:
+    earlier = earlier_upload(overlay, link)
+    if earlier is None:
         raise OverlayError(f"no earlier upload of workshop item {steam_id} is kept")
-    link.pinned_version = earlier[0]
+    link.pinned_version = earlier
     link.save(update_fields=["pinned_version"])
     return build_enqueue(overlay=overlay, user=user, reason=f"rolled back {_named([link])}")
 

@@ -99,6 +99,7 @@ class Health:
     failed: int = 0
     skipped: int = 0
     size: int = 0
+    pinned: int = 0
 
 
 class LinkQuerySet(models.QuerySet["OverlayWorkshopItem"]):

@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from jobs.models import Job, JobItem
 from overlays.contents import addon_flags, kinds_of
+from overlays.items import earlier_upload
 from overlays.models import (
     LinkQuerySet,
     Overlay,
@@ -77,6 +78,7 @@ class Row:
     sources: str
     update_available: bool
     kinds: list[str] = field(default_factory=list)  # what the addon is, from its addoninfo.txt
+    earlier_kept: bool = False  # an earlier upload is kept in the cache: Roll back can apply
 
     @property
     def update(self) -> LinkState | None:
@@ -93,7 +95,7 @@ class Row:
 
     @property
     def can_roll_back(self) -> bool:
-        return self.state in ROLLBACKABLE
+        return self.state in ROLLBACKABLE and self.earlier_kept
 
 
 def downloading(build: Job | None) -> dict[str, int]:
@@ -142,8 +144,26 @@ def item_page(
     # The cache files are on the overlay's host: a web host of a fleet has none to look at.
     look = overlay.host.is_here
     return page, [
-        _row(link, holders.get(link.item_id, []), active.get(link.item.steam_id), look=look)
+        _row(overlay, link, holders.get(link.item_id, []), active.get(link.item.steam_id), look=look)
         for link in page_links
+    ]
+
+
+def item_rows(overlay: Overlay, steam_ids: Sequence[str], *, active: Mapping[str, int]) -> list[Row]:
+    """The rows of these items as the page shows them (what its live part redraws)."""
+    links = list(
+        links_of(overlay).filter(item__steam_id__in=list(steam_ids)).annotate(addon_flags=addon_flags())
+    )
+    members = OverlayCollectionItem.objects.filter(
+        collection__overlay=overlay, item_id__in=[link.item_id for link in links]
+    ).select_related("collection")
+    holders: dict[int, list[str]] = defaultdict(list)
+    for member in members:
+        holders[member.item_id].append(member.collection.label)
+    look = overlay.host.is_here
+    return [
+        _row(overlay, link, holders.get(link.item_id, []), active.get(link.item.steam_id), look=look)
+        for link in links
     ]
 
 
@@ -163,9 +183,12 @@ def _holders(
     return holders
 
 
-def _row(link: OverlayWorkshopItem, holders: list[str], percent: int | None, *, look: bool = True) -> Row:
+def _row(
+    overlay: Overlay, link: OverlayWorkshopItem, holders: list[str], percent: int | None, *, look: bool = True
+) -> Row:
     """`percent`: how far the running build's download of it is, None when it downloads nothing;
-    `look`: the cache is on this machine, so one stat corrects what the rows recorded."""
+    `look`: the cache is on this machine, so one stat corrects what the rows recorded (and a
+    listing of its kept uploads says whether Roll back applies)."""
     item = link.item
     recorded = LinkState(getattr(link, "state", LinkState.CACHED))
     live = JobItem.State.DOWNLOADING if percent is not None else None
@@ -180,6 +203,7 @@ def _row(link: OverlayWorkshopItem, holders: list[str], percent: int | None, *, 
         sources=", ".join(sources) or "a collection it has left",
         update_available=pinned is not None and item.time_updated > pinned,
         kinds=kinds_of(getattr(link, "addon_flags", None)),
+        earlier_kept=look and badge.state in ROLLBACKABLE and earlier_upload(overlay, link) is not None,
     )
 
 

@@ -77,6 +77,7 @@ HEALTH_COUNTS = {
     "failed": Count("id", filter=recorded_q(LinkState.FAILED)),
     "skipped": Count("id", filter=recorded_q(LinkState.SKIPPED)),
     "size": Sum("item__file_size"),
+    "pinned": Count("id", filter=recorded_q(LinkState.PINNED)),
 }
 
 # --- what is on disk ----------------------------------------------------------------------------

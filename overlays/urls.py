@@ -20,6 +20,8 @@ urlpatterns = [
         name="collection_unfollow",
     ),
     path("<int:pk>/refresh/", views.overlay_refresh, name="refresh"),
+    path("<int:pk>/build/", views.overlay_build, name="build"),
+    path("<int:pk>/retry-failed/", views.overlay_retry_failed, name="retry_failed"),
     path("<int:pk>/maps.txt", views_contents.overlay_maps_txt, name="maps_txt"),
     path("<int:pk>/families/", views_contents.overlay_families, name="families"),
     path("<int:pk>/delete/", views.overlay_remove, name="delete"),

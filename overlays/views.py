@@ -10,8 +10,9 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
@@ -28,7 +29,9 @@ from overlays.items import (
     items_add,
     items_pin,
     items_remove,
+    items_retry_failed,
     items_unpin,
+    unfollow_removes,
 )
 from overlays.models import (
     Health,
@@ -44,6 +47,7 @@ from overlays.pages import (
     ItemQuery,
     downloading,
     item_page,
+    item_rows,
     links_of,
     live_items,
     use_with_server,
@@ -51,6 +55,7 @@ from overlays.pages import (
 from overlays.quotas import quota_of
 from overlays.services import (
     OverlayError,
+    build_enqueue,
     file_jobs,
     host_by_name,
     hosts_for_user,
@@ -181,6 +186,7 @@ def _render_detail(
 ) -> HttpResponse:
     latest = latest_file_job(overlay)
     health = links_of(overlay).health()
+    refused_delete = request.session.pop(_delete_error_key(overlay), None) or {}
     # Whether the owner excluded any item rides along, so an overlay without exclusions asks no more.
     excluded = OverlayWorkshopExclusion.objects.filter(overlay=OuterRef("overlay"))
     collections = list(
@@ -211,9 +217,11 @@ def _render_detail(
         if request.user.has_perm(MANAGE_ALL_OVERLAYS)
         else [],
         "error": error,
+        "any_pinned": health.pinned > 0,
         "input": request.POST.get("input", ""),
         "input_mode": request.POST.get("input_mode", "auto"),
-        "confirm_name": request.POST.get("confirm_name", ""),
+        "confirm_name": refused_delete.get("typed", ""),
+        "delete_error": refused_delete.get("error", ""),
     }
     context |= contents_context(overlay)
     return render(request, "overlays/detail.html", context, status=status)
@@ -221,8 +229,9 @@ def _render_detail(
 
 def _collection_rows(
     overlay: Overlay, collections: Sequence[OverlayWorkshopCollection]
-) -> list[tuple[OverlayWorkshopCollection, list[WorkshopItem]]]:
-    """Each followed collection with the items the owner excluded from it."""
+) -> list[tuple[OverlayWorkshopCollection, list[WorkshopItem], int]]:
+    """Each followed collection with the items the owner excluded from it and how many items
+    unfollowing it (removing its items) takes out."""
     if not collections:
         return []
     any_excluded = getattr(collections[0], "any_excluded", True)
@@ -236,8 +245,13 @@ def _collection_rows(
         members = OverlayCollectionItem.objects.filter(collection__in=collections, item_id__in=list(excluded))
         for item_id, collection_id in members.values_list("item_id", "collection_id"):
             holders[collection_id].add(item_id)
+    removes = unfollow_removes(overlay=overlay)
     return [
-        (collection, [item for pk, item in excluded.items() if pk in holders[collection.pk]])
+        (
+            collection,
+            [item for pk, item in excluded.items() if pk in holders[collection.pk]],
+            removes.get(collection.pk, 0),
+        )
         for collection in collections
     ]
 
@@ -246,12 +260,28 @@ def _collection_rows(
 @login_required
 @require_GET
 def overlay_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """The overlay page's live part: its latest build and the state of the items it shows
-    (`?ids=1,2,3`, at most one page of them)."""
+    """The overlay page's live part, all of it from one look at the rows: its latest build, its
+    health (the header's "Items") and the rows of the items it shows (`?ids=1,2,3`, at most one
+    page of them) as the page draws them, buttons and all."""
     overlay = _overlay_for_user(request, pk)
     ids = [sid for sid in request.GET.get("ids", "").split(",") if is_workshop_id(sid)][:ITEMS_PER_PAGE]
     latest = latest_file_job(overlay)
-    return JsonResponse({"build": _build_status(latest), "items": live_items(latest, ids)})
+    rows = item_rows(overlay, ids, active=downloading(latest))
+    return JsonResponse(
+        {
+            "build": _build_status(latest),
+            "items": live_items(latest, ids),
+            "health": render_to_string(
+                "overlays/health.html", {"health": links_of(overlay).health()}, request=request
+            ),
+            "rows": {
+                row.link.item.steam_id: render_to_string(
+                    "overlays/_item_row.html", {"row": row, "overlay": overlay}, request=request
+                )
+                for row in rows
+            },
+        }
+    )
 
 
 def _build_status(job: Job | None) -> dict[str, object] | None:
@@ -307,19 +337,39 @@ class ItemsAction(Protocol):
 def _items_action(
     request: AuthenticatedHttpRequest, overlay: Overlay, steam_ids: list[str], action: ItemsAction, done: str
 ) -> HttpResponse:
-    """Run `action` on items of the user's overlay (one build for all) and show that build; 404
-    when it does not apply to one of them, 400 when none is chosen."""
+    """Run `action` on items of the user's overlay (one build for all) and show that build; 400
+    with the reason on the overlay page when none is chosen or it does not apply to them."""
     steam_ids = list(dict.fromkeys(sid for sid in steam_ids if sid))
     if not steam_ids:
         return _render_detail(request, overlay, error="Select at least one item first.", status=400)
     try:
         job = action(overlay=overlay, steam_ids=steam_ids, user=request.user)
     except OverlayError as exc:
-        raise Http404(str(exc)) from exc
+        return _render_detail(request, overlay, error=_sentence(str(exc)), status=400)
     messages.success(
-        request, f"{done} {count_items(len(steam_ids))}; the build below applies it to the overlay's folder."
+        request, f"{done} {_titled(steam_ids)}; the build below applies it to the overlay's folder."
     )
     return _job_redirect(job)
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+# A message names at most this many items by title; the rest are counted.
+TITLES_SHOWN = 3
+
+
+def _titled(steam_ids: list[str]) -> str:
+    """ "Big Map", or "3 items: Big Map, Small Map, Tank" (and how many more)."""
+    labels = dict(
+        WorkshopItem.objects.filter(steam_id__in=steam_ids[:TITLES_SHOWN]).values_list("steam_id", "title")
+    )
+    names = [labels.get(sid) or sid for sid in steam_ids[:TITLES_SHOWN]]
+    if len(steam_ids) == 1:
+        return names[0]
+    more = f" and {len(steam_ids) - TITLES_SHOWN} more" if len(steam_ids) > TITLES_SHOWN else ""
+    return f"{count_items(len(steam_ids))}: {', '.join(names)}{more}"
 
 
 def _bulk_view(action: ItemsAction, done: str) -> Callable[[AuthenticatedHttpRequest, int], HttpResponse]:
@@ -374,14 +424,21 @@ def overlay_collection_unfollow(request: AuthenticatedHttpRequest, pk: int, stea
         return _render_detail(
             request, overlay, error="choose whether to keep or remove the collection's items", status=400
         )
+    collection = overlay.workshop_collections.filter(steam_id=steam_id).first()
+    removes = unfollow_removes(overlay=overlay).get(collection.pk, 0) if collection else 0
     try:
         job = collection_unfollow(
             overlay=overlay, steam_id=steam_id, keep_items=choice == "keep", user=request.user
         )
     except OverlayError as exc:
-        raise Http404(str(exc)) from exc
-    kept = "kept its items" if choice == "keep" else "removed the items only it brought"
-    messages.success(request, f"Unfollowed collection {steam_id} and {kept}.")
+        return _render_detail(request, overlay, error=str(exc), status=400)
+    name = collection.label if collection else steam_id
+    if choice == "keep":
+        messages.success(request, f"Unfollowed {name}; its items stay in {overlay.name}.")
+    else:
+        messages.success(
+            request, f"Unfollowed {name} and removed the {count_items(removes)} only it brought."
+        )
     return _job_redirect(job)
 
 
@@ -399,15 +456,47 @@ def overlay_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 @overlay_form
+def overlay_build(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Build now: downloads what is missing (what a cancelled or failed build left) and links
+    every item."""
+    overlay = _overlay_for_user(request, pk)
+    job = build_enqueue(overlay=overlay, user=request.user, reason="build now")
+    messages.success(
+        request, f"Build of {overlay.name} queued: it downloads what is missing and links every item."
+    )
+    return _job_redirect(job)
+
+
+@overlay_form
+def overlay_retry_failed(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    overlay = _overlay_for_user(request, pk)
+    try:
+        job, failed = items_retry_failed(overlay=overlay, user=request.user)
+    except OverlayError as exc:
+        return _render_detail(request, overlay, error=_sentence(str(exc)), status=400)
+    titles = _titled([link.item.steam_id for link in failed])
+    messages.success(request, f"Retrying {titles}; the build below downloads them again.")
+    return _job_redirect(job)
+
+
+@overlay_form
 def overlay_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
-    if request.POST.get("confirm_name", "") != overlay.name:
-        return _render_detail(
-            request, overlay, error="Type the overlay's name exactly to delete it.", status=400
-        )
+    typed = request.POST.get("confirm_name", "")
+    if typed != overlay.name:
+        # Shown beside the delete box, at the overlay's own address: a reload posts nothing.
+        request.session[_delete_error_key(overlay)] = {
+            "error": "Type the overlay's name exactly to delete it.",
+            "typed": typed,
+        }
+        return redirect(f"{overlay.get_absolute_url()}#delete-overlay")
     overlay_delete_enqueue(overlay=overlay, user=request.user)
     messages.success(request, f"Overlay '{overlay.name}' deleted; its folder is removed in the background.")
     return redirect("overlays:list")
+
+
+def _delete_error_key(overlay: Overlay) -> str:
+    return f"overlay-delete-error-{overlay.pk}"
 
 
 @overlay_form

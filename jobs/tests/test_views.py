@@ -211,7 +211,7 @@ def test_cancel_a_queued_job(
     assert response.redirect_chain == [(reverse("jobs:detail", args=[job.pk]), 302)]
     assert job.state == Job.State.CANCELLED
     assert revoked == ["t-9"]
-    assert b"Job cancelled." in response.content
+    assert b"Job cancelled: " in response.content
 
 
 def test_cancel_a_running_job_asks_it_to_stop(owner_client: Client, owner: User) -> None:

@@ -75,8 +75,12 @@ def test_the_overlay_change_page_shows_items_folder_and_latest_build(
 
     assert str(overlay.path) in html
     assert f'<a href="/jobs/{job.pk}/">Build &#x27;campaigns&#x27; · added 1 item</a> (Queued, ' in html
-    assert "Item 101" in html
-    assert 'name="workshop_links-0-direct"' not in html  # the items are there to read
+    # A count and a link to the items (100 a page), not every item inline.
+    assert "1 item · " in html
+    assert f'href="/admin/overlays/overlayworkshopitem/?overlay__id__exact={overlay.pk}"' in html
+    assert "workshop_links-0" not in html
+    listing = client.get(f"/admin/overlays/overlayworkshopitem/?overlay__id__exact={overlay.pk}")
+    assert listing.status_code == 200 and "Item 101" in listing.content.decode()
 
 
 def test_the_bulk_delete_action_queues_delete_jobs_and_keeps_the_rows(client, superuser, owner, overlay):

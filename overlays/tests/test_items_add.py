@@ -75,7 +75,7 @@ def test_add_collection_links_its_items_and_remembers_it(overlay, owner, steam):
         ("101", "bogus", "unknown input mode"),
         ("555", "items", "no such workshop item: 555"),
         ("303", "items", "is for another game"),
-        ("101", "collection", "no workshop items in collection 101"),
+        ("101", "collection", "101 .* is a workshop item, not a collection"),
     ],
 )
 def test_bad_input_changes_nothing(overlay, owner, steam, text, mode, message):

@@ -117,8 +117,8 @@ def test_the_version_routes_answer_for_owners_only(two_overlays, owner_client, s
     assert response.status_code == 302
     assert first.workshop_links.get().pinned_version == OLD
     assert owner_client.post(f"/overlays/{first.pk}/items/unpin/", {"steam_id": "501"}).status_code == 302
-    assert owner_client.post(f"/overlays/{first.pk}/items/unpin/", {"steam_id": "501"}).status_code == 404
-    assert owner_client.post(f"/overlays/{first.pk}/items/rollback/", {"steam_id": "501"}).status_code == 404
+    assert owner_client.post(f"/overlays/{first.pk}/items/unpin/", {"steam_id": "501"}).status_code == 400
+    assert owner_client.post(f"/overlays/{first.pk}/items/rollback/", {"steam_id": "501"}).status_code == 400
     other = Client()
     other.force_login(stranger)
     assert other.post(f"/overlays/{first.pk}/items/pin/", {"steam_id": "501"}).status_code == 403

@@ -124,7 +124,7 @@ def test_the_remove_form_unlinks_the_item_it_names(owner_client, overlay):
     response = owner_client.post(f"/overlays/{overlay.pk}/items/remove/", {"steam_id": "106"})
     assert response.status_code == 302 and response["Location"].startswith("/jobs/")
     assert not OverlayWorkshopItem.objects.filter(overlay=overlay).exists()
-    assert owner_client.post(f"/overlays/{overlay.pk}/items/remove/", {"steam_id": "106"}).status_code == 404
+    assert owner_client.post(f"/overlays/{overlay.pk}/items/remove/", {"steam_id": "106"}).status_code == 400
 
 
 def test_remove_button_unlinks_the_item(owner_client, overlay):

@@ -80,8 +80,8 @@ def test_remove_route_unlinks_and_redirects_to_the_build(owner_client, overlay, 
     assert not overlay.workshop_links.exists()
 
 
-def test_remove_route_of_an_unknown_item_is_404(owner_client, overlay):
-    assert owner_client.post(f"/overlays/{overlay.pk}/items/101/delete/").status_code == 404
+def test_remove_route_of_an_unknown_item_is_400(owner_client, overlay):
+    assert owner_client.post(f"/overlays/{overlay.pk}/items/101/delete/").status_code == 400
 
 
 # --- refresh -----------------------------------------------------------------------------

@@ -33,6 +33,7 @@ PASSWORD = "correct horse battery"
 # What the fake Steam holds (ids are picked so the titles differ; see fakesteam.item_title).
 ITEMS = {"5550001": 600_000, "5550002": 400_000, "5550003": 300_000}
 LIVE_ITEMS = {"5550201": 500_000, "5550202": 500_000, "5550203": 400_000}  # the job page test's own
+FOLLOW_ITEMS = {"5550301": 500_000, "5550302": 500_000, "5550303": 400_000}  # the live overlay page's
 COLLECTION = "5550090"
 COLLECTION_ITEMS = {"5550011": 200_000, "5550012": 250_000, "5550013": 150_000}
 SPARE_ITEMS = {str(5550120 + n): 100_000 + n * 1000 for n in range(20)}  # for tests that need their own
@@ -50,7 +51,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="package")
 def fake_steam() -> Iterator[FakeSteam]:
     with FakeSteam(realistic=True) as steam:
-        for steam_id, size in (ITEMS | LIVE_ITEMS).items():
+        for steam_id, size in (ITEMS | LIVE_ITEMS | FOLLOW_ITEMS).items():
             steam.add_item(steam_id, size=size, rate_limit=ITEM_RATE)
         for steam_id, size in (COLLECTION_ITEMS | SPARE_ITEMS).items():
             steam.add_item(steam_id, size=size)

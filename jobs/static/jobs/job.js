@@ -123,6 +123,9 @@
     error.hidden = !data.error;
     var cancel = document.getElementById("job-cancel");
     if (cancel && data.state !== "queued" && data.state !== "running") cancel.remove();
+    var retryNow = document.getElementById("job-retry-now");
+    if (retryNow && !data.retry_text) retryNow.remove();
+    if (!data.finished_at && data.duration_text) setText("job-duration", data.duration_text);
   }
 
   function tookText(started, finished) {
@@ -153,6 +156,12 @@
       })
       .catch(function () { setTimeout(poll, POLL_MS * 5); });
   }
+
+  // Cancel says what it stops and asks first; dismissing changes nothing.
+  document.addEventListener("submit", function (event) {
+    var question = event.target.dataset.confirm;
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
 
   if (root.dataset.final !== "1") setTimeout(poll, POLL_MS);
 })();

@@ -21,6 +21,10 @@
       var name = event.target.dataset.overlay;
       question = "Remove " + chosen + (chosen === 1 ? " item" : " items") + " from " + name + "?";
     }
+    var form = event.target;
+    if (form.dataset.confirmRemove && form.querySelector('input[name="items"][value="remove"]:checked')) {
+      question = form.dataset.confirmRemove;
+    }
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
@@ -51,6 +55,8 @@
     if (!build) return;
     var state = document.getElementById("overlay-build-state");
     if (state) { state.className = "badge " + build.state; state.textContent = build.state_label; }
+    var link = document.getElementById("overlay-build-link");
+    if (link) { link.href = build.url; link.textContent = build.title; }
     var items = document.getElementById("overlay-build-items");
     if (items) items.textContent = build.items_text;
     var bar = document.getElementById("overlay-build-bar");
@@ -60,14 +66,26 @@
     }
   }
 
-  function showItems(items) {
-    Object.keys(items).forEach(function (steamId) {
+  // Each shown row is redrawn as the server draws it (state, buttons, size), keeping its checkbox.
+  function showRows(rows) {
+    Object.keys(rows).forEach(function (steamId) {
       var row = document.getElementById("item-" + steamId);
-      var badge = row && row.querySelector(".badge.state");
-      if (!badge) return;
-      badge.className = "badge state " + items[steamId].state;
-      badge.textContent = items[steamId].label;
+      if (!row) return;
+      var box = row.querySelector('input[name="steam_id"]');
+      var checked = box && box.checked;
+      var holder = document.createElement("tbody");
+      holder.innerHTML = rows[steamId];
+      var fresh = holder.querySelector("tr");
+      if (!fresh) return;
+      var freshBox = fresh.querySelector('input[name="steam_id"]');
+      if (freshBox) freshBox.checked = checked;
+      row.replaceWith(fresh);
     });
+  }
+
+  function showHealth(html) {
+    var health = document.getElementById("overlay-health");
+    if (health && html) health.innerHTML = html;
   }
 
   function poll() {
@@ -79,7 +97,8 @@
       })
       .then(function (data) {
         showBuild(data.build);
-        showItems(data.items);
+        showHealth(data.health);
+        showRows(data.rows);
         // Once the build ends its items show their last state; no reload, so nothing typed is lost.
         if (data.build && data.build.active) setTimeout(poll, POLL_MS);
       })
