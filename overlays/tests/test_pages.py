@@ -216,10 +216,14 @@ def test_remove_buttons_ask_first(owner_client, overlay):
 @pytest.mark.parametrize("typed", ["", "Campaigns", "campaigns "])
 def test_delete_needs_the_overlay_name_typed(owner_client, overlay, typed):
     response = owner_client.post(f"/overlays/{overlay.pk}/delete/", {"confirm_name": typed})
-    assert response.status_code == 400
-    body = response.content.decode()
+    # Said in the delete box at the overlay's own address, so a reload posts nothing.
+    assert response.status_code == 302
+    assert response["Location"] == f"/overlays/{overlay.pk}/#delete-overlay"
+    body = owner_client.get(f"/overlays/{overlay.pk}/").content.decode()
     assert "Type the overlay&#x27;s name exactly to delete it." in body
     assert f'name="confirm_name" value="{typed}"' in body
+    again = owner_client.get(f"/overlays/{overlay.pk}/").content.decode()
+    assert "Type the overlay&#x27;s name exactly to delete it." not in again
     assert Overlay.objects.filter(pk=overlay.pk, deleting=False).exists() and not Job.objects.exists()
 
 
