@@ -73,11 +73,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 SHARED_SET_UP = ("tests/browser/", "deploy/tests/test_install.py")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The install tests first, as they take longest and use no database; the rest in
+    pytest-django's order, which puts transactional tests (their flush empties what migrations
+    made, such as the Operators group) after the tests that read it."""
+    items.sort(key=lambda item: not item.nodeid.startswith("deploy/tests/test_install.py"))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """xdist's load scheduling, except that each SHARED_SET_UP path is one unit of work for one
-    process; units go largest first, so these start at once. (xdist_group marks would say the
-    same, but xdist does not apply them under this pytest.)"""
+    """xdist's load scheduling in collection order (each process runs its tests in that order),
+    except that each SHARED_SET_UP path is one unit of work for one process. (xdist_group marks
+    would say the same, but xdist does not apply them under this pytest.)"""
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
@@ -86,4 +94,5 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         def _split_scope(self, nodeid: str) -> str:
             return next((path for path in SHARED_SET_UP if nodeid.startswith(path)), nodeid)
 
+    config.option.loadscopereorder = False  # largest unit first would run transactional tests early
     return SharedSetUpScheduling(config, log)
