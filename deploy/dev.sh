@@ -9,19 +9,25 @@ VENV="$PWD/.venv"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
+# The venv with requirements.txt (what a server runs, and honcho for `make run`), and with
+# `ensure_venv dev` requirements-dev.txt too (tests, lint, browser tools). A stamp per file
+# skips pip while its file is unchanged.
 ensure_venv() {
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
     "$PY" -m venv "$VENV"
   fi
-  local stamp="$VENV/.requirements.sha256" want
-  want=$(sha256sum requirements.txt | cut -d' ' -f1)
-  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    say "installing requirements.txt"
-    "$VENV/bin/pip" install --quiet --upgrade pip
-    "$VENV/bin/pip" install --quiet -r requirements.txt
-    echo "$want" > "$stamp"
-  fi
+  local files=(requirements.txt) file stale=()
+  [ "${1:-}" != dev ] || files+=(requirements-dev.txt)
+  for file in "${files[@]}"; do
+    [ "$(cat "$VENV/.${file%.txt}.sha256" 2>/dev/null)" = "$(sha256sum "$file" | cut -d' ' -f1)" ] || stale+=("$file")
+  done
+  [ ${#stale[@]} -gt 0 ] || return 0
+  say "installing ${files[*]}"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${files[@]/#/--requirement=}"
+  for file in "${files[@]}"; do
+    sha256sum "$file" | cut -d' ' -f1 >"$VENV/.${file%.txt}.sha256"
+  done
 }
 
 ensure_redis_server() {
@@ -66,8 +72,9 @@ except Exception:
 PY
 }
 
+# `setup` is a developer's: both requirement files. `run` installs only requirements.txt.
 cmd_setup() {
-  ensure_venv
+  ensure_venv "$1"
   ensure_redis_server
   mkdir -p "$LEFT4ME_ROOT"
 }
@@ -75,7 +82,7 @@ cmd_setup() {
 cmd_run() {
   # Files under LEFT4ME_ROOT (the database: password hashes, sessions) are not for other users.
   umask 0027
-  cmd_setup
+  cmd_setup server
   local procs=(web worker housekeeping beat)
   # make run's own Redis listens where CELERY_BROKER_URL points, when that is this machine.
   local broker="${CELERY_BROKER_URL:-redis://127.0.0.1:6379/0}"
@@ -113,18 +120,20 @@ ensure_postgres() {
 }
 
 cmd_test() {
-  cmd_setup
+  cmd_setup dev
   ensure_chromium
   if [ -n "${LEFT4ME_TEST_POSTGRES:-}" ] && [ "$LEFT4ME_TEST_POSTGRES" != 0 ]; then ensure_postgres; fi
   export LEFT4ME_CHROMIUM="$CHROMIUM"
   # The suite starts a private Redis unless LEFT4ME_TEST_BROKER_URL names one, and with
-  # LEFT4ME_TEST_POSTGRES=1 a private PostgreSQL cluster (else SQLite).
-  exec "$VENV/bin/pytest" "$@"
+  # LEFT4ME_TEST_POSTGRES=1 a private PostgreSQL cluster (else SQLite). Two processes
+  # (pytest-xdist), each with its own root and Redis (tests/support/plugin.py); ARGS="-n 0"
+  # runs the tests in this one.
+  exec "$VENV/bin/pytest" -n 2 "$@"
 }
 
 cmd_screenshots() {
   # The browser flow once more, writing the README's pictures into docs/ as it goes.
-  cmd_setup
+  cmd_setup dev
   ensure_chromium
   export LEFT4ME_CHROMIUM="$CHROMIUM" LEFT4ME_SCREENSHOTS="${LEFT4ME_SCREENSHOTS:-$PWD/docs}"
   exec "$VENV/bin/pytest" -m browser tests/browser "$@"
@@ -132,12 +141,12 @@ cmd_screenshots() {
 
 cmd_soak() {
   # Its own throwaway LEFT4ME_ROOT, Redis, workers and beat: nothing of var/ is touched.
-  cmd_setup
+  cmd_setup dev
   exec "$VENV/bin/python" bench/soak.py "${1:-3m}"
 }
 
 case "${1:-}" in
-  setup) shift; cmd_setup "$@" ;;
+  setup) cmd_setup dev ;;
   run) shift; cmd_run "$@" ;;
   test) shift; cmd_test "$@" ;;
   screenshots) shift; cmd_screenshots "$@" ;;

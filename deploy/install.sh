@@ -140,7 +140,8 @@ def files(root):
     for folder, dirs, names in os.walk(root):
         dirs[:] = [d for d in dirs if d not in SKIP]
         for name in names:
-            if not name.endswith(".pyc") and not name.startswith("celerybeat-schedule"):
+            # A worktree's .git is a file: it names the main checkout, which is not installed.
+            if name not in SKIP and not name.endswith(".pyc") and not name.startswith("celerybeat-schedule"):
                 found.add(Path(folder, name).relative_to(root))
     return found
 

@@ -14,3 +14,7 @@ if "127.0.0.1" not in WORKSHOP_DOWNLOAD_HOSTS:  # noqa: F405
 
 # Every /healthz call checks anew (tests change what it checks); the cache has its own tests.
 LEFT4ME_HEALTH_CACHE_SECONDS = 0.0
+
+# Hundreds of tests make users: Django's default (PBKDF2, a million rounds, ~0.2 s a password)
+# would be most of the suite's time. Production keeps the default (left4me/settings.py).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

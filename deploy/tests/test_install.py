@@ -111,6 +111,27 @@ def test_install_creates_the_venv_the_data_folder_and_an_env_file_with_a_secret(
     assert (data / "static/admin/css/base.css").is_file()
 
 
+def test_the_installed_server_has_no_test_lint_or_browser_tools(prefix: Path) -> None:
+    """install.sh installs requirements.txt alone: requirements-dev.txt stays on developers' machines."""
+    python = prefix / "opt/left4me/.venv/bin/python"
+    code = "import importlib.util, sys; print(*[m for m in sys.argv[1:] if importlib.util.find_spec(m)])"
+    dev_tools = [
+        "pytest",
+        "pytest_django",
+        "xdist",
+        "responses",
+        "playwright",
+        "mypy",
+        "ruff",
+        "importlinter",
+    ]
+    found = subprocess.run(
+        [python, "-c", code, "celery", "gunicorn", *dev_tools], capture_output=True, text=True
+    )
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.split() == ["celery", "gunicorn"]
+
+
 def test_a_database_migrated_under_umask_0027_is_not_world_readable(tmp_path: Path) -> None:
     root = tmp_path / "root"
     env = {**_clean_env(), "LEFT4ME_ROOT": str(root), "DJANGO_SETTINGS_MODULE": "left4me.settings"}

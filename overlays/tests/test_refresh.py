@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -229,7 +230,8 @@ def test_the_order_batches_come_back_in_changes_nothing(owner, steam, ctx, setti
     for n in (1, 2):  # one change in the 2nd and 3rd overlays
         steam.add_item(str(20_000 + n * 100 + 7), size=2, time_updated=T0 + 9)
     steam.api_latency = 0.05
-    steam.script_api(ApiStep(stall_seconds=1.0), for_id=str(20_000 + last * 100))  # this batch comes last
+    others_stored = threading.Event()  # this batch comes last: answered once the others are stored
+    steam.script_api(ApiStep(hold=others_stored), for_id=str(20_000 + last * 100))
     settings.WORKSHOP_API_CONCURRENCY = 4
     monkeypatch.setattr(refresh, "STORE_ITEMS", 100)  # store each batch by itself
     stored: list[str] = []
@@ -237,7 +239,10 @@ def test_the_order_batches_come_back_in_changes_nothing(owner, steam, ctx, setti
 
     def store(metas, *args):
         stored.append(metas[0].steam_id if metas else "")
-        return real_store(metas, *args)
+        result = real_store(metas, *args)
+        if len(stored) == 3:
+            others_stored.set()
+        return result
 
     monkeypatch.setattr(refresh, "_store_batch", store)
     steam.reset_counters()

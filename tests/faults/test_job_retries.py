@@ -29,7 +29,9 @@ SCALED = {
     "WORKSHOP_RETRY_BACKOFF": "0.05",
     "WORKSHOP_RETRY_BACKOFF_MAX": "0.1",
 }
-OUTAGE_SECONDS = 10 * 60 / 250  # a 10-minute outage at that scale
+# A Steam outage that outlasts two attempts of the job (two API POSTs each) and is over by the
+# third: counted in POSTs, not seconds, so a slow machine cannot move its end past an attempt.
+OUTAGE_POSTS = [502] * 2 * 2
 
 
 def _refresh_job(owner, steam, sid: str) -> Job:
@@ -56,7 +58,7 @@ def _texts(job: Job) -> list[str]:
 def test_a_refresh_waits_out_a_steam_outage_then_succeeds(owner, steam) -> None:
     with running_worker(concurrency=1, **SCALED):
         assert app.send_task("left4me.ping").get(timeout=60) == "pong"  # the worker is up
-        steam.api_outage(OUTAGE_SECONDS)
+        steam.script_api(*OUTAGE_POSTS, method="GetPublishedFileDetails")
         job = _refresh_job(owner, steam, "9700001")
         waiting = wait_for(lambda: Job.objects.filter(pk=job.pk, retry_at__isnull=False).first(), timeout=60)
         assert waiting.state == Job.State.QUEUED

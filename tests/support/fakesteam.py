@@ -91,6 +91,9 @@ class ApiStep:
     content_type: str = "text/html; charset=utf-8"  # of ``body`` (and of a failure's text)
     retry_after: str | None = None  # Retry-After header value
     stall_seconds: float = 0.0  # wait this long before answering (a client's read timeout)
+    # Answer only once the test sets this event (at most 30 s): an order of answers that does
+    # not hang on how fast a loaded machine runs the other requests.
+    hold: threading.Event | None = None
 
 
 HTML_ERROR_PAGE = (
@@ -494,7 +497,9 @@ class _Handler(BaseHTTPRequestHandler):
         fake = self.server.fake
         step = fake.record_post(method, ids)
         waits = (fake.api_latency, step.stall_seconds)
-        if any(seconds and fake.stopping.wait(seconds) for seconds in waits):
+        if any(seconds and fake.stopping.wait(seconds) for seconds in waits) or _held(
+            fake.stopping, step.hold
+        ):
             self.close_connection = True  # stopping: the client hears so at once
             return None
         if step.status != 200 or step.body is not None:
@@ -611,6 +616,15 @@ class _Handler(BaseHTTPRequestHandler):
 def _wait(stopping: threading.Event, seconds: float) -> bool:
     """Wait ``seconds`` (for ever when infinite); True when the server stops first."""
     return stopping.wait() if seconds == float("inf") else stopping.wait(seconds)
+
+
+def _held(stopping: threading.Event, hold: threading.Event | None, limit: float = 30.0) -> bool:
+    """Wait until ``hold`` is set (or ``limit`` passes); True when the server stops first."""
+    deadline = time.monotonic() + limit
+    while hold is not None and not hold.wait(0.05) and time.monotonic() < deadline:
+        if stopping.is_set():
+            return True
+    return stopping.is_set()
 
 
 def _wanted_span(fake: FakeFile, range_header: str | None) -> tuple[int, int, bool] | None:

@@ -1,6 +1,12 @@
 """pytest plugin (loaded by pytest.ini before Django reads settings): a private LEFT4ME_ROOT and a
 private Redis for the whole session, so every test, and every worker process a test starts, sees
 the same isolated paths and broker.
+
+Under pytest-xdist (`make test` runs two processes) each process imports this anew: each gets its
+own root and Redis. A private PostgreSQL cluster is started once, by the main process, and the
+xdist processes inherit its URL through LEFT4ME_TEST_DATABASE_URL; pytest-django gives each
+its own test database on it (test_left4me_gw0, _gw1). Tests that share a costly set-up run in
+one process (SHARED_SET_UP); every other test goes to whichever process is free.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +37,7 @@ elif os.environ.get("LEFT4ME_TEST_POSTGRES", "") not in ("", "0"):
         _postgres = start_private_postgres()
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         raise pytest.UsageError(f"private PostgreSQL did not start: {exc}") from None
-    os.environ["DATABASE_URL"] = _postgres.url
+    os.environ["DATABASE_URL"] = os.environ["LEFT4ME_TEST_DATABASE_URL"] = _postgres.url
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production")
 _redis_proc: subprocess.Popen | None = None
 
@@ -66,3 +73,33 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if _postgres is not None:
         stop_private_postgres(_postgres)
     shutil.rmtree(_ROOT, ignore_errors=True)
+
+
+# Tests whose module or package fixtures cost seconds: the browser suite (chromium, a worker and
+# the fake Steam, once for the package) and the install tests (a fresh venv and pip install).
+SHARED_SET_UP = ("tests/browser/", "deploy/tests/test_install.py")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The install tests first, as they take longest and use no database; the rest in
+    pytest-django's order, which puts transactional tests (their flush empties what migrations
+    made, such as the Operators group) after the tests that read it."""
+    items.sort(key=lambda item: not item.nodeid.startswith("deploy/tests/test_install.py"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """xdist's load scheduling in collection order (each process runs its tests in that order),
+    except that each SHARED_SET_UP path is one unit of work for one process. (xdist_group marks
+    would say the same, but xdist does not apply them under this pytest.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedSetUpScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return next((path for path in SHARED_SET_UP if nodeid.startswith(path)), nodeid)
+
+    config.option.loadscopereorder = False  # largest unit first would run transactional tests early
+    return SharedSetUpScheduling(config, log)

@@ -42,8 +42,10 @@ def ranges(size: int, count: int) -> list[str]:
 @pytest.mark.parametrize("count", [1, 2, 4])
 def test_segments_give_the_right_bytes(steam: FakeSteam, cache: Path, segments, count: int) -> None:
     segments.WORKSHOP_SEGMENTS_PER_ITEM = count
-    # throttled, so the ranges overlap in time and the most at once is seen
-    fake = steam.add_item("301", size=4 * MiB + 13, time_updated=1_700_000_301, rate_limit=16 * MiB)
+    # throttled so that each range takes half a second: they overlap in time, and the most at
+    # once is seen even when a loaded machine starts them some way apart
+    size = 4 * MiB + 13
+    fake = steam.add_item("301", size=size, time_updated=1_700_000_301, rate_limit=2 * size // count)
     progress: list[int] = []
 
     assert download_with_retry(meta_of(steam, "301"), cache, Hooks(progress=progress)) is True
