@@ -27,8 +27,9 @@ def status_apply(server: GameServer, answer: Answer) -> None:
 
 
 def status_store(server: GameServer, answer: Answer) -> None:
+    """Set and store what `answer` says: one UPDATE, which a server deleted meanwhile skips."""
     status_apply(server, answer)
-    server.save(update_fields=STATUS_FIELDS)
+    GameServer.objects.filter(pk=server.pk).update(**{name: getattr(server, name) for name in STATUS_FIELDS})
 
 
 def servers_poll(*, servers: Sequence[GameServer]) -> int:
@@ -38,7 +39,5 @@ def servers_poll(*, servers: Sequence[GameServer]) -> int:
     answers = a2s_info_many((server.address, server.port) for server in servers)
     with transaction.atomic():
         for server, answer in zip(servers, answers, strict=True):
-            status_apply(server, answer)
-            values = {name: getattr(server, name) for name in STATUS_FIELDS}
-            GameServer.objects.filter(pk=server.pk).update(**values)
+            status_store(server, answer)
     return sum(answer.up for answer in answers)
