@@ -140,13 +140,7 @@ def item_page(
         paginator.count = total  # the same number, already counted
     page = paginator.get_page(page_number)
     page_links = list(page.object_list)
-    holders = _holders(page_links, collections)
-    # The cache files are on the overlay's host: a web host of a fleet has none to look at.
-    look = overlay.host.is_here
-    return page, [
-        _row(overlay, link, holders.get(link.item_id, []), active.get(link.item.steam_id), look=look)
-        for link in page_links
-    ]
+    return page, _rows(overlay, page_links, _holders(page_links, collections), active)
 
 
 def item_rows(overlay: Overlay, steam_ids: Sequence[str], *, active: Mapping[str, int]) -> list[Row]:
@@ -160,6 +154,16 @@ def item_rows(overlay: Overlay, steam_ids: Sequence[str], *, active: Mapping[str
     holders: dict[int, list[str]] = defaultdict(list)
     for member in members:
         holders[member.item_id].append(member.collection.label)
+    return _rows(overlay, links, holders, active)
+
+
+def _rows(
+    overlay: Overlay,
+    links: Sequence[OverlayWorkshopItem],
+    holders: Mapping[int, list[str]],
+    active: Mapping[str, int],
+) -> list[Row]:
+    # The cache files are on the overlay's host: a web host of a fleet has none to look at.
     look = overlay.host.is_here
     return [
         _row(overlay, link, holders.get(link.item_id, []), active.get(link.item.steam_id), look=look)
