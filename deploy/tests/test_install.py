@@ -35,7 +35,7 @@ ACCEPTED_DEPLOY_WARNINGS = {"security.W021"}
 
 def _clean_env() -> dict[str, str]:
     """What a root shell has: no test settings leak into the installed app."""
-    keep = {"PATH", "HOME", "LANG", "LC_ALL", "http_proxy", "https_proxy", "no_proxy"}
+    keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "http_proxy", "https_proxy", "no_proxy"}
     env = {key: value for key, value in os.environ.items() if key in keep or key.startswith("PIP_")}
     venv_bin = str(BASE_DIR / ".venv" / "bin")
     env["PATH"] = os.pathsep.join(
@@ -83,11 +83,17 @@ def snapshot(prefix: Path) -> dict[str, tuple[int, int]]:
 
 
 @pytest.fixture(scope="module")
-def prefix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def first_install(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    """One install for the module's tests: its prefix, and what it printed."""
     root = tmp_path_factory.mktemp("install") / "root"
-    run_install(root, "--no-systemd")
-    yield root
+    result = run_install(root, "--no-systemd")
+    yield root, result.stdout
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def prefix(first_install: tuple[Path, str]) -> Path:
+    return first_install[0]
 
 
 def test_install_creates_the_venv_the_data_folder_and_an_env_file_with_a_secret(prefix: Path) -> None:
@@ -192,10 +198,10 @@ def test_a_second_run_changes_nothing_and_keeps_the_secret(prefix: Path) -> None
     assert snapshot(prefix) == before
 
 
-def test_first_admin_instructions_are_printed(prefix: Path) -> None:
-    result = run_install(prefix, "--no-systemd")
-    assert f"{prefix}/opt/left4me/deploy/manage.sh ensure_admin" in result.stdout
-    assert "createsuperuser" in result.stdout
+def test_first_admin_instructions_are_printed(first_install: tuple[Path, str]) -> None:
+    prefix, printed = first_install
+    assert f"{prefix}/opt/left4me/deploy/manage.sh ensure_admin" in printed
+    assert "createsuperuser" in printed
     created = run_manage(prefix, "ensure_admin")
     assert created.returncode == 0 and "created admin account" in created.stdout
 
@@ -246,9 +252,9 @@ def test_a_fleet_machine_gets_its_host_name_queue_and_role(prefix: Path) -> None
         lines = [line for line in host_env.read_text().splitlines() if not line.startswith("#")]
         assert lines == ["LEFT4ME_HOST=gs1", "LEFT4ME_WORKER_QUEUE=host-gs1", "LEFT4ME_ROLE=worker"]
         assert (prefix / "etc/left4me/env").read_bytes() == env_before  # the shared file is untouched
-        # An upgrade (or a run without the flags) keeps this machine's name and role.
+        # An upgrade without the flags keeps this machine's name and role (install.sh reads host.env).
         again = run_install(prefix, "upgrade", "--no-systemd")
-        assert "host gs1, role worker" in (again.stdout + run_install(prefix, "--no-systemd").stdout)
+        assert "host gs1, role worker" in again.stdout
         assert "LEFT4ME_ROLE=worker" in host_env.read_text()
     finally:
         host_env.unlink(missing_ok=True)

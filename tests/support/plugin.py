@@ -24,6 +24,25 @@ import pytest
 from tests.support.pgproc import Cluster, start_private_postgres, stop_private_postgres
 from tests.support.redisproc import start_private_redis, stop_private_redis
 
+
+def _temp_on_tmpfs() -> Path | None:
+    """The session's temporary files (roots, databases, tmp_path, the install tests' venvs, and
+    those of every process the tests start) go on /dev/shm when it is a writable tmpfs with room:
+    the suite writes and removes some 100,000 files, which a busy disk turns into minutes.
+    TMPDIR set by the caller wins; the xdist processes inherit the main process's."""
+    shm = Path("/dev/shm")
+    if os.environ.get("TMPDIR") or not (shm.is_dir() and os.access(shm, os.W_OK)):
+        return None
+    if shutil.disk_usage(shm).free < _TMPFS_ROOM:
+        return None
+    base = Path(tempfile.mkdtemp(prefix="left4me-tests-", dir=shm))
+    base.chmod(0o711)  # a private PostgreSQL runs as its own user, under this folder
+    os.environ["TMPDIR"] = tempfile.tempdir = str(base)
+    return base
+
+
+_TMPFS_ROOM = 6 * 2**30  # the largest test writes ~1 GiB; two processes, and chromium's share
+_TEMP_BASE = _temp_on_tmpfs()
 _ROOT = Path(tempfile.mkdtemp(prefix="left4me-test-"))
 os.environ["LEFT4ME_ROOT"] = str(_ROOT)
 # SQLite under the private root, unless LEFT4ME_TEST_DATABASE_URL names a server, or
@@ -73,6 +92,8 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if _postgres is not None:
         stop_private_postgres(_postgres)
     shutil.rmtree(_ROOT, ignore_errors=True)
+    if _TEMP_BASE is not None:  # made by this process (the xdist ones found TMPDIR set)
+        shutil.rmtree(_TEMP_BASE, ignore_errors=True)
 
 
 # Tests whose module or package fixtures cost seconds: the browser suite (chromium, a worker and
