@@ -24,7 +24,9 @@ ensure_venv() {
   done
   [ ${#stale[@]} -gt 0 ] || return 0
   say "installing ${files[*]}"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "${files[@]/#/--requirement=}"
+  # --no-compile: imports write the bytecode they need (pip's compiling of every installed
+  # module took most of a fresh clone's set-up).
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-compile "${files[@]/#/--requirement=}"
   for file in "${files[@]}"; do
     sha256sum "$file" | cut -d' ' -f1 >"$VENV/.${file%.txt}.sha256"
   done

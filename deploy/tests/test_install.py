@@ -37,6 +37,9 @@ def _clean_env() -> dict[str, str]:
     """What a root shell has: no test settings leak into the installed app."""
     keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "http_proxy", "https_proxy", "no_proxy"}
     env = {key: value for key, value in os.environ.items() if key in keep or key.startswith("PIP_")}
+    # pip's compiling of every installed module is pip's own work (and most of an install's
+    # time here); the app compiles what it imports.
+    env["PIP_NO_COMPILE"] = "1"
     venv_bin = str(BASE_DIR / ".venv" / "bin")
     env["PATH"] = os.pathsep.join(
         p for p in env.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p != venv_bin
