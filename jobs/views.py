@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET, require_POST
 from jobs import registry
 from jobs.models import MANAGE_ALL_JOBS, Job, JobItem, JobLogLine
 from jobs.services import job_cancel, job_retry_now
-from left4me.disk import human_bytes
 from left4me.http import AuthenticatedHttpRequest
+from left4me.units import human_bytes
 
 JOBS_PER_PAGE = 25
 # One status answer carries at most this many lines; the page asks again for the rest.

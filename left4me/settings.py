@@ -112,6 +112,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # Sizes and counts read one way on every page (left4me/units.py).
+            "builtins": ["left4me.templatetags.units"],
         },
     },
 ]

@@ -41,7 +41,7 @@ def test_a_create_at_the_overlay_limit_is_refused_with_400_and_creates_nothing(
 
     assert response.status_code == 400
     body = response.content.decode()
-    assert "quota reached: at most 1 overlays, you have 1" in body
+    assert "quota reached: at most 1 overlay, you have 1" in body
     assert 'value="maps"' in body
     assert list(Overlay.objects.values_list("name", flat=True)) == ["campaigns"]
     assert _folders(settings) == [str(overlay.pk)]
@@ -157,7 +157,7 @@ def test_a_refresh_reports_both_the_overlay_limit_and_the_quota(owner, overlay, 
     assert _linked(overlay) == {"301", "302"}
     assert ctx.stderr == [
         "overlay 'campaigns': 2 items of collection 901 left out: an overlay holds at most 3 workshop items",
-        "overlay 'campaigns': 1 items of collection 901 left out: the owner's quota of 250 bytes is reached",
+        "overlay 'campaigns': 1 item of collection 901 left out: the owner's quota of 250 bytes is reached",
     ]
     assert OverlayWorkshopCollection.objects.get().left_out == 3
 
@@ -199,7 +199,7 @@ def test_a_users_own_limits_may_be_higher_or_lower_than_the_defaults(owner, stra
 
     theirs = overlay_create(owner=stranger, name="theirs")  # the defaults
     items_add(overlay=theirs, text="101", user=stranger)
-    with pytest.raises(OverlayError, match="at most 1 overlays, you have 1"):
+    with pytest.raises(OverlayError, match="at most 1 overlay, you have 1"):
         overlay_create(owner=stranger, name="more")
 
 
@@ -220,7 +220,7 @@ def test_staff_are_exempt_from_the_defaults_unless_their_quota_sets_a_limit(staf
     items_add(overlay=first, text="101", user=staff)
 
     UserQuota.objects.create(user=staff, max_overlays=1)
-    with pytest.raises(OverlayError, match="at most 1 overlays, you have 1"):
+    with pytest.raises(OverlayError, match="at most 1 overlay, you have 1"):
         overlay_create(owner=staff, name="second")
     assert quota_of(staff).max_bytes is None  # still no byte limit
 
