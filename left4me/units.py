@@ -8,7 +8,7 @@ import re
 
 UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
 # What a typed size may name: IEC units are powers of 1024, SI ones of 1000 (as the names say).
-FACTORS = {
+FACTORS: dict[str, int] = {
     "": 1,
     "b": 1,
     "byte": 1,
@@ -51,19 +51,19 @@ def parse_bytes(text: str) -> int:
     size = float(match.group(1)) * factor
     if size != int(size) and factor == 1:
         raise SizeError(f"'{text.strip()}' is not a whole number of bytes")
-    return int(round(size))
+    return round(size)
 
 
 def typed_bytes(count: int) -> str:
-    """A size as someone would type it that reads back as exactly `count`: "200 GiB", "10 GB",
-    else the bytes ("1234567 bytes")."""
-    for power in range(len(UNITS) - 1, 0, -1):
-        if count and count % 1024**power == 0:
-            return f"{count // 1024**power} {UNITS[power]}"
-    for power, unit in ((4, "TB"), (3, "GB"), (2, "MB"), (1, "kB")):
-        if count and count % 1000**power == 0:
-            return f"{count // 1000**power} {unit}"
-    return counted(count, "byte")
+    """A size as someone would type it that reads back as exactly `count`: the unit that gives
+    the smallest whole number ("200 GiB", "10 GB"), else the bytes ("1234567 bytes")."""
+    units = [(1024**power, unit) for power, unit in enumerate(UNITS) if power]
+    units += [(1000**power, f"{prefix}B") for power, prefix in enumerate("kMGT", start=1)]
+    exact = [(count // size, unit) for size, unit in units if count and count % size == 0]
+    if not exact:
+        return counted(count, "byte")
+    number, unit = min(exact, key=lambda pair: pair[0])
+    return f"{number} {unit}"
 
 
 def human_duration(seconds: int) -> str:

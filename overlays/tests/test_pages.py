@@ -358,7 +358,7 @@ def test_405_keeps_the_allow_header(owner_client, overlay):
 @pytest.mark.parametrize(
     "route",
     ["items/", "items/remove/", "items/pin/", "items/unpin/", "items/rollback/", "items/101/delete/",
-     "items/101/include/", "collections/900/unfollow/", "refresh/", "delete/"],
+     "items/101/include/", "items/include/", "collections/900/unfollow/", "refresh/", "delete/"],
 )  # fmt: skip
 def test_every_form_address_reloads_to_the_overlay(owner_client, overlay, route):
     response = owner_client.get(f"/overlays/{overlay.pk}/{route}")

@@ -263,3 +263,40 @@ def test_the_admin_sets_a_users_quota(superuser, owner):
     assert (quota.max_overlays, quota.max_bytes) == (3, None)
     listing = client.get("/admin/overlays/userquota/").content.decode()
     assert "0 of 3 overlays · 0 bytes of 200.0 GiB" in listing
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored", "shown"),
+    [("10 GiB", 10 * GiB, "10 GiB"), ("10 GB", 10**10, "10 GB"), ("500 MiB", 500 * 2**20, "500 MiB"),
+     ("1073741824", GiB, "1 GiB")],
+)  # fmt: skip
+def test_the_admin_takes_a_size_with_its_unit_and_shows_it_so(superuser, owner, typed, stored, shown):
+    client = Client()
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/overlays/userquota/add/", {"user": owner.pk, "max_overlays": "", "max_bytes": typed}
+    )
+    assert response.status_code == 302
+    quota = UserQuota.objects.get(user=owner)
+    assert quota.max_bytes == stored
+    page = client.get(f"/admin/overlays/userquota/{quota.pk}/change/").content.decode()
+    assert f'name="max_bytes" value="{shown}"' in page
+
+
+def test_a_size_the_admin_cannot_read_is_refused_and_changes_nothing(superuser, owner):
+    client = Client()
+    client.force_login(superuser)
+    quota = UserQuota.objects.create(user=owner, max_bytes=GiB)
+    response = client.post(
+        f"/admin/overlays/userquota/{quota.pk}/change/",
+        {"user": owner.pk, "max_overlays": "", "max_bytes": "ten gigs"},
+    )
+    assert response.status_code == 200
+    assert (
+        "&#x27;ten gigs&#x27; is not a size: write a number and a unit, as in 500 MiB"
+        in response.content.decode()
+    )
+    quota.refresh_from_db()
+    assert quota.max_bytes == GiB
+    listing = client.get("/admin/overlays/userquota/").content.decode()
+    assert '<td class="field-max_size">1.0 GiB</td>' in listing
