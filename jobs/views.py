@@ -132,7 +132,7 @@ def job_cancel_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     elif job_cancel(job=job).state == Job.State.CANCELLED:
         messages.success(request, f"Job cancelled: {job.title}.")
     else:
-        messages.success(request, "Cancel requested: the job stops at its next check.")
+        messages.success(request, f"Cancel requested: {job.title} stops at its next check.")
     return redirect("jobs:detail", pk=job.pk)
 
 

@@ -475,7 +475,9 @@ def overlay_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         job, created = overlay_refresh_enqueue(overlay=overlay, user=request.user)
     except OverlayError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
-    messages.success(request, "Refresh queued: left4me asks Steam for news of every item, then builds.")
+    messages.success(
+        request, f"Refresh of {overlay.name} queued: left4me asks Steam for news of every item, then builds."
+    )
     if not created:
         messages.info(request, "A refresh of this overlay was already queued: this is it.")
     return _job_redirect(job)
@@ -539,5 +541,7 @@ def overlay_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         job = overlay_move_enqueue(overlay=overlay, host=host, user=request.user)
     except OverlayError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
-    messages.success(request, f"Move to host {host} queued: it is built there, then its old folder goes.")
+    messages.success(
+        request, f"Move of {overlay.name} to host {host} queued: it is built there, then its old folder goes."
+    )
     return _job_redirect(job)

@@ -303,8 +303,25 @@ def test_a_long_overlay_comes_in_pages_of_a_hundred(logged_in: Page, gamer: Any)
     expect(page).to_have_url(re.compile(r"q=survival"))
     expect(page.locator("tr.item a.title").first).to_have_text("Survival Map 100")
 
-    pagination.get_by_role("link", name="Next").click()
+    # The count of what is chosen, this page's rows or every matching one, which Remove asks about.
+    page.locator("#select-all").check()
+    expect(page.locator("#selected-count")).to_have_text(" · 100 selected")
+    page.get_by_label("select all 230 matching").check()
+    expect(page.locator("#selected-count")).to_have_text(" · 230 selected")
+    dialogs: list[str] = []
+
+    def dismiss(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.get_by_role("button", name="Remove selected").click()
+    assert dialogs == ["Remove the 230 items from Long?"]
+    assert OverlayWorkshopItem.objects.filter(overlay=overlay).count() == 231
+
+    pagination.get_by_role("link", name="Page 3", exact=True).click()
     expect(pagination).to_contain_text("Page 3 of 3")
+    expect(pagination.locator("[aria-current=page]")).to_have_text("3")
     expect(page.locator("tr.item")).to_have_count(30)
     expect(pagination.get_by_role("link", name="Next")).to_have_count(0)
 
@@ -338,11 +355,12 @@ def test_remove_asks_first_and_removes_the_selected_items(
 
     page.get_by_label(f"Select {item_title(ids[0])}").check()
     page.get_by_label(f"Select {item_title(ids[1])}").check()
+    expect(page.locator("#selected-count")).to_have_text(" · 2 selected")
     page.once("dialog", accept)
     page.get_by_role("button", name="Remove selected").click()
 
     expect(page).to_have_url(JOB_URL)
-    assert dialogs[1] == "Remove 2 items from Removals?"
+    assert dialogs[1] == "Remove the 2 items from Removals?"
     expect(_messages(page)).to_contain_text("Removed 2 items")
     _wait_for_job_state(page, "Succeeded")
     page.goto(f"/overlays/{overlay.pk}/")
