@@ -217,6 +217,9 @@ def test_the_overlay_page_shows_titles_and_thumbnails(
         expect(_item_row(logged_in, steam_id).locator("img.thumb")).to_have_attribute("loading", "lazy")
     expect(_item_row(logged_in, ids[-1]).locator(".thumb.placeholder")).to_have_count(1)
     expect(_item_row(logged_in, ids[-1]).locator("img.thumb")).to_have_count(0)
+    for steam_id in ids[:2]:  # the picture shows a selection and its count
+        logged_in.get_by_label(f"Select {item_title(steam_id)}").check()
+    expect(logged_in.locator("#selected-count")).to_have_text(" · 2 selected")
     screenshot(logged_in, "overlay-detail")
 
 
@@ -253,7 +256,10 @@ def test_the_overlay_page_shows_campaigns_maps_and_a_conflict(
     expect(panel.locator("#maps-coop")).to_have_value("hd_gate\nhd_wall\nhd_keep")
     expect(_item_row(logged_in, "7790002").locator(".badge.kind")).to_have_text("survivor model")
     conflicts = logged_in.locator("#conflicts")
-    expect(conflicts).to_contain_text("7790001 + 7790002: 1 file")
+    # named by the items' titles, their ids beside them
+    expect(conflicts).to_contain_text(
+        f"{item_title('7790001')} + {item_title('7790002')} (7790001, 7790002): 1 file"
+    )
     panel.locator("details.map-list").first.evaluate("el => el.open = true")
     conflicts.locator("details").first.evaluate("el => el.open = true")
     expect(conflicts).to_contain_text(survivor)
@@ -397,7 +403,7 @@ def test_the_overlay_page_follows_a_running_build(logged_in: Page, gamer: Any) -
         page.evaluate("window.__sameDocument = true")
 
         expect(page.locator("#overlay-build")).to_contain_text(re.compile("running", re.IGNORECASE))
-        expect(page.locator("#overlay-build")).to_contain_text("0 of 1 items")
+        expect(page.locator("#overlay-build")).to_contain_text("0 of 1 item done")
         state = _item_row(page, SLOW_ITEM).locator(".state")
         expect(state).to_have_text(re.compile(r"^downloading \d+%$"))
         first = state.inner_text()
