@@ -202,7 +202,7 @@ def _render_detail(
         collections=collections,
         active=downloading(latest),
     )
-    context_collections = _collection_rows(overlay, collections)
+    collection_rows = _collection_rows(overlay, collections)
     context = {
         "overlay": overlay,
         "health": health,
@@ -211,7 +211,7 @@ def _render_detail(
         "query": query,
         "states": FILTER_CHOICES,
         "sorts": SORT_LABELS.items(),
-        "collections": context_collections,
+        "collections": collection_rows,
         "latest_build": latest,
         "building": bool(latest and latest.is_active),
         "use_with": use_with_server(overlay),
@@ -220,7 +220,7 @@ def _render_detail(
         else [],
         "error": error,
         "any_pinned": health.pinned > 0,
-        "any_excluded": any(excluded for _, excluded, _ in context_collections),
+        "any_excluded": any(excluded for _, excluded, _ in collection_rows),
         "page_numbers": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
         "input": request.POST.get("input", ""),
         "input_mode": request.POST.get("input_mode", "auto"),
