@@ -101,8 +101,14 @@ cmd_run() {
   fi
   "$VENV/bin/python" manage.py migrate --noinput
   "$VENV/bin/python" manage.py collectstatic --noinput -v0
-  "$VENV/bin/python" manage.py ensure_admin
+  local admin_note
+  admin_note="$("$VENV/bin/python" manage.py ensure_admin)"
   say "left4me at http://${LEFT4ME_BIND:-127.0.0.1:8000}/  (Ctrl-C stops everything)"
+  # On a first start the admin's password comes last, framed, once the web server, the workers and
+  # beat answer (not among their logs); the announcer gives up when honcho (this pid, after exec) ends.
+  if [ -n "$admin_note" ]; then
+    LEFT4ME_ADMIN_NOTE="$admin_note" "$VENV/bin/python" manage.py announce_when_up --pid $$ &
+  fi
   exec "$VENV/bin/honcho" start "${procs[@]}"
 }
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from left4me.disk import human_bytes
 from left4me.models import Host, host_here
+from left4me.units import human_bytes
 from overlays.models import OverlayWorkshopItem, pinned_versions
 from workshop.cache import kept_versions
 from workshop.collect import (

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from left4me.disk import free_bytes
+from left4me.units import counted, human_duration
 from overlays.models import OverlayWorkshopItem
 from workshop.cache import id_of_file, is_workshop_id
 from workshop.models import WorkshopItem
@@ -182,12 +183,7 @@ class StorageReport:
     @property
     def grace_text(self) -> str:
         """WORKSHOP_CACHE_GRACE in the largest unit that divides it: "7 days", "36 hours"."""
-        seconds = int(self.grace.total_seconds())
-        for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-            if seconds and seconds % size == 0:
-                count = seconds // size
-                return f"{count} {unit}{'s' if count != 1 else ''}"
-        return f"{seconds} seconds"
+        return human_duration(int(self.grace.total_seconds()))
 
 
 @dataclass(frozen=True)
@@ -280,7 +276,7 @@ def _item_rows(
     rows = []
     freed_extra = scan.freed_by(extra)
     if extra:
-        why = f"{len(extra)} earlier upload(s) past WORKSHOP_KEEP_VERSIONS"
+        why = f"{counted(len(extra), 'earlier upload')} beyond the {settings.WORKSHOP_KEEP_VERSIONS} kept for roll back"
         rows.append(Collectable(steam_id, title, freed_extra, why, When.NEXT))
     if whole is not None:
         why, when, due = whole

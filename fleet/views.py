@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -14,6 +15,7 @@ from fleet.services import cache_collect_enqueue
 from fleet.storage import storage_report
 from left4me.http import AuthenticatedHttpRequest
 from left4me.models import Host, host_default
+from left4me.units import human_duration
 from overlays.services import OverlayError, host_by_name
 
 # The Storage page lists this many collectable items, the soonest first.
@@ -46,6 +48,8 @@ def _render_storage(request: AuthenticatedHttpRequest, *, error: str = "", statu
         "collectable": report.collectable[:COLLECTABLE_SHOWN] if report else [],
         "collectable_more": max(0, len(report.collectable) - COLLECTABLE_SHOWN) if report else 0,
         "error": error,
+        "down_after": human_duration(settings.LEFT4ME_HOST_DOWN_AFTER_SECONDS),
+        "grace": human_duration(settings.WORKSHOP_CACHE_GRACE),
     }
     return render(request, "fleet/storage.html", context, status=status)
 
@@ -61,6 +65,8 @@ def storage_collect(request: AuthenticatedHttpRequest) -> HttpResponse:
     except OverlayError as exc:
         return _render_storage(request, error=str(exc), status=400)
     job, created = cache_collect_enqueue(user=request.user, host=host)
-    if not created:
+    if created:
+        messages.success(request, f"Collection of unused workshop files on {host.name} queued.")
+    else:
         messages.info(request, "A collection was already queued or running: this is it.")
     return redirect("jobs:detail", pk=job.pk)

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from jobs import registry
+from left4me.units import counted
 
 REASON_MAX = 500
 MANAGE_ALL_JOBS = "jobs.manage_all_jobs"
@@ -141,13 +142,12 @@ class Job(models.Model):
     def items_text(self) -> str:
         """ "2 of 3 items done · 1 failed · 5 already cached", or why there is nothing to count."""
         if self.items_total:
-            parts = [f"{self.items_succeeded} of {self.items_total} items done"]
+            parts = [f"{self.items_succeeded} of {counted(self.items_total, 'item')} done"]
             parts += [f"{self.items_failed} failed"] if self.items_failed else []
             parts += [f"{self.items_cached} already cached"] if self.items_cached else []
             return " · ".join(parts)
         if self.items_cached:
-            noun = "item" if self.items_cached == 1 else "items"
-            return f"Nothing to download: all {self.items_cached} {noun} already cached"
+            return f"Nothing to download: all {counted(self.items_cached, 'item')} already cached"
         return "Nothing to do" if self.state == self.State.SUCCEEDED else ""
 
     @property

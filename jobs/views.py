@@ -16,8 +16,8 @@ from django.views.decorators.http import require_GET, require_POST
 from jobs import registry
 from jobs.models import MANAGE_ALL_JOBS, Job, JobItem, JobLogLine
 from jobs.services import job_cancel, job_retry_now
-from left4me.disk import human_bytes
 from left4me.http import AuthenticatedHttpRequest
+from left4me.units import human_bytes
 
 JOBS_PER_PAGE = 25
 # One status answer carries at most this many lines; the page asks again for the rest.
@@ -132,7 +132,7 @@ def job_cancel_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     elif job_cancel(job=job).state == Job.State.CANCELLED:
         messages.success(request, f"Job cancelled: {job.title}.")
     else:
-        messages.success(request, "Cancel requested: the job stops at its next check.")
+        messages.success(request, f"Cancel requested: {job.title} stops at its next check.")
     return redirect("jobs:detail", pk=job.pk)
 
 

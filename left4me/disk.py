@@ -1,11 +1,9 @@
-"""Free space on the file system holding a folder, and sizes as people read them."""
+"""Free space on the file system holding a folder (sizes as people read them: left4me.units)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-
-UNITS = ("bytes", "KiB", "MiB", "GiB", "TiB")
 
 
 def free_bytes(folder: Path) -> int:
@@ -21,13 +19,3 @@ def disk_space(folder: Path) -> tuple[int, int]:
         path = path.parent
     stat = os.statvfs(path)
     return stat.f_bavail * stat.f_frsize, stat.f_blocks * stat.f_frsize
-
-
-def human_bytes(count: int) -> str:
-    """1536 -> "1.5 KiB"; whole bytes below 1 KiB."""
-    size = float(count)
-    for unit in UNITS:
-        if abs(size) < 1024 or unit == UNITS[-1]:
-            return f"{count} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")

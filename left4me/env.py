@@ -6,6 +6,8 @@ import os
 import secrets
 from pathlib import Path
 
+from left4me.units import SizeError, parse_bytes
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -37,6 +39,17 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     if value < minimum:
         raise ValueError(f"{name}={raw!r} must be at least {minimum}")
     return value
+
+
+def env_bytes(name: str, default: int) -> int:
+    """A size: bytes, or a number and a unit ("200 GiB", "500 MiB", "10 GB"; left4me.units)."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return parse_bytes(raw)
+    except SizeError as exc:
+        raise ValueError(f"{name}={raw!r}: {exc}") from None
 
 
 def env_float(name: str, default: float, *, above: float | None = None) -> float:

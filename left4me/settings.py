@@ -10,7 +10,7 @@ import dj_database_url
 import django_stubs_ext
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 
-from left4me.env import env_bool, env_float, env_int, env_list, env_str, persistent_secret
+from left4me.env import env_bool, env_bytes, env_float, env_int, env_list, env_str, persistent_secret
 
 # Generic classes of Django (ModelAdmin[Job], QuerySet[Job]) subscriptable at run time too.
 django_stubs_ext.monkeypatch()
@@ -112,6 +112,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # Sizes and counts read one way on every page (left4me/units.py).
+            "builtins": ["left4me.templatetags.units"],
         },
     },
 ]
@@ -321,7 +323,7 @@ WORKSHOP_COLLECTION_MAX_ITEMS = env_int("WORKSHOP_COLLECTION_MAX_ITEMS", 2000, m
 # (Steam's sizes; an item in two overlays counts once, its file is shared). Overridden per user
 # in the admin (user quotas); staff have no limits unless set there.
 LEFT4ME_QUOTA_OVERLAYS = env_int("LEFT4ME_QUOTA_OVERLAYS", 50)
-LEFT4ME_QUOTA_BYTES = env_int("LEFT4ME_QUOTA_BYTES", 200 * 2**30)
+LEFT4ME_QUOTA_BYTES = env_bytes("LEFT4ME_QUOTA_BYTES", 200 * 2**30)
 
 # --- Game servers -----------------------------------------------------------------------
 # Every host's worker asks its game servers for A2S info this often; pages read the answers.

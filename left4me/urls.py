@@ -9,7 +9,7 @@ from left4me import views
 urlpatterns = [
     path("", views.home, name="home"),
     path(views.HEALTHZ_PATH.lstrip("/"), views.healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/",

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -29,6 +31,25 @@ def locked_out(
         "whole_address": address_locked(request),
     }
     return render(request, "registration/locked_out.html", context, status=429)
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login page; until anyone has logged in, it says where the first admin's password
+    is and how to set a new one."""
+
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
+        return super().get_context_data(**kwargs) | {"first_admin": first_start_admin()}
+
+
+def first_start_admin() -> str:
+    """The superuser's username while no user has ever logged in, else ""."""
+    users = get_user_model().objects
+    if users.filter(last_login__isnull=False).exists():
+        return ""
+    admin = users.filter(is_superuser=True).order_by("pk").first()
+    return admin.get_username() if admin else ""
 
 
 @login_required

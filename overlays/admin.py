@@ -12,7 +12,9 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 
 from left4me.admin import ReadOnly
+from left4me.forms import SizeField
 from left4me.http import AuthenticatedHttpRequest, request_user
+from left4me.units import human_bytes
 from overlays.models import (
     Overlay,
     OverlayCollectionItem,
@@ -224,12 +226,30 @@ class OverlayFileConflictAdmin(ReadOnly, admin.ModelAdmin[OverlayFileConflict]):
     exclude = ("paths",)
 
 
+class UserQuotaForm(forms.ModelForm[UserQuota]):
+    max_bytes = SizeField(
+        required=False,
+        label="Max size",
+        help_text="most workshop items in all of the user's overlays, as in 200 GiB, 500 MiB or 10 GB "
+        "(GiB = 1024 MiB, GB = 1000 MB), or bytes; empty: LEFT4ME_QUOTA_BYTES (staff: no limit)",
+    )
+
+    class Meta:
+        model = UserQuota
+        fields = ("user", "max_overlays", "max_bytes")
+
+
 @admin.register(UserQuota)
 class UserQuotaAdmin(admin.ModelAdmin[UserQuota]):
-    list_display = ("user", "max_overlays", "max_bytes", "use")
+    form = UserQuotaForm
+    list_display = ("user", "max_overlays", "max_size", "use")
     list_select_related = ("user",)
     search_fields = ("user__username",)
     autocomplete_fields = ("user",)
+
+    @admin.display(description="max size", ordering="max_bytes")
+    def max_size(self, quota: UserQuota) -> str:
+        return "-" if quota.max_bytes is None else human_bytes(quota.max_bytes)
 
     @admin.display(description="use against the limits in force")
     def use(self, quota: UserQuota) -> str:
@@ -240,6 +260,7 @@ class UserQuotaInline(admin.StackedInline[UserQuota, User]):
     """A user's own limits, on their page in the admin."""
 
     model = UserQuota
+    form = UserQuotaForm
     can_delete = True
     max_num = 1
 

@@ -13,7 +13,8 @@ from django.db.models import F
 
 from jobs.models import JobItem
 from jobs.runner import JobCancelled, JobContext, JobFailed, JobRetryable
-from left4me.disk import free_bytes, human_bytes
+from left4me.disk import free_bytes
+from left4me.units import human_bytes
 from overlays.contents import overlay_contents_refresh
 from overlays.models import Overlay, pinned_versions
 from overlays.signals import addons_changed

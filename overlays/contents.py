@@ -13,7 +13,7 @@ from django.db.models import F, JSONField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, NullIf
 
 from overlays.models import Overlay, OverlayFileConflict, OverlayWorkshopItem
-from workshop.models import ADDON_KINDS, WorkshopItemContents
+from workshop.models import ADDON_KINDS, WorkshopItem, WorkshopItemContents
 from workshop.vpk import GAME_MODES, paths_pack, paths_unpack
 
 ALL_MAPS = "all"  # maps.txt?mode=all: every map the overlay provides
@@ -211,9 +211,18 @@ def _store_conflicts(overlay: Overlay, groups: dict[tuple[str, ...], list[str]])
     overlay.file_conflict_count = len(groups)
 
 
-def conflicts_shown(overlay: Overlay, *, limit: int = 50) -> list[tuple[OverlayFileConflict, list[str]]]:
-    """The stored conflicts with their paths (one query), the biggest first."""
-    return [(c, c.path_list) for c in overlay.file_conflicts.all()[:limit]]
+def conflicts_shown(
+    overlay: Overlay, *, limit: int = 50
+) -> list[tuple[OverlayFileConflict, list[str], list[str]]]:
+    """The stored conflicts with their paths and the titles of their items (two queries), the
+    biggest first."""
+    conflicts = list(overlay.file_conflicts.all()[:limit])
+    ids = {sid for conflict in conflicts for sid in conflict.steam_ids}
+    titles = dict(WorkshopItem.objects.filter(steam_id__in=ids).values_list("steam_id", "title"))
+    return [
+        (c, c.path_list, [titles.get(sid) or f"workshop item {sid}" for sid in c.steam_ids])
+        for c in conflicts
+    ]
 
 
 # --- "same family" ----------------------------------------------------------------------------------

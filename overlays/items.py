@@ -17,7 +17,7 @@ from django.db import transaction
 
 from jobs.models import Job, JobLogLine
 from jobs.services import job_log
-from left4me.disk import human_bytes
+from left4me.units import counted, human_bytes
 from overlays.models import (
     Overlay,
     OverlayCollectionItem,
@@ -206,21 +206,16 @@ def _store_add(*, overlay: Overlay, plan: _Plan, user: User | None) -> AddResult
 
 def _add_reason(plan: _Plan) -> str:
     """ "added 3 items and followed collection Best maps": why the add's build was queued."""
-    parts = [f"added {count_items(len(plan.typed))}"] if plan.typed else []
+    parts = [f"added {counted(len(plan.typed), 'item')}"] if plan.typed else []
     parts += [f"followed collection {plan.titles.get(cid) or cid}" for cid in plan.collections]
     return " and ".join(parts)
-
-
-def count_items(n: int) -> str:
-    """ "1 item", "3 items"."""
-    return f"{n} item" if n == 1 else f"{n} items"
 
 
 def _named(links: list[OverlayWorkshopItem]) -> str:
     """The one item by its title (else its id), or how many."""
     if len(links) == 1:
         return links[0].item.title or links[0].item.steam_id
-    return count_items(len(links))
+    return counted(len(links), "item")
 
 
 def _check_room(overlay: Overlay, typed: list[WorkshopItem]) -> None:
@@ -300,7 +295,11 @@ def collection_link_children(
         collection.left_out = unusable + sum(left.values())
         collection.save(update_fields=["left_out"])
     return len(fits), [
-        LeftOut("", f"{count} items of collection {collection.steam_id} left out: {why}", collection.steam_id)
+        LeftOut(
+            "",
+            f"{counted(count, 'item')} of collection {collection.steam_id} left out: {why}",
+            collection.steam_id,
+        )
         for why, count in left.items()
     ]
 
@@ -340,23 +339,38 @@ def items_remove(*, overlay: Overlay, steam_ids: list[str], user: User | None) -
     return build_enqueue(overlay=overlay, user=user, reason=f"removed {_named(links)}")
 
 
-@transaction.atomic
 def item_include(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
-    """Undo an exclusion: the item is linked again through the collections that hold it. Raises
-    WorkshopInputError when that would take the owner past their byte quota."""
-    exclusion = (
-        OverlayWorkshopExclusion.objects.select_related("item")
-        .filter(overlay=overlay, item__steam_id=steam_id)
-        .first()
+    return items_include(overlay=overlay, steam_ids=[steam_id], user=user)
+
+
+@transaction.atomic
+def items_include(*, overlay: Overlay, steam_ids: list[str], user: User | None) -> Job:
+    """Undo exclusions (one build for all): each item is linked again through the collections
+    that hold it. OverlayError, changing nothing, when an id is not excluded; WorkshopInputError
+    when the items would take the owner past their byte quota."""
+    wanted = list(dict.fromkeys(steam_ids))
+    exclusions = {
+        e.item.steam_id: e
+        for e in OverlayWorkshopExclusion.objects.select_related("item").filter(
+            overlay=overlay, item__steam_id__in=wanted
+        )
+    }
+    unknown = [sid for sid in wanted if sid not in exclusions]
+    if unknown:
+        raise OverlayError(f"workshop item {unknown[0]} is not excluded from this overlay")
+    found = [exclusions[sid] for sid in wanted]
+    OverlayWorkshopExclusion.objects.filter(pk__in=[e.pk for e in found]).delete()
+    held = set(
+        OverlayCollectionItem.objects.filter(
+            collection__overlay=overlay, item_id__in=[e.item_id for e in found]
+        ).values_list("item_id", flat=True)
     )
-    if exclusion is None:
-        raise OverlayError(f"workshop item {steam_id} is not excluded from this overlay")
-    exclusion.delete()
-    if OverlayCollectionItem.objects.filter(collection__overlay=overlay, item_id=exclusion.item_id).exists():
-        item = exclusion.item
-        _check_quota(overlay, [item], [])
-        link_items(overlay=overlay, items=[item], direct=False)
-    return build_enqueue(overlay=overlay, user=user, reason=f"included {exclusion.item.title or steam_id}")
+    items = [e.item for e in found if e.item_id in held]
+    if items:
+        _check_quota(overlay, items, [])
+        link_items(overlay=overlay, items=items, direct=False)
+    named = found[0].item.title or found[0].item.steam_id if len(found) == 1 else counted(len(found), "item")
+    return build_enqueue(overlay=overlay, user=user, reason=f"included {named}")
 
 
 @transaction.atomic

@@ -7,6 +7,7 @@ import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
@@ -84,6 +85,12 @@ class Row:
     def update(self) -> LinkState | None:
         """The second badge of a pinned item whose Steam upload is newer."""
         return LinkState.UPDATE if self.update_available else None
+
+    @property
+    def pinned_upload(self) -> datetime | None:
+        """When Steam got the upload the item is pinned to (what the pinned badge names)."""
+        version = self.link.pinned_version
+        return datetime.fromtimestamp(version, tz=UTC) if version is not None else None
 
     @property
     def can_pin(self) -> bool:

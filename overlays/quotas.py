@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import F, Func, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 
-from left4me.disk import human_bytes
+from left4me.units import counted, human_bytes
 from overlays.models import Overlay, OverlayWorkshopItem
 from workshop.models import WorkshopItem
 
@@ -36,14 +36,14 @@ class Quota:
     @property
     def summary(self) -> str:
         """Use against limits, as in "3 of 50 overlays · 12.4 GiB of 200.0 GiB"."""
-        overlays = f"{self.used_overlays} overlays"
+        overlays = counted(self.used_overlays, "overlay")
         size = human_bytes(self.used_bytes)
         if self.max_overlays is None and self.max_bytes is None:
             return f"{overlays} · {size} of workshop items: no limits"
         if self.max_overlays is None:
             overlays += " (no limit)"
         else:
-            overlays = f"{self.used_overlays} of {self.max_overlays} overlays"
+            overlays = f"{self.used_overlays} of {counted(self.max_overlays, 'overlay')}"
         size += " (no limit)" if self.max_bytes is None else f" of {human_bytes(self.max_bytes)}"
         return f"{overlays} · {size}"
 

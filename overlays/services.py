@@ -14,6 +14,7 @@ from jobs import registry
 from jobs.models import Job, JobLogLine
 from jobs.services import job_cancel, job_enqueue, job_log, job_subject_lock
 from left4me.models import Host, host_default
+from left4me.units import counted
 from overlays.models import Overlay
 from overlays.operations import (
     BUILD_OPERATIONS,
@@ -83,7 +84,7 @@ def overlay_create_check(*, owner: User, name: str, lock: bool = False) -> str:
     quota = quota_of(owner, lock=lock)
     if quota.overlays_full:
         raise OverlayError(
-            f"quota reached: at most {quota.max_overlays} overlays, you have {quota.used_overlays}"
+            f"quota reached: at most {counted(quota.max_overlays or 0, 'overlay')}, you have {quota.used_overlays}"
         )
     if Overlay.objects.filter(owner=owner, name=name).exists():
         raise OverlayError(f"you already have an overlay named {name!r}")

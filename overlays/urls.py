@@ -11,6 +11,7 @@ urlpatterns = [
     path("<int:pk>/items/remove/", views.overlay_items_remove, name="items_remove"),
     path("<int:pk>/items/pin/", views.overlay_items_pin, name="items_pin"),
     path("<int:pk>/items/unpin/", views.overlay_items_unpin, name="items_unpin"),
+    path("<int:pk>/items/include/", views.overlay_items_include, name="items_include"),
     path("<int:pk>/items/rollback/", views.overlay_items_rollback, name="items_rollback"),
     path("<int:pk>/items/<str:steam_id>/delete/", views.overlay_item_delete, name="item_delete"),
     path("<int:pk>/items/<str:steam_id>/include/", views.overlay_item_include, name="item_include"),

@@ -20,13 +20,13 @@ from django.views.decorators.http import require_GET, require_http_methods
 from jobs.models import Job
 from left4me.http import AuthenticatedHttpRequest
 from left4me.models import Host
+from left4me.units import counted
 from overlays.contents import contents_context
 from overlays.items import (
     collection_unfollow,
-    count_items,
-    item_include,
     item_rollback,
     items_add,
+    items_include,
     items_pin,
     items_remove,
     items_retry_failed,
@@ -50,6 +50,7 @@ from overlays.pages import (
     item_rows,
     links_of,
     live_items,
+    search,
     use_with_server,
 )
 from overlays.quotas import quota_of
@@ -201,6 +202,7 @@ def _render_detail(
         collections=collections,
         active=downloading(latest),
     )
+    collection_rows = _collection_rows(overlay, collections)
     context = {
         "overlay": overlay,
         "health": health,
@@ -209,7 +211,7 @@ def _render_detail(
         "query": query,
         "states": FILTER_CHOICES,
         "sorts": SORT_LABELS.items(),
-        "collections": _collection_rows(overlay, collections),
+        "collections": collection_rows,
         "latest_build": latest,
         "building": bool(latest and latest.is_active),
         "use_with": use_with_server(overlay),
@@ -218,6 +220,8 @@ def _render_detail(
         else [],
         "error": error,
         "any_pinned": health.pinned > 0,
+        "any_excluded": any(excluded for _, excluded, _ in collection_rows),
+        "page_numbers": page.paginator.get_elided_page_range(page.number, on_each_side=2, on_ends=1),
         "input": request.POST.get("input", ""),
         "input_mode": request.POST.get("input_mode", "auto"),
         "confirm_name": refused_delete.get("typed", ""),
@@ -316,7 +320,8 @@ def overlay_items_add(request: AuthenticatedHttpRequest, pk: int) -> HttpRespons
     except WorkshopInputError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
     messages.success(
-        request, f"Added {count_items(result.added)} to {overlay.name}; this build downloads and links them."
+        request,
+        f"Added {counted(result.added, 'item')} to {overlay.name}; this build downloads and links them.",
     )
     _report_left_out(request, result.messages)
     return _job_redirect(result.job)
@@ -362,25 +367,37 @@ TITLES_SHOWN = 3
 
 def _titled(steam_ids: list[str]) -> str:
     """ "Big Map", or "3 items: Big Map, Small Map, Tank" (and how many more)."""
-    labels = dict(
-        WorkshopItem.objects.filter(steam_id__in=steam_ids[:TITLES_SHOWN]).values_list("steam_id", "title")
-    )
-    names = [labels.get(sid) or sid for sid in steam_ids[:TITLES_SHOWN]]
+    names = titles_of(steam_ids[:TITLES_SHOWN])
     if len(steam_ids) == 1:
         return names[0]
     more = f" and {len(steam_ids) - TITLES_SHOWN} more" if len(steam_ids) > TITLES_SHOWN else ""
-    return f"{count_items(len(steam_ids))}: {', '.join(names)}{more}"
+    return f"{counted(len(steam_ids), 'item')}: {', '.join(names)}{more}"
+
+
+def titles_of(steam_ids: list[str]) -> list[str]:
+    """The items' titles (an item without one by its id), in the order given."""
+    labels = dict(WorkshopItem.objects.filter(steam_id__in=steam_ids).values_list("steam_id", "title"))
+    return [labels.get(sid) or f"workshop item {sid}" for sid in steam_ids]
 
 
 def _bulk_view(action: ItemsAction, done: str) -> Callable[[AuthenticatedHttpRequest, int], HttpResponse]:
-    """A view for the overlay page's buttons: the items in the form's `steam_id` values."""
+    """A view for the overlay page's buttons: the items in the form's `steam_id` values, or with
+    `all_matching=1` every item the form's search (`q`, `state`) matches, on every page."""
 
     @overlay_form
     def view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         overlay = _overlay_for_user(request, pk)
-        return _items_action(request, overlay, request.POST.getlist("steam_id"), action, done)
+        return _items_action(request, overlay, _chosen(request, overlay), action, done)
 
     return view
+
+
+def _chosen(request: AuthenticatedHttpRequest, overlay: Overlay) -> list[str]:
+    if request.POST.get("all_matching") != "1":
+        return request.POST.getlist("steam_id")
+    query = ItemQuery.from_params(request.POST)
+    active = downloading(latest_file_job(overlay))
+    return list(search(links_of(overlay), query, list(active)).values_list("item__steam_id", flat=True))
 
 
 class ItemAction(Protocol):
@@ -409,9 +426,18 @@ def overlay_item_delete(request: AuthenticatedHttpRequest, pk: int, steam_id: st
 
 @overlay_form
 def overlay_item_include(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
-    overlay = _overlay_for_user(request, pk)
+    return _include(request, _overlay_for_user(request, pk), [steam_id])
+
+
+@overlay_form
+def overlay_items_include(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Include again the excluded items ticked in the collections' list."""
+    return _include(request, _overlay_for_user(request, pk), request.POST.getlist("steam_id"))
+
+
+def _include(request: AuthenticatedHttpRequest, overlay: Overlay, steam_ids: list[str]) -> HttpResponse:
     try:
-        return _items_action(request, overlay, [steam_id], _one(item_include), "Included again")
+        return _items_action(request, overlay, steam_ids, items_include, "Included again")
     except WorkshopInputError as exc:  # past the owner's quota
         return _render_detail(request, overlay, error=str(exc), status=400)
 
@@ -437,7 +463,7 @@ def overlay_collection_unfollow(request: AuthenticatedHttpRequest, pk: int, stea
         messages.success(request, f"Unfollowed {name}; its items stay in {overlay.name}.")
     else:
         messages.success(
-            request, f"Unfollowed {name} and removed the {count_items(removes)} only it brought."
+            request, f"Unfollowed {name} and removed the {counted(removes, 'item')} only it brought."
         )
     return _job_redirect(job)
 
@@ -449,7 +475,9 @@ def overlay_refresh(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         job, created = overlay_refresh_enqueue(overlay=overlay, user=request.user)
     except OverlayError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
-    messages.success(request, "Refresh queued: left4me asks Steam for news of every item, then builds.")
+    messages.success(
+        request, f"Refresh of {overlay.name} queued: left4me asks Steam for news of every item, then builds."
+    )
     if not created:
         messages.info(request, "A refresh of this overlay was already queued: this is it.")
     return _job_redirect(job)
@@ -513,5 +541,7 @@ def overlay_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         job = overlay_move_enqueue(overlay=overlay, host=host, user=request.user)
     except OverlayError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
-    messages.success(request, f"Move to host {host} queued: it is built there, then its old folder goes.")
+    messages.success(
+        request, f"Move of {overlay.name} to host {host} queued: it is built there, then its old folder goes."
+    )
     return _job_redirect(job)

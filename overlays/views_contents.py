@@ -9,8 +9,9 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_GET
 
 from left4me.http import AuthenticatedHttpRequest
+from left4me.units import counted
 from overlays.contents import ALL_MAPS, FamilyError, overlay_family_mark, stored_panel
-from overlays.views import _overlay_for_user, _render_detail, overlay_form
+from overlays.views import _overlay_for_user, _render_detail, overlay_form, titles_of
 from workshop.vpk import GAME_MODES
 
 
@@ -42,6 +43,7 @@ def overlay_families(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
         found = overlay_family_mark(overlay=overlay, steam_ids=request.POST.getlist("steam_id"), same=same)
     except FamilyError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
-    done = "Marked as one family" if same else "No longer one family"
-    messages.success(request, f"{done}; {found} conflict{'s' if found != 1 else ''} left.")
+    titled = " + ".join(titles_of(list(dict.fromkeys(request.POST.getlist("steam_id")))))
+    done = f"Marked {titled} as one family" if same else f"{titled}: no longer one family"
+    messages.success(request, f"{done}; {counted(found, 'conflict')} left.")
     return redirect(f"{overlay.get_absolute_url()}#conflicts")

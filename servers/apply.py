@@ -9,6 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from jobs.runner import JobContext, JobFailed, JobRetryable, JobWait
+from left4me.units import counted
 from servers.models import GameServer
 from servers.query import Answer, Rcon, RconAuthFailed, RconUnreachable, a2s_info, wait_until_up
 from servers.services import latest_build
@@ -49,17 +50,15 @@ def _ask(server: GameServer) -> Answer:
     return answer
 
 
-def _players(n: int) -> str:
-    return f"{n} player{'' if n == 1 else 's'}"
-
-
 def _wait_for_empty(server: GameServer, ctx: JobContext, answer: Answer) -> None:
     """Policy when_empty: wait in the job's row while players are on, up to LEFT4ME_APPLY_WAIT_HOURS."""
     hours = settings.LEFT4ME_APPLY_WAIT_HOURS
     if timezone.now() - ctx.job.created_at >= timedelta(hours=hours):
-        raise JobFailed(f"gave up after {hours:g} h: '{server.name}' still has {_players(answer.players)}")
+        raise JobFailed(
+            f"gave up after {hours:g} h: '{server.name}' still has {counted(answer.players, 'player')}"
+        )
     until = timezone.now() + timedelta(seconds=settings.LEFT4ME_APPLY_CHECK_SECONDS)
-    raise JobWait(f"waiting for '{server.name}' to empty ({_players(answer.players)})", until)
+    raise JobWait(f"waiting for '{server.name}' to empty ({counted(answer.players, 'player')})", until)
 
 
 def _announce(server: GameServer, ctx: JobContext) -> None:

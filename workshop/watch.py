@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connections
 
-from left4me.disk import human_bytes
+from left4me.units import human_bytes
 from workshop.fetch import watching
 
 logger = logging.getLogger(__name__)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from datetime import timedelta
 
 import pytest
@@ -178,3 +179,23 @@ def test_the_page_makes_few_queries_however_many_items(
     assert report.items_with_files == 40 and report.uploads == 40
     assert report.total_bytes == sum(10 + n for n in range(40))
     assert len(report.largest) == 20 and report.largest[0].steam_id == "1039"
+
+
+def test_the_page_speaks_in_words_with_one_collect_button_per_host(cache, operator_client, settings):
+    settings.LEFT4ME_HOST_DOWN_AFTER_SECONDS = 180
+    body = operator_client.get("/storage/").content.decode()
+
+    for name in ("LEFT4ME_HOST_DOWN_AFTER_SECONDS", "WORKSHOP_KEEP_VERSIONS", "WORKSHOP_MIN_FREE_BYTES"):
+        assert name not in body
+    assert "has not reported for 3 minutes is down" in body
+    assert "each item keeps 1 earlier upload besides its newest" in body
+    assert "files no overlay has used for 7 days go" in body
+    buttons = re.findall(r"<button[^>]*>(Collect[^<]*)</button>", body)
+    assert buttons == [f"Collect unused files on {settings.LEFT4ME_DEFAULT_HOST}"]
+
+
+def test_collect_says_which_host_it_cleans(operator_client, settings):
+    response = operator_client.post("/storage/collect/", follow=True)
+    assert f"Collection of unused workshop files on {settings.LEFT4ME_DEFAULT_HOST} queued." in (
+        response.content.decode()
+    )

@@ -90,7 +90,7 @@ def test_job_page_renders_for_its_owner(owner_client: Client, owner: User, overl
     assert f'href="/overlays/{overlay.pk}/"' in html
     assert 'class="badge running"' in html
     assert 'style="width: 25%"' in html  # by bytes: 768 KB of 3 MB
-    assert "1 of 4 items" in html and "768.0\xa0KB of 3.0\xa0MB" in html
+    assert "1 of 4 items done" in html and "768.0 KiB of 3.0 MiB" in html
     clock = timezone.localtime(job.lines.get(seq=1).created_at).strftime("%H:%M:%S")
     assert re.search(
         r'<span class="stdout" data-seq="1"><time datetime="[^"]+">\d\d:\d\d:\d\d</time> line 1', html

@@ -55,7 +55,7 @@ def test_the_admin_refuses_an_overlay_past_the_quota_or_with_a_taken_name(client
 
     UserQuota.objects.create(user=owner, max_overlays=1)
     response = client.post("/admin/overlays/overlay/add/", {"owner": owner.pk, "name": "second"})
-    assert "quota reached: at most 1 overlays, you have 1" in response.content.decode()
+    assert "quota reached: at most 1 overlay, you have 1" in response.content.decode()
     response = client.post("/admin/overlays/overlay/add/", {"owner": owner.pk, "name": "bad\u202ename"})
     assert "control or format characters" in response.content.decode()
     assert list(Overlay.objects.values_list("name", flat=True)) == ["campaigns"]

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from jobs.models import Job
-from left4me.disk import human_bytes
+from left4me.units import human_bytes
 from overlays.build import cache_file
 from overlays.models import Overlay
 from tests.support.fakesteam import FakeSteam

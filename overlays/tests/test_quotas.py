@@ -41,7 +41,7 @@ def test_a_create_at_the_overlay_limit_is_refused_with_400_and_creates_nothing(
 
     assert response.status_code == 400
     body = response.content.decode()
-    assert "quota reached: at most 1 overlays, you have 1" in body
+    assert "quota reached: at most 1 overlay, you have 1" in body
     assert 'value="maps"' in body
     assert list(Overlay.objects.values_list("name", flat=True)) == ["campaigns"]
     assert _folders(settings) == [str(overlay.pk)]
@@ -157,7 +157,7 @@ def test_a_refresh_reports_both_the_overlay_limit_and_the_quota(owner, overlay, 
     assert _linked(overlay) == {"301", "302"}
     assert ctx.stderr == [
         "overlay 'campaigns': 2 items of collection 901 left out: an overlay holds at most 3 workshop items",
-        "overlay 'campaigns': 1 items of collection 901 left out: the owner's quota of 250 bytes is reached",
+        "overlay 'campaigns': 1 item of collection 901 left out: the owner's quota of 250 bytes is reached",
     ]
     assert OverlayWorkshopCollection.objects.get().left_out == 3
 
@@ -199,7 +199,7 @@ def test_a_users_own_limits_may_be_higher_or_lower_than_the_defaults(owner, stra
 
     theirs = overlay_create(owner=stranger, name="theirs")  # the defaults
     items_add(overlay=theirs, text="101", user=stranger)
-    with pytest.raises(OverlayError, match="at most 1 overlays, you have 1"):
+    with pytest.raises(OverlayError, match="at most 1 overlay, you have 1"):
         overlay_create(owner=stranger, name="more")
 
 
@@ -220,7 +220,7 @@ def test_staff_are_exempt_from_the_defaults_unless_their_quota_sets_a_limit(staf
     items_add(overlay=first, text="101", user=staff)
 
     UserQuota.objects.create(user=staff, max_overlays=1)
-    with pytest.raises(OverlayError, match="at most 1 overlays, you have 1"):
+    with pytest.raises(OverlayError, match="at most 1 overlay, you have 1"):
         overlay_create(owner=staff, name="second")
     assert quota_of(staff).max_bytes is None  # still no byte limit
 
@@ -263,3 +263,40 @@ def test_the_admin_sets_a_users_quota(superuser, owner):
     assert (quota.max_overlays, quota.max_bytes) == (3, None)
     listing = client.get("/admin/overlays/userquota/").content.decode()
     assert "0 of 3 overlays · 0 bytes of 200.0 GiB" in listing
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored", "shown"),
+    [("10 GiB", 10 * GiB, "10 GiB"), ("10 GB", 10**10, "10 GB"), ("500 MiB", 500 * 2**20, "500 MiB"),
+     ("1073741824", GiB, "1 GiB")],
+)  # fmt: skip
+def test_the_admin_takes_a_size_with_its_unit_and_shows_it_so(superuser, owner, typed, stored, shown):
+    client = Client()
+    client.force_login(superuser)
+    response = client.post(
+        "/admin/overlays/userquota/add/", {"user": owner.pk, "max_overlays": "", "max_bytes": typed}
+    )
+    assert response.status_code == 302
+    quota = UserQuota.objects.get(user=owner)
+    assert quota.max_bytes == stored
+    page = client.get(f"/admin/overlays/userquota/{quota.pk}/change/").content.decode()
+    assert f'name="max_bytes" value="{shown}"' in page
+
+
+def test_a_size_the_admin_cannot_read_is_refused_and_changes_nothing(superuser, owner):
+    client = Client()
+    client.force_login(superuser)
+    quota = UserQuota.objects.create(user=owner, max_bytes=GiB)
+    response = client.post(
+        f"/admin/overlays/userquota/{quota.pk}/change/",
+        {"user": owner.pk, "max_overlays": "", "max_bytes": "ten gigs"},
+    )
+    assert response.status_code == 200
+    assert (
+        "&#x27;ten gigs&#x27; is not a size: write a number and a unit, as in 500 MiB"
+        in response.content.decode()
+    )
+    quota.refresh_from_db()
+    assert quota.max_bytes == GiB
+    listing = client.get("/admin/overlays/userquota/").content.decode()
+    assert '<td class="field-max_size">1.0 GiB</td>' in listing

@@ -36,7 +36,7 @@ def test_list_shows_own_overlays_with_counts_and_build_state(owner_client, owner
     body = response.content.decode()
     assert response.status_code == 200
     assert "campaigns" in body and "not-mine" not in body
-    assert "2.0\xa0KB" in body
+    assert "2.0 KiB" in body
     assert '<span class="badge failed">failed</span>' in body
 
 

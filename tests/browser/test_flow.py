@@ -217,6 +217,9 @@ def test_the_overlay_page_shows_titles_and_thumbnails(
         expect(_item_row(logged_in, steam_id).locator("img.thumb")).to_have_attribute("loading", "lazy")
     expect(_item_row(logged_in, ids[-1]).locator(".thumb.placeholder")).to_have_count(1)
     expect(_item_row(logged_in, ids[-1]).locator("img.thumb")).to_have_count(0)
+    for steam_id in ids[:2]:  # the picture shows a selection and its count
+        logged_in.get_by_label(f"Select {item_title(steam_id)}").check()
+    expect(logged_in.locator("#selected-count")).to_have_text(" · 2 selected")
     screenshot(logged_in, "overlay-detail")
 
 
@@ -253,7 +256,10 @@ def test_the_overlay_page_shows_campaigns_maps_and_a_conflict(
     expect(panel.locator("#maps-coop")).to_have_value("hd_gate\nhd_wall\nhd_keep")
     expect(_item_row(logged_in, "7790002").locator(".badge.kind")).to_have_text("survivor model")
     conflicts = logged_in.locator("#conflicts")
-    expect(conflicts).to_contain_text("7790001 + 7790002: 1 file")
+    # named by the items' titles, their ids beside them
+    expect(conflicts).to_contain_text(
+        f"{item_title('7790001')} + {item_title('7790002')} (7790001, 7790002): 1 file"
+    )
     panel.locator("details.map-list").first.evaluate("el => el.open = true")
     conflicts.locator("details").first.evaluate("el => el.open = true")
     expect(conflicts).to_contain_text(survivor)
@@ -303,8 +309,25 @@ def test_a_long_overlay_comes_in_pages_of_a_hundred(logged_in: Page, gamer: Any)
     expect(page).to_have_url(re.compile(r"q=survival"))
     expect(page.locator("tr.item a.title").first).to_have_text("Survival Map 100")
 
-    pagination.get_by_role("link", name="Next").click()
+    # The count of what is chosen, this page's rows or every matching one, which Remove asks about.
+    page.locator("#select-all").check()
+    expect(page.locator("#selected-count")).to_have_text(" · 100 selected")
+    page.get_by_label("select all 230 matching").check()
+    expect(page.locator("#selected-count")).to_have_text(" · 230 selected")
+    dialogs: list[str] = []
+
+    def dismiss(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.get_by_role("button", name="Remove selected").click()
+    assert dialogs == ["Remove the 230 items from Long?"]
+    assert OverlayWorkshopItem.objects.filter(overlay=overlay).count() == 231
+
+    pagination.get_by_role("link", name="Page 3", exact=True).click()
     expect(pagination).to_contain_text("Page 3 of 3")
+    expect(pagination.locator("[aria-current=page]")).to_have_text("3")
     expect(page.locator("tr.item")).to_have_count(30)
     expect(pagination.get_by_role("link", name="Next")).to_have_count(0)
 
@@ -338,11 +361,12 @@ def test_remove_asks_first_and_removes_the_selected_items(
 
     page.get_by_label(f"Select {item_title(ids[0])}").check()
     page.get_by_label(f"Select {item_title(ids[1])}").check()
+    expect(page.locator("#selected-count")).to_have_text(" · 2 selected")
     page.once("dialog", accept)
     page.get_by_role("button", name="Remove selected").click()
 
     expect(page).to_have_url(JOB_URL)
-    assert dialogs[1] == "Remove 2 items from Removals?"
+    assert dialogs[1] == "Remove the 2 items from Removals?"
     expect(_messages(page)).to_contain_text("Removed 2 items")
     _wait_for_job_state(page, "Succeeded")
     page.goto(f"/overlays/{overlay.pk}/")
@@ -379,7 +403,7 @@ def test_the_overlay_page_follows_a_running_build(logged_in: Page, gamer: Any) -
         page.evaluate("window.__sameDocument = true")
 
         expect(page.locator("#overlay-build")).to_contain_text(re.compile("running", re.IGNORECASE))
-        expect(page.locator("#overlay-build")).to_contain_text("0 of 1 items")
+        expect(page.locator("#overlay-build")).to_contain_text("0 of 1 item done")
         state = _item_row(page, SLOW_ITEM).locator(".state")
         expect(state).to_have_text(re.compile(r"^downloading \d+%$"))
         first = state.inner_text()

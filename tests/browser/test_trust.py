@@ -112,6 +112,13 @@ def test_roll_back_and_unpin_are_offered_only_where_they_apply_and_say_why_other
     expect(_messages(page)).to_contain_text(f"Pinned {item_title(ids[0])}")
     _wait_for_job_state(page, "Succeeded")
     page.goto(f"/overlays/{overlay.pk}/")
+    # The pin names the upload it holds, and its badge reads in dark mode too.
+    expect(_item_row(page, ids[0]).locator(".pinned-upload")).to_contain_text(
+        re.compile(r"to the upload of \d{4}-")
+    )
+    page.emulate_media(color_scheme="dark")
+    assert _contrast(page, f"#item-{ids[0]} .badge.pinned") >= 4.5
+    page.emulate_media(color_scheme="light")
     page.get_by_label(f"Select {item_title(ids[1])}").check()
     with page.expect_response(lambda r: r.request.method == "POST") as posted:
         page.get_by_role("button", name="Unpin selected").click()
@@ -128,6 +135,21 @@ def test_roll_back_and_unpin_are_offered_only_where_they_apply_and_say_why_other
     _item_row(page, ids[2]).get_by_role("button", name=f"Roll back {item_title(ids[2])}").click()
     expect(page).to_have_url(JOB_URL)
     expect(_messages(page)).to_contain_text(f"Rolled back {item_title(ids[2])}")
+
+
+# The contrast ratio (WCAG) of an element's text on its own background.
+CONTRAST = """(selector) => {
+  const el = document.querySelector(selector), style = getComputedStyle(el);
+  const lum = (c) => { const [r, g, b] = c.match(/[\\d.]+/g).slice(0, 3).map((v) => {
+    v = v / 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const [a, b] = [lum(style.color), lum(style.backgroundColor)].sort((x, y) => y - x);
+  return (a + 0.05) / (b + 0.05);
+}"""
+
+
+def _contrast(page: Page, selector: str) -> float:
+    return float(page.evaluate(CONTRAST, selector))
 
 
 def test_a_cancelled_build_is_finished_with_build_now(logged_in: Page, gamer: Any) -> None:
@@ -251,6 +273,10 @@ def test_every_page_fits_a_phone_and_copy_buttons_cover_nothing(logged_in: Page,
     ):
         page.goto(path)
         _fits(page, 390)
+        if "q=zzz" in path:  # an empty search: a way back, and no bulk action to press
+            expect(page.get_by_role("button", name="Remove selected")).to_be_disabled()
+            page.locator("tbody").get_by_role("link", name="Clear search").click()
+            expect(page.locator("tr.item")).to_have_count(len(COLLECTION_ITEMS))
     expect(page.locator("header.topbar").get_by_role("link", name="Password")).to_be_in_viewport()
     page.locator("header.topbar").get_by_role("button", name="Log out gamer").click()
     page.goto("/accounts/login/")

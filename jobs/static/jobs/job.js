@@ -11,10 +11,10 @@
   var POLL_MS = 1000;
 
   function humanSize(n) {
-    var units = ["bytes", "KB", "MB", "GB", "TB"];
+    var units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
     var i = 0;
     while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-    return i === 0 ? n + " bytes" : n.toFixed(1) + " " + units[i];
+    return i === 0 ? n + (n === 1 ? " byte" : " bytes") : n.toFixed(1) + " " + units[i];
   }
 
   function setText(id, text) {

@@ -1,4 +1,5 @@
-// The overlay page: confirm before removing, select all, copy buttons, and while a build is
+// The overlay page: confirm before removing, selection (this page or every matching item) and
+// its count, copy buttons, and while a build is
 // queued or running, its progress and the shown items' states without reloading.
 (function () {
   "use strict";
@@ -6,20 +7,45 @@
   if (!root) return;
   var POLL_MS = 2000;
 
+  var BOXES = 'input[form="bulk-items"][name="steam_id"]';
+  var bulk = document.getElementById("bulk-items");
+  var all = document.getElementById("select-all");
+  var allMatching = document.getElementById("all-matching");
+
+  // How many items the bulk buttons act on: every matching one, or the ticked rows.
+  function chosenCount() {
+    if (allMatching && allMatching.checked) return Number(bulk.dataset.matching);
+    return document.querySelectorAll(BOXES + ":checked").length;
+  }
+
+  function removeQuestion(chosen) {
+    var name = bulk.dataset.overlay;
+    if (chosen === 1 && !(allMatching && allMatching.checked)) {
+      var title = document.querySelector(BOXES + ":checked").closest("tr").querySelector(".title");
+      return "Remove " + title.textContent + " from " + name + "?";
+    }
+    return "Remove the " + chosen + (chosen === 1 ? " item" : " items") + " from " + name + "?";
+  }
+
   // Remove (one item or the selected ones) asks first; Cancel changes nothing.
   document.addEventListener("submit", function (event) {
     var button = event.submitter;
     if (!button) return;
     var question = button.dataset.confirm;
+    var needs = button.dataset.needsChoice;
+    if (needs && !document.querySelectorAll('input[form="' + needs + '"]:checked').length) {
+      event.preventDefault();
+      window.alert("Select at least one item first.");
+      return;
+    }
     if (button.dataset.bulkConfirm) {
-      var chosen = document.querySelectorAll('input[form="bulk-items"][name="steam_id"]:checked').length;
+      var chosen = chosenCount();
       if (!chosen) {
         event.preventDefault();
         window.alert("Select at least one item first.");
         return;
       }
-      var name = event.target.dataset.overlay;
-      question = "Remove " + chosen + (chosen === 1 ? " item" : " items") + " from " + name + "?";
+      question = removeQuestion(chosen);
     }
     var form = event.target;
     if (form.dataset.confirmRemove && form.querySelector('input[name="items"][value="remove"]:checked')) {
@@ -28,14 +54,38 @@
     if (question && !window.confirm(question)) event.preventDefault();
   });
 
-  var all = document.getElementById("select-all");
+  function showChosen() {
+    var counter = document.getElementById("selected-count");
+    if (!counter) return;
+    var chosen = chosenCount();
+    counter.textContent = " · " + chosen + " selected";
+    counter.hidden = !chosen;
+  }
+
+  function tickPage(checked) {
+    document.querySelectorAll(BOXES).forEach(function (box) { box.checked = checked; });
+  }
+
   if (all) {
     all.addEventListener("change", function () {
-      document.querySelectorAll('input[form="bulk-items"][name="steam_id"]').forEach(function (box) {
-        box.checked = all.checked;
-      });
+      tickPage(all.checked);
+      if (!all.checked && allMatching) allMatching.checked = false;
+      showChosen();
     });
   }
+  if (allMatching) {
+    allMatching.addEventListener("change", function () {
+      tickPage(allMatching.checked);
+      if (all) all.checked = allMatching.checked;
+      showChosen();
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (!event.target.matches(BOXES)) return;
+    if (!event.target.checked && allMatching) allMatching.checked = false;
+    showChosen();
+  });
+  showChosen();  // a box the browser kept ticked on reload
 
   document.querySelectorAll("button.copy").forEach(function (button) {
     button.addEventListener("click", function () {
