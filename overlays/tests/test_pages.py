@@ -8,6 +8,7 @@ import re
 
 import pytest
 from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.messages import get_messages
 from django.test import RequestFactory
 from django.views.defaults import server_error
@@ -156,10 +157,7 @@ def test_pages_of_100_keep_the_search_and_sort(owner_client, overlay):
     assert _titles(_page(owner_client, overlay, sort="-title", page=99)) == _titles(last)
 
 
-@pytest.mark.parametrize("sort", ["title", "-size", "-updated"])
-def test_a_page_of_10000_items_takes_at_most_10_queries(
-    owner_client, overlay, sort, django_assert_max_num_queries
-):
+def test_a_page_of_10000_items_takes_at_most_10_queries(owner_client, overlay, django_assert_max_num_queries):
     items = WorkshopItem.objects.bulk_create(
         [
             WorkshopItem(steam_id=str(10**6 + n), title=f"Addon {n}", file_url="u", file_size=n)
@@ -173,10 +171,13 @@ def test_a_page_of_10000_items_takes_at_most_10_queries(
     OverlayCollectionItem.objects.bulk_create(
         [OverlayCollectionItem(collection=collection, item=item) for item in items[:5000]]
     )
-    # One of them the user's permissions (the navigation), one what unfollowing each collection removes.
-    with django_assert_max_num_queries(11):
-        body = _page(owner_client, overlay, sort=sort, page=37, q="Addon")
-    assert len(_titles(body)) == 100 and "Page 37 of 100" in body
+    ContentType.objects.get_for_model(Overlay)  # cached for the process's life, as when serving
+    for sort in ("title", "-size", "-updated"):  # one set of rows, each sort in turn
+        # One of them the user's permissions (the navigation), one what unfollowing each
+        # collection removes.
+        with django_assert_max_num_queries(11):
+            body = _page(owner_client, overlay, sort=sort, page=37, q="Addon")
+        assert len(_titles(body)) == 100 and "Page 37 of 100" in body, sort
 
 
 def test_bulk_remove_makes_one_build_and_says_so(owner_client, overlay):
