@@ -97,7 +97,7 @@ def _old_permission_on_links(apps: Any) -> int:
     return Permission.objects.create(content_type=old_type, codename="audit_links", name="Audit links").pk
 
 
-def test_links_collections_and_jobs_keep_their_rows(migrator: Any) -> None:
+def test_links_collections_and_jobs_keep_their_rows_and_constraints(migrator: Any) -> None:
     old_apps = migrator.migrate(OLD)
     before = _old_rows(old_apps)
     permission_id = _old_permission_on_links(old_apps)
@@ -125,14 +125,9 @@ def test_links_collections_and_jobs_keep_their_rows(migrator: Any) -> None:
     Permission = apps.get_model("auth", "Permission")
     assert Permission.objects.get(pk=permission_id).content_type.app_label == "overlays"
 
-
-def test_the_moved_tables_keep_their_constraints(migrator: Any) -> None:
-    before = _old_rows(migrator.migrate(OLD))
-    apps = migrator.migrate(NEW)
-    Link = apps.get_model("overlays", "OverlayWorkshopItem")
-    Item = apps.get_model("workshop", "WorkshopItem")
-    coop_id, _versus_id = before["overlays"]
-    third = Item.objects.get(steam_id="103")
+    # The moved link table keeps its unique (overlay, item).
+    coop_id = before["overlays"][0]
+    third = apps.get_model("workshop", "WorkshopItem").objects.get(steam_id="103")
     Link.objects.create(overlay_id=coop_id, item=third)
     assert Link.objects.filter(overlay_id=coop_id).count() == 3
     with pytest.raises(IntegrityError), transaction.atomic():
