@@ -323,6 +323,11 @@ WORKSHOP_COLLECTION_MAX_ITEMS = env_int("WORKSHOP_COLLECTION_MAX_ITEMS", 2000, m
 LEFT4ME_QUOTA_OVERLAYS = env_int("LEFT4ME_QUOTA_OVERLAYS", 50)
 LEFT4ME_QUOTA_BYTES = env_int("LEFT4ME_QUOTA_BYTES", 200 * 2**30)
 
+# --- Players' page ---------------------------------------------------------------------
+# An overlay's players' page (/p/<token>/) is kept this long in each web process's cache at
+# most; a change to the overlay's name, campaigns, items or collections shows at once anyway.
+LEFT4ME_PLAYERS_CACHE_SECONDS = env_int("LEFT4ME_PLAYERS_CACHE_SECONDS", 60)
+
 # --- Game servers -----------------------------------------------------------------------
 # Every host's worker asks its game servers for A2S info this often; pages read the answers.
 LEFT4ME_SERVER_POLL_SECONDS = env_int("LEFT4ME_SERVER_POLL_SECONDS", 30, minimum=1)
