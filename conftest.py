@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from left4me.celery import app
+from left4me.counters import counters_forget
 from overlays.models import Overlay
 from overlays.services import overlay_create
 from tests.support.fakesteam import FakeSteam
@@ -25,6 +26,12 @@ def steam(settings: Any) -> Iterator[FakeSteam]:
     with FakeSteam() as fake:
         settings.STEAM_API_BASE_URL = fake.base_url
         yield fake
+
+
+@pytest.fixture(autouse=True)
+def _no_counts_carried_over() -> None:
+    """What an earlier test counted (Steam calls, bytes) is not stored by this one's requests."""
+    counters_forget()
 
 
 # --- users -------------------------------------------------------------------------------

@@ -27,4 +27,5 @@ urlpatterns = [
     path("storage/", include("fleet.urls")),
     path("servers/", include("servers.urls")),
     path("p/", include("overlays.urls_players")),
+    path("metrics", include("fleet.urls_metrics")),
 ]
