@@ -2,18 +2,19 @@
 the overlay runs (names, sizes, Workshop links, campaigns, collections), never where or whose.
 
 Answers are cached per token and per "last changed" marker (players_marker), so a page asked
-for by many players costs three small queries and a cache read; any change to the overlay's
-name, campaigns, items or collections makes a new marker, and LEFT4ME_PLAYERS_CACHE_SECONDS
-bounds what a change the marker does not see (a collection renamed on Steam) may wait.
+for by many players costs three small queries and a cache read; the owner's changes (name, campaigns,
+items or collections added or removed) make a new marker at once, and what Steam changes (a
+title, a size) shows within LEFT4ME_PLAYERS_CACHE_SECONDS.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import secrets
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.cache import cache
@@ -25,6 +26,14 @@ from workshop.steam import item_url
 
 # secrets.token_urlsafe(24): 32 characters, 192 random bits.
 TOKEN_BYTES = 24
+TOKEN_MAX = 64  # Overlay.share_token's max_length
+
+
+class Answer(NamedTuple):
+    """A cached page, as it is and gzipped (most browsers take the second: a tenth of the bytes)."""
+
+    body: bytes
+    gzipped: bytes
 
 
 def overlay_share(*, overlay: Overlay) -> str:
@@ -43,7 +52,7 @@ def overlay_share_revoke(*, overlay: Overlay) -> None:
 
 def shared_overlay(token: str) -> Overlay | None:
     """The overlay whose players' page `token` opens (one query), None when there is none."""
-    if not token or len(token) > Overlay._meta.get_field("share_token").max_length:  # type: ignore[operator]
+    if not token or len(token) > TOKEN_MAX:
         return None
     return (
         Overlay.objects.only("id", "name", "campaigns", "share_token")
@@ -53,15 +62,15 @@ def shared_overlay(token: str) -> Overlay | None:
 
 
 def players_marker(overlay: Overlay) -> str:
-    """What changes whenever what the page shows changes (two aggregate queries)."""
-    links = OverlayWorkshopItem.objects.filter(overlay=overlay).aggregate(
-        n=Count("id"), last=Max("id"), checked=Max("item__last_checked_at")
-    )
+    """What changes whenever the overlay's name or campaigns change, or an item or a collection
+    comes or goes (two queries on the links' and collections' overlay index). What Steam says of
+    an item (its title, size) is not in it: that shows within LEFT4ME_PLAYERS_CACHE_SECONDS."""
+    links = OverlayWorkshopItem.objects.filter(overlay=overlay).aggregate(n=Count("id"), last=Max("id"))
     collections = OverlayWorkshopCollection.objects.filter(overlay=overlay).aggregate(
         n=Count("id"), last=Max("id")
     )
     seen = [overlay.name, overlay.campaigns, links, collections]
-    return hashlib.sha256(json.dumps(seen, default=str, sort_keys=True).encode()).hexdigest()[:32]
+    return hashlib.sha256(json.dumps(seen, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def players_data(overlay: Overlay) -> dict[str, Any]:
@@ -115,15 +124,17 @@ def _maps(overlay: Overlay) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def players_answer(token: str, kind: str, render: Callable[[dict[str, Any]], bytes]) -> bytes | None:
+def players_answer(token: str, kind: str, render: Callable[[dict[str, Any]], bytes]) -> Answer | None:
     """The page (`kind` names the form: "html", "json") from the cache, rendered by `render` from
-    players_data when its marker is new; None when no players' page has this token."""
+    players_data (and compressed once) when its marker is new; None when no players' page has
+    this token."""
     overlay = shared_overlay(token)
     if overlay is None:
         return None
     key = f"players:{kind}:{token}:{players_marker(overlay)}"
-    body: bytes | None = cache.get(key)
-    if body is None:
+    answer: Answer | None = cache.get(key)
+    if answer is None:
         body = render(players_data(overlay))
-        cache.set(key, body, settings.LEFT4ME_PLAYERS_CACHE_SECONDS)
-    return body
+        answer = Answer(body, gzip.compress(body, compresslevel=6, mtime=0))
+        cache.set(key, answer, settings.LEFT4ME_PLAYERS_CACHE_SECONDS)
+    return answer

@@ -3,9 +3,11 @@ showing the addons (never paths, hosts, owners or jobs), cached, and cheap at 2,
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 
 from jobs.models import Job
@@ -169,20 +171,41 @@ def test_unknown_or_deleted_pages_answer_404(shared):
     assert Client().get(f"/p/{shared.share_token}/").status_code == 404
 
 
-def test_the_page_is_cached_and_a_change_shows_at_once(shared, django_assert_max_num_queries):
+def test_the_page_is_cached_and_the_owners_changes_show_at_once(shared, django_assert_max_num_queries):
     url = f"/p/{shared.share_token}/"
     Client().get(url)
-    with django_assert_max_num_queries(3):  # the token, and the two halves of the marker
+    with django_assert_max_num_queries(3):  # the token, and the marker's two counts
         assert "Better Shotgun" in Client().get(url).content.decode()
 
-    WorkshopItem.objects.filter(steam_id="1002").update(
-        title="Best Shotgun", last_checked_at="2026-01-01T00:00Z"
-    )
-    assert "Best Shotgun" in Client().get(url).content.decode()
     OverlayWorkshopItem.objects.filter(item__steam_id="1002").delete()
-    assert "Best Shotgun" not in Client().get(url).content.decode()
-    Overlay.objects.filter(pk=shared.pk).update(name="renamed")
-    assert "<h1>renamed</h1>" in Client().get(url).content.decode()
+    assert "Better Shotgun" not in Client().get(url).content.decode()
+    _item(shared, "1003", title="Witch Hat")
+    assert "Witch Hat" in Client().get(url).content.decode()
+    OverlayWorkshopCollection.objects.filter(overlay=shared).delete()
+    assert "Our maps" not in Client().get(url).content.decode()
+    Overlay.objects.filter(pk=shared.pk).update(name="renamed", campaigns=[])
+    body = Client().get(url).content.decode()
+    assert "<h1>renamed</h1>" in body and "c2m1_remix" not in body
+
+
+def test_what_steam_changes_shows_once_the_cached_page_expires(shared, settings):
+    url = f"/p/{shared.share_token}/addons.json"
+    Client().get(url)
+    WorkshopItem.objects.filter(steam_id="1001").update(title="Dark Carnival Remix 2")
+    assert "Remix 2" not in Client().get(url).content.decode()
+
+    cache.clear()  # LEFT4ME_PLAYERS_CACHE_SECONDS passed
+
+    assert "Remix 2" in Client().get(url).content.decode()
+
+
+def test_browsers_that_take_gzip_get_it(shared):
+    plain = Client().get(f"/p/{shared.share_token}/")
+    packed = Client().get(f"/p/{shared.share_token}/", HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+
+    assert packed["Content-Encoding"] == "gzip" and "Content-Encoding" not in plain
+    assert gzip.decompress(packed.content) == plain.content
+    assert plain["Vary"] == packed["Vary"] == "Accept-Encoding"
 
 
 def test_a_page_of_2000_items_answers_in_at_most_10_queries(shared, django_assert_max_num_queries):
