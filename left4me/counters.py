@@ -22,6 +22,11 @@ STEAM_API_CALLS = "steam_api_calls"
 STEAM_API_FAILURES = "steam_api_failures"
 STEAM_API_RETRIES = "steam_api_retries"
 DOWNLOADED_BYTES = "downloaded_bytes"
+# Job runs by how long they took, a histogram in counters: per operation, the runs that took at
+# most each bound (seconds), all of them, and their milliseconds in all.
+DURATION_BUCKETS = (1, 5, 15, 60, 300, 900, 3600, 4 * 3600)
+JOB_RUNS = "job_runs"
+JOB_MILLISECONDS = "job_ms"
 
 _pending: Tally[str] = Tally()
 _lock = threading.Lock()
@@ -30,6 +35,19 @@ _lock = threading.Lock()
 def count(name: str, amount: int = 1) -> None:
     with _lock:
         _pending[name] += amount
+
+
+def job_duration_le(bound: int) -> str:
+    return f"job_le_{bound}"
+
+
+def count_job_run(operation: str, seconds: float) -> None:
+    """A run of an `operation` job ended after `seconds` (names: "<counter>:<operation>")."""
+    for bound in DURATION_BUCKETS:
+        if seconds <= bound:
+            count(f"{job_duration_le(bound)}:{operation}")
+    count(f"{JOB_RUNS}:{operation}")
+    count(f"{JOB_MILLISECONDS}:{operation}", max(0, round(seconds * 1000)))
 
 
 def pending() -> dict[str, int]:

@@ -338,6 +338,8 @@ LEFT4ME_QUOTA_BYTES = env_int("LEFT4ME_QUOTA_BYTES", 200 * 2**30)
 # as left4me.http.client_ip sees them) and requests bearing LEFT4ME_METRICS_TOKEN; others get 403.
 LEFT4ME_METRICS_ALLOW = env_networks("LEFT4ME_METRICS_ALLOW", ["127.0.0.1", "::1"])
 LEFT4ME_METRICS_TOKEN = env_str("LEFT4ME_METRICS_TOKEN", "")
+# Counting items by state is a scan of every overlay's links: once per this many seconds at most.
+LEFT4ME_METRICS_ITEMS_SECONDS = env_int("LEFT4ME_METRICS_ITEMS_SECONDS", 60)
 
 # --- Errors -----------------------------------------------------------------------------
 # Errors of the web and worker processes go to Sentry when SENTRY_DSN is set; unset, nothing

@@ -8,12 +8,15 @@ from datetime import timedelta
 
 import pytest
 import responses
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from fleet.metrics import ITEMS_CACHE_KEY
 from fleet.operations import REFRESH_WORKSHOP_ITEMS
 from jobs.models import Job
+from jobs.services import job_finish
 from left4me import counters
 from left4me.models import Counter, Host
 from overlays.models import Overlay, OverlayWorkshopItem
@@ -101,18 +104,27 @@ def test_left4me_numbers(overlay):
         item = WorkshopItem.objects.create(steam_id=str(100 + n), file_url="https://cdn/x", **fields)
         OverlayWorkshopItem.objects.create(overlay=target, item=item)
     for seconds in (2, 40, 40):
-        Job.objects.create(
-            operation="build_overlay",
-            state="succeeded",
-            started_at=now - timedelta(seconds=seconds),
-            finished_at=now,
-        )
+        started = now - timedelta(seconds=seconds)
+        job = Job.objects.create(operation="build_overlay", state="running", started_at=started)
+        job_finish(job_id=job.pk, started_at=started, state="succeeded")
+    counters.counters_flush()  # as the worker does when its task ends
     Job.objects.create(operation="build_overlay", state="queued")
     refreshed = now - timedelta(hours=3)
     Job.objects.create(
         operation=REFRESH_WORKSHOP_ITEMS.name, state="succeeded", started_at=refreshed, finished_at=refreshed
     )
     Job.objects.create(operation=REFRESH_WORKSHOP_ITEMS.name, state="failed", started_at=now, finished_at=now)
+    # Another host's worker ran a build of 10 minutes.
+    Counter.objects.bulk_create(
+        Counter(host="far", name=f"{name}:build_overlay", value=value)
+        for name, value in (
+            ("job_le_900", 1),
+            ("job_le_3600", 1),
+            ("job_le_14400", 1),
+            ("job_runs", 1),
+            ("job_ms", 600_000),
+        )
+    )
 
     got = _scrape()
 
@@ -132,9 +144,10 @@ def test_left4me_numbers(overlay):
     assert got[("left4me_job_duration_seconds_bucket", (("le", "1.0"), *build))] == 0
     assert got[("left4me_job_duration_seconds_bucket", (("le", "5.0"), *build))] == 1
     assert got[("left4me_job_duration_seconds_bucket", (("le", "60.0"), *build))] == 3
-    assert got[("left4me_job_duration_seconds_bucket", (("le", "+Inf"), *build))] == 3
-    assert got[("left4me_job_duration_seconds_count", build)] == 3
-    assert got[("left4me_job_duration_seconds_sum", build)] == pytest.approx(82)
+    assert got[("left4me_job_duration_seconds_bucket", (("le", "900.0"), *build))] == 4
+    assert got[("left4me_job_duration_seconds_bucket", (("le", "+Inf"), *build))] == 4
+    assert got[("left4me_job_duration_seconds_count", build)] == 4
+    assert got[("left4me_job_duration_seconds_sum", build)] == pytest.approx(682, abs=1)
     assert got[("left4me_daily_refresh_last_success_timestamp_seconds", ())] == pytest.approx(
         refreshed.timestamp()
     )
@@ -210,6 +223,27 @@ def test_a_busy_database_keeps_the_counts_for_the_next_flush(monkeypatch):
     monkeypatch.undo()
     counters.counters_flush()
     assert Counter.objects.get(name=counters.STEAM_API_CALLS).value == 3
+
+
+@pytest.fixture
+def items_counted_for_a_minute(settings):
+    settings.LEFT4ME_METRICS_ITEMS_SECONDS = 60
+    cache.delete(ITEMS_CACHE_KEY)
+    yield
+    cache.delete(ITEMS_CACHE_KEY)
+
+
+def test_items_are_counted_at_most_once_per_their_interval(overlay, items_counted_for_a_minute):
+    first = WorkshopItem.objects.create(steam_id="101", file_url="https://cdn/x")
+    OverlayWorkshopItem.objects.create(overlay=overlay, item=first)
+    waiting = ("left4me_items", (("host", "local"), ("state", "waiting")))
+    assert _scrape()[waiting] == 1
+
+    second = WorkshopItem.objects.create(steam_id="102", file_url="https://cdn/x")
+    OverlayWorkshopItem.objects.create(overlay=overlay, item=second)
+    assert _scrape()[waiting] == 1
+    cache.delete(ITEMS_CACHE_KEY)  # LEFT4ME_METRICS_ITEMS_SECONDS passed
+    assert _scrape()[waiting] == 2
 
 
 # --- cost -----------------------------------------------------------------------------------------
