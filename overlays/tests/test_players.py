@@ -129,6 +129,7 @@ def test_the_page_shows_the_addons_without_a_login_and_nothing_of_the_host(share
     for secret in ("/srv/left4me", "alice", "local", "build_overlay", "Broken", f"/overlays/{shared.pk}"):
         assert secret not in body, secret
     assert response["X-Robots-Tag"] == "noindex"
+    assert response["Referrer-Policy"] == "same-origin"  # the link is not sent on to Steam
 
 
 def test_the_json_form_holds_the_same(shared):
