@@ -28,9 +28,10 @@ def steam(settings: Any) -> Iterator[FakeSteam]:
         yield fake
 
 
-@pytest.fixture(autouse=True)
-def _no_counts_carried_over() -> None:
-    """What an earlier test counted (Steam calls, bytes) is not stored by this one's requests."""
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """What earlier tests and this test's fixtures counted (Steam calls, bytes, job runs) is not
+    stored by this test's first request (left4me.counters: a request stores what is pending)."""
     counters_forget()
 
 
