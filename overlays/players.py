@@ -2,9 +2,9 @@
 the overlay runs (names, sizes, Workshop links, campaigns, collections), never where or whose.
 
 Answers are cached per token and per "last changed" marker (players_marker), so a page asked
-for by many players costs three small queries and a cache read; the owner's changes (name, campaigns,
-items or collections added or removed) make a new marker at once, and what Steam changes (a
-title, a size) shows within LEFT4ME_PLAYERS_CACHE_SECONDS.
+for by many players costs three small queries and a cache read; the owner's changes (name,
+campaigns, items or collections added or removed) make a new marker at once, and what Steam
+changes (a title, a size) shows within LEFT4ME_PLAYERS_CACHE_SECONDS.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ TOKEN_MAX = 64  # Overlay.share_token's max_length
 
 
 class Answer(NamedTuple):
-    """A cached page, as it is and gzipped (most browsers take the second: a tenth of the bytes)."""
+    """A cached page, as it is and gzipped (browsers take the second: 23 KiB instead of 735 at
+    2,000 items)."""
 
     body: bytes
     gzipped: bytes
