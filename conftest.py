@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from left4me.celery import app
+from left4me.counters import counters_forget
 from overlays.models import Overlay
 from overlays.services import overlay_create
 from tests.support.fakesteam import FakeSteam
@@ -25,6 +26,13 @@ def steam(settings: Any) -> Iterator[FakeSteam]:
     with FakeSteam() as fake:
         settings.STEAM_API_BASE_URL = fake.base_url
         yield fake
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> None:
+    """What earlier tests and this test's fixtures counted (Steam calls, bytes, job runs) is not
+    stored by this test's first request (left4me.counters: a request stores what is pending)."""
+    counters_forget()
 
 
 # --- users -------------------------------------------------------------------------------

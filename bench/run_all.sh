@@ -6,7 +6,7 @@ set -eu
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
 echo "left4me benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-for bench in download parallel refresh noop_build pages healthz vpk; do
+for bench in download parallel refresh noop_build pages healthz players metrics vpk; do
     echo
     echo "######## bench/$bench.py"
     "$PYTHON" "bench/$bench.py"

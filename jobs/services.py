@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from jobs import registry
 from jobs.models import REASON_MAX, Job, JobItem, JobLogLine
+from left4me import counters
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -449,12 +450,15 @@ def job_wait_until(*, job_id: int, started_at: datetime, wait: datetime, waiting
 @transaction.atomic
 def job_finish(*, job_id: int, started_at: datetime, state: str, error: str = "") -> str | None:
     """End this run; success while cancelling counts as cancelled. Returns the final state."""
-    current = Job.objects.filter(_this_run(job_id, started_at)).values_list("state", flat=True).first()
-    if current is None:
+    found = Job.objects.filter(_this_run(job_id, started_at)).values_list("state", "operation").first()
+    if found is None:
         return None
+    current, operation = found
     if state == Job.State.SUCCEEDED and current == Job.State.CANCELLING:
         state = Job.State.CANCELLED
-    Job.objects.filter(pk=job_id).update(state=state, error=error, finished_at=timezone.now())
+    now = timezone.now()
+    Job.objects.filter(pk=job_id).update(state=state, error=error, finished_at=now)
+    counters.count_job_run(operation, (now - started_at).total_seconds())
     return state
 
 

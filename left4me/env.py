@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -71,6 +72,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def env_networks(name: str, default: list[str]) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Addresses and networks (`127.0.0.1, 10.0.0.0/8, ::1`), comma-separated."""
+    networks = []
+    for part in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"{name}: {part!r} is not an address or a network (10.0.0.0/8)") from None
+    return networks
 
 
 def persistent_secret(path: Path) -> str:

@@ -103,3 +103,20 @@ def host_here() -> Host:
     """The host this process runs on (LEFT4ME_HOST), made on first use like the default host."""
     host, _created = Host.objects.get_or_create(name=settings.LEFT4ME_HOST)
     return host
+
+
+class Counter(models.Model):
+    """A number that only grows (bytes downloaded, Steam API calls), per host and name, summed by
+    /metrics. Processes count in memory and add to these rows in batches (left4me.counters), so
+    what a worker on another host counts reaches every web process and survives restarts."""
+
+    host = models.CharField(max_length=63, help_text="LEFT4ME_HOST of the processes that counted")
+    name = models.CharField(max_length=63)
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["host", "name"]
+        constraints = [models.UniqueConstraint(fields=["host", "name"], name="counter_unique_per_host")]
+
+    def __str__(self) -> str:
+        return f"{self.name}{{host={self.host}}} {self.value}"

@@ -10,7 +10,17 @@ import dj_database_url
 import django_stubs_ext
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 
-from left4me.env import env_bool, env_bytes, env_float, env_int, env_list, env_str, persistent_secret
+from left4me.env import (
+    env_bool,
+    env_bytes,
+    env_float,
+    env_int,
+    env_list,
+    env_networks,
+    env_str,
+    persistent_secret,
+)
+from left4me.sentry import sentry_init
 
 # Generic classes of Django (ModelAdmin[Job], QuerySet[Job]) subscriptable at run time too.
 django_stubs_ext.monkeypatch()
@@ -41,7 +51,7 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 # nginx redirects to https already; this also covers a proxy that does not.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 # Monitoring asks the app itself over plain http on 127.0.0.1.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy (django-csp): scripts, styles and requests only from left4me itself
@@ -74,6 +84,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "csp",
+    "django_prometheus",
     "left4me",
     "jobs",
     "workshop",
@@ -83,6 +94,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First and last: django-prometheus times each request whole (/metrics).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "left4me.middleware.HealthzShortcut",
@@ -96,6 +109,7 @@ MIDDLEWARE = [
     "left4me.middleware.MethodNotAllowedPage",
     # Last, as django-axes asks: it turns a refused login into the lockout page.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "left4me.urls"
@@ -133,6 +147,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(LEFT4ME_ROOT / "test.sqlite3")}
+
+# django-prometheus' wrapper of the same backend counts queries and errors for /metrics.
+DATABASES["default"]["ENGINE"] = DATABASES["default"]["ENGINE"].replace(
+    "django.db.backends.", "django_prometheus.db.backends.", 1
+)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -324,6 +343,30 @@ WORKSHOP_COLLECTION_MAX_ITEMS = env_int("WORKSHOP_COLLECTION_MAX_ITEMS", 2000, m
 # in the admin (user quotas); staff have no limits unless set there.
 LEFT4ME_QUOTA_OVERLAYS = env_int("LEFT4ME_QUOTA_OVERLAYS", 50)
 LEFT4ME_QUOTA_BYTES = env_bytes("LEFT4ME_QUOTA_BYTES", 200 * 2**30)
+
+# --- Metrics ----------------------------------------------------------------------------
+# /metrics answers addresses in LEFT4ME_METRICS_ALLOW (addresses or networks, comma-separated;
+# as left4me.http.client_ip sees them) and requests bearing LEFT4ME_METRICS_TOKEN; others get 403.
+LEFT4ME_METRICS_ALLOW = env_networks("LEFT4ME_METRICS_ALLOW", ["127.0.0.1", "::1"])
+LEFT4ME_METRICS_TOKEN = env_str("LEFT4ME_METRICS_TOKEN", "")
+# Counting items by state is a scan of every overlay's links: once per this many seconds at most.
+LEFT4ME_METRICS_ITEMS_SECONDS = env_int("LEFT4ME_METRICS_ITEMS_SECONDS", 60)
+
+# --- Errors -----------------------------------------------------------------------------
+# Errors of the web and worker processes go to Sentry when SENTRY_DSN is set; unset, nothing
+# loads. SENTRY_ENVIRONMENT names the deployment; SENTRY_TRACES_SAMPLE_RATE (0 to 1) sends
+# that share of requests and tasks as performance traces.
+SENTRY_DSN = env_str("SENTRY_DSN", "")
+sentry_init(
+    SENTRY_DSN,
+    environment=env_str("SENTRY_ENVIRONMENT", "production"),
+    traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+)
+
+# --- Players' page ---------------------------------------------------------------------
+# An overlay's players' page (/p/<token>/) is kept this long in each web process's cache at
+# most; a change to the overlay's name, campaigns, items or collections shows at once anyway.
+LEFT4ME_PLAYERS_CACHE_SECONDS = env_int("LEFT4ME_PLAYERS_CACHE_SECONDS", 60)
 
 # --- Game servers -----------------------------------------------------------------------
 # Every host's worker asks its game servers for A2S info this often; pages read the answers.

@@ -26,4 +26,6 @@ urlpatterns = [
     path("jobs/", include("jobs.urls")),
     path("storage/", include("fleet.urls")),
     path("servers/", include("servers.urls")),
+    path("p/", include("overlays.urls_players")),
+    path("metrics", include("fleet.urls_metrics")),
 ]

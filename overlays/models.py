@@ -52,6 +52,13 @@ class Overlay(models.Model):
         blank=True,
         help_text="a move job is building it on this host; then its folder on the old host goes",
     )
+    share_token = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        unique=True,
+        help_text="the players' page is at /p/<this>/ while set; empty: no players' page",
+    )
 
     class Meta:
         ordering = ["name", "id"]
@@ -70,6 +77,11 @@ class Overlay(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("overlays:detail", args=[self.pk])
+
+    @property
+    def share_url(self) -> str:
+        """The players' page (a path), or '' while it is off."""
+        return reverse("players:page", args=[self.share_token]) if self.share_token else ""
 
     @property
     def path(self) -> Path:

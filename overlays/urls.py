@@ -27,4 +27,6 @@ urlpatterns = [
     path("<int:pk>/families/", views_contents.overlay_families, name="families"),
     path("<int:pk>/delete/", views.overlay_remove, name="delete"),
     path("<int:pk>/move/", views.overlay_move, name="move"),
+    path("<int:pk>/share/", views.overlay_share, name="share"),
+    path("<int:pk>/share/revoke/", views.overlay_share_revoke, name="share_revoke"),
 ]

@@ -53,6 +53,8 @@ from overlays.pages import (
     search,
     use_with_server,
 )
+from overlays.players import overlay_share as share_on
+from overlays.players import overlay_share_revoke as share_off
 from overlays.quotas import quota_of
 from overlays.services import (
     OverlayError,
@@ -226,6 +228,8 @@ def _render_detail(
         "input_mode": request.POST.get("input_mode", "auto"),
         "confirm_name": refused_delete.get("typed", ""),
         "delete_error": refused_delete.get("error", ""),
+        "share_link": request.build_absolute_uri(overlay.share_url) if overlay.share_token else "",
+        "may_share": overlay.owner_id == request.user.pk,
     }
     context |= contents_context(overlay)
     return render(request, "overlays/detail.html", context, status=status)
@@ -545,3 +549,23 @@ def overlay_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         request, f"Move of {overlay.name} to host {host} queued: it is built there, then its old folder goes."
     )
     return _job_redirect(job)
+
+
+@overlay_form
+def overlay_share(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Its owner turns the players' page on (publishing the list is the owner's choice alone)."""
+    overlay = _overlay_for_user(request, pk)
+    if overlay.owner_id != request.user.pk:
+        raise PermissionDenied("only its owner shares an overlay")
+    share_on(overlay=overlay)
+    messages.success(request, "The players' page is on: anyone with its link sees the addons, nothing else.")
+    return redirect(f"{overlay.get_absolute_url()}#players")
+
+
+@overlay_form
+def overlay_share_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Its owner (or an operator) turns the players' page off: the link answers 404 from now on."""
+    overlay = _overlay_for_user(request, pk)
+    share_off(overlay=overlay)
+    messages.success(request, "The players' page is off; turning it on again makes a new link.")
+    return redirect(f"{overlay.get_absolute_url()}#players")

@@ -40,6 +40,7 @@ import urllib3
 from django.conf import settings
 from django.db import connections
 
+from left4me import counters
 from left4me.cancel import sleep_with_cancel
 from workshop.cache import Upload, cache_path, is_cached, item_lock_file, keep_version, partial_path
 from workshop.fetch import DownloadRefused, TooManyRedirects, get_file
@@ -467,7 +468,27 @@ def _stream(
     should_cancel: Callable[[], bool],
     got: Callable[[int], None],
 ) -> None:
-    """Write the body into bytes [start, end) of the file, reporting each piece to ``got``."""
+    """Write the body into bytes [start, end) of the file, reporting each piece to ``got``
+    (and what came, once it ends, to the bytes downloaded of left4me.counters)."""
+    position = start
+    try:
+        position = _pieces(response, fd, start, end, watch, should_cancel, got)
+    finally:
+        counters.count(counters.DOWNLOADED_BYTES, position - start)
+    if position < end:
+        raise DownloadRetryable(f"short body: got {position} of {end} bytes")
+
+
+def _pieces(
+    response: requests.Response,
+    fd: int,
+    start: int,
+    end: int,
+    watch: AttemptWatch,
+    should_cancel: Callable[[], bool],
+    got: Callable[[int], None],
+) -> int:
+    """Write pieces of the body from `start` until it ends or `end`; where it stopped."""
     buffer = memoryview(bytearray(CHUNK_SIZE))  # one per stream, reused: no allocation per piece
     read = _body_reader(response)
     position = flushed = start
@@ -486,8 +507,7 @@ def _stream(
             _start_writeback(fd, flushed, position)
             flushed = position
         got(n)
-    if position < end:
-        raise DownloadRetryable(f"short body: got {position} of {end} bytes")
+    return position
 
 
 def _read(read: Callable[[memoryview], int], buffer: memoryview, position: int, end: int) -> int:

@@ -29,6 +29,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ReadTimeoutError
 
+from left4me import counters
 from workshop.parsing import WorkshopInputError, shown, steam_id_from_steam
 from workshop.retry import retry_delay, transient_wait
 
@@ -623,7 +624,25 @@ def _post(
     failure may pass; else SteamAPIError saying what went wrong (SteamLimitError past the budget)."""
     url = f"{settings.STEAM_API_BASE_URL}/ISteamRemoteStorage/{method}/v1/"
     attempts = max(1, int(settings.STEAM_API_ATTEMPTS))
+    counters.count(counters.STEAM_API_CALLS)
+    try:
+        return _tries(method, url, form, attempts, budget, pace)
+    except SteamAPIError:
+        counters.count(counters.STEAM_API_FAILURES)
+        raise
+
+
+def _tries(
+    method: str,
+    url: str,
+    form: dict[str, str],
+    attempts: int,
+    budget: SteamBudget | None,
+    pace: Pace | None,
+) -> dict[str, Any]:
     for attempt in range(1, attempts + 1):
+        if attempt > 1:
+            counters.count(counters.STEAM_API_RETRIES)
         if pace is not None:
             pace.wait_turn(method, budget)
         if budget is not None:

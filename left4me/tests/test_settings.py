@@ -24,6 +24,8 @@ print(json.dumps({
     "db_host": db.get("HOST"), "broker": settings.CELERY_BROKER_URL, "steam": settings.STEAM_API_BASE_URL,
     "secret": settings.SECRET_KEY, "debug": settings.DEBUG, "hosts": settings.ALLOWED_HOSTS,
     "tz": settings.TIME_ZONE, "celery_tz": settings.CELERY_TIMEZONE,
+    "sentry": __import__("sentry_sdk").get_client().is_active() if "sentry_sdk" in __import__("sys").modules else None,
+    "sentry_integrations": sorted(__import__("sentry_sdk").get_client().integrations) if "sentry_sdk" in __import__("sys").modules else [],
 }))
 """
 
@@ -33,6 +35,7 @@ def read_settings(tmp_path: Path, **env: str) -> dict:
         k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL", "CELERY_BROKER_URL"}
     }
     base.update({"LEFT4ME_ROOT": str(tmp_path / "root"), "DJANGO_SETTINGS_MODULE": "left4me.settings"})
+    base.pop("SENTRY_DSN", None)
     base.update(env)
     out = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=BASE_DIR, env=base, capture_output=True, text=True, check=False
@@ -45,13 +48,15 @@ def test_defaults_serve_a_single_host(tmp_path: Path) -> None:
     s = read_settings(tmp_path)
     root = tmp_path / "root"
     assert s["root"] == str(root)
-    assert s["engine"] == "django.db.backends.sqlite3"
+    # django-prometheus' wrapper of Django's own backend, which counts queries for /metrics
+    assert s["engine"] == "django_prometheus.db.backends.sqlite3"
     assert s["db_name"] == str(root / "left4me.sqlite3")
     assert s["broker"] == "redis://127.0.0.1:6379/0"
     assert s["steam"] == "https://api.steampowered.com"
     assert s["debug"] is False
     assert "127.0.0.1" in s["hosts"]
     assert s["tz"] == "UTC"
+    assert s["sentry"] is None  # without SENTRY_DSN, sentry-sdk is not even loaded
 
 
 def test_every_variable_is_honoured(tmp_path: Path) -> None:
@@ -65,7 +70,7 @@ def test_every_variable_is_honoured(tmp_path: Path) -> None:
         ALLOWED_HOSTS="panel.example.org, 10.0.0.5",
         TIME_ZONE="Europe/Berlin",
     )
-    assert s["engine"] == "django.db.backends.postgresql"
+    assert s["engine"] == "django_prometheus.db.backends.postgresql"
     assert s["db_host"] == "db.internal"
     assert s["broker"] == "redis://broker.internal:6380/3"
     assert s["steam"] == "http://127.0.0.1:9999"
@@ -73,6 +78,12 @@ def test_every_variable_is_honoured(tmp_path: Path) -> None:
     assert s["debug"] is True
     assert s["hosts"] == ["panel.example.org", "10.0.0.5"]
     assert s["tz"] == s["celery_tz"] == "Europe/Berlin"
+
+
+def test_sentry_dsn_reports_django_and_celery_errors(tmp_path: Path) -> None:
+    s = read_settings(tmp_path, SENTRY_DSN="https://public@sentry.invalid/1")
+    assert s["sentry"] is True
+    assert {"django", "celery"} <= set(s["sentry_integrations"])
 
 
 def test_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:

@@ -267,6 +267,19 @@ def test_the_overlay_page_shows_campaigns_maps_and_a_conflict(
     logged_in.locator("#campaigns").evaluate("el => window.scrollTo(0, el.offsetTop - 90)")
     screenshot(logged_in, "overlay-contents", full_page=False)
 
+    # The owner shares it with the players: the link opens without a login, names no host or owner.
+    logged_in.get_by_role("button", name="Turn on the players' page").click()
+    link = logged_in.locator("#share-link").inner_text()
+    expect(logged_in.get_by_role("button", name="Copy the players' page link")).to_be_visible()
+    logged_in.context.clear_cookies()
+    logged_in.goto(link)
+    expect(logged_in.locator("h1")).to_have_text("Campaigns and a skin")
+    expect(logged_in.locator("#players")).to_contain_text("hd_gate, hd_wall, hd_keep")
+    expect(logged_in.get_by_role("link", name=item_title("7790002"))).to_have_attribute(
+        "href", re.compile(r"steamcommunity\.com/.*7790002")
+    )
+    expect(logged_in.locator("body")).not_to_contain_text(gamer.username)
+
 
 def test_search_and_filter_the_items(logged_in: Page, gamer: Any) -> None:
     titles = ["Tank Run", "Tank Run 2", "Urban Flight", "Helms Deep Reborn", "Dead Before Dawn"]
