@@ -1,5 +1,7 @@
-"""left4me's own numbers for Prometheus (/metrics), read from the rows at each scrape: five
-queries whatever the size of the fleet (bench/metrics.py), each a GROUP BY or a short list.
+"""left4me's own numbers for Prometheus (/metrics), read from the rows at each scrape: four
+queries whatever the size of the fleet (bench/metrics.py), each a GROUP BY or a short list. The
+items by state, a scan of every link, are counted off the scrape by a periodic task
+(items_count) and read from the hosts' rows.
 
 What workers on other hosts count (bytes downloaded, Steam API calls, job run durations) reaches
 every web process through the database (left4me.counters); the rest is what the rows say now.
@@ -10,9 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 
-from django.conf import settings
-from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Count, Max
+from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -22,8 +24,6 @@ from left4me import counters
 from left4me.models import Counter, Host
 from overlays.models import OverlayWorkshopItem
 from overlays.states import recorded_case
-
-ITEMS_CACHE_KEY = "fleet.metrics.items"
 
 # left4me.counters name -> (metric, help)
 COUNTERS = {
@@ -36,8 +36,9 @@ COUNTERS = {
 
 class FleetCollector(Collector):
     def collect(self) -> Iterator[Metric]:
-        yield _items()
-        yield from _hosts()
+        hosts = list(Host.objects.all())
+        yield from _items(hosts)
+        yield from _hosts(hosts)
         yield _jobs()
         stored = list(Counter.objects.values_list("host", "name", "value"))
         yield from _counters(stored)
@@ -45,33 +46,44 @@ class FleetCollector(Collector):
         yield _daily_refresh()
 
 
-def _items() -> Metric:
-    """Counting them is a scan of every link (a fifth of a second at 100,000 on a small machine):
-    done at most once per LEFT4ME_METRICS_ITEMS_SECONDS, the other scrapes read the last count."""
-    metric = GaugeMetricFamily(
-        "left4me_items", "Overlay items by the state their rows record, per host", labels=["host", "state"]
-    )
-    counted: list[tuple[str, str, int]] | None = cache.get(ITEMS_CACHE_KEY)
-    if counted is None:
-        counted = _count_items()
-        cache.set(ITEMS_CACHE_KEY, counted, settings.LEFT4ME_METRICS_ITEMS_SECONDS)
-    for host, state, n in counted:
-        metric.add_metric([host, state], n)
-    return metric
-
-
-def _count_items() -> list[tuple[str, str, int]]:
+def items_count() -> None:
+    """Count every host's links by the state their rows record and store the counts on the
+    hosts: the periodic task fleet.count_items (every LEFT4ME_METRICS_ITEMS_SECONDS) does it, off
+    the scrape, as it is a scan of every link (a quarter of a second at 100,000)."""
     rows = (
         OverlayWorkshopItem.objects.filter(overlay__deleting=False)
         .annotate(state=recorded_case())
-        .values_list("overlay__host__name", "state")
+        .values_list("overlay__host_id", "state")
         .annotate(n=Count("id"))
         .order_by()
     )
-    return [(host, state, n) for host, state, n in rows]
+    counted: dict[int, dict[str, int]] = defaultdict(dict)
+    for host_id, state, n in rows:
+        counted[host_id][state] = n
+    now = timezone.now()
+    with transaction.atomic():
+        for host in Host.objects.only("pk"):
+            Host.objects.filter(pk=host.pk).update(
+                items_by_state=counted.get(host.pk, {}), items_counted_at=now
+            )
 
 
-def _hosts() -> Iterator[Metric]:
+def _items(hosts: list[Host]) -> Iterator[Metric]:
+    metric = GaugeMetricFamily(
+        "left4me_items", "Overlay items by the state their rows record, per host", labels=["host", "state"]
+    )
+    counted_at = GaugeMetricFamily(
+        "left4me_items_counted_timestamp_seconds", "When the host's items were last counted", labels=["host"]
+    )
+    for host in hosts:
+        for state, n in sorted(host.items_by_state.items()):
+            metric.add_metric([host.name, state], n)
+        if host.items_counted_at is not None:
+            counted_at.add_metric([host.name], host.items_counted_at.timestamp())
+    yield from (metric, counted_at)
+
+
+def _hosts(hosts: list[Host]) -> Iterator[Metric]:
     labels = ["host"]
     cache = GaugeMetricFamily(
         "left4me_host_cache_bytes", "What the host's workshop cache holds", labels=labels
@@ -88,7 +100,7 @@ def _hosts() -> Iterator[Metric]:
         "1 while the host's worker reports (LEFT4ME_HOST_DOWN_AFTER_SECONDS)",
         labels=labels,
     )
-    for host in Host.objects.only("name", "cache_bytes", "free_bytes", "total_bytes", "last_seen_at"):
+    for host in hosts:
         for metric, value in ((cache, host.cache_bytes), (free, host.free_bytes), (size, host.total_bytes)):
             if value is not None:
                 metric.add_metric([host.name], value)

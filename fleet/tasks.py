@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from fleet.gc import cache_collect
+from fleet.metrics import items_count
 from fleet.operations import COLLECT_WORKSHOP_CACHE, REFRESH_WORKSHOP_ITEMS, REINDEX_WORKSHOP_CONTENTS
 from fleet.refresh import CHECK_HOST_CACHE_TASK, host_cache_check, items_refresh_all
 from fleet.services import cache_collect_enqueue_all, global_refresh_enqueue
@@ -25,6 +26,12 @@ def check_host_cache(host_id: int, skip: list[int]) -> int:
     """Sent by the global refresh to each other host's queue: builds for what its cache lacks."""
     host = Host.objects.filter(pk=host_id).first()
     return len(host_cache_check(host=host, skip=skip)) if host else 0
+
+
+@shared_task(name="fleet.count_items")
+def count_items() -> None:
+    """Every LEFT4ME_METRICS_ITEMS_SECONDS (a PeriodicTask): the items by state /metrics shows."""
+    items_count()
 
 
 # The name predates this module and is stored in operators' schedules: it stays.

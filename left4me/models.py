@@ -48,6 +48,14 @@ class Host(models.Model):
     cache_bytes = models.BigIntegerField(null=True, blank=True, help_text="what its workshop cache holds")
     health = models.CharField(max_length=200, blank=True, help_text="'ok', or what its worker found wrong")
     last_seen_at = models.DateTimeField(null=True, blank=True, help_text="its worker's last report")
+    items_by_state = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="state -> links of its overlays in that state, as last counted for /metrics",
+    )
+    items_counted_at = models.DateTimeField(
+        null=True, blank=True, help_text="when items_by_state was counted"
+    )
     cache_unlinked = models.JSONField(
         default=dict,
         blank=True,

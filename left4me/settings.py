@@ -258,6 +258,7 @@ HOUSEKEEPING_TASKS = (
     "servers.poll_servers",
     "workshop.enqueue_global_refresh",
     "overlays.enqueue_cache_collection",
+    "fleet.count_items",
 )
 CELERY_TASK_ROUTES = {name: {"queue": LEFT4ME_HOUSEKEEPING_QUEUE} for name in HOUSEKEEPING_TASKS}
 
@@ -349,7 +350,8 @@ LEFT4ME_QUOTA_BYTES = env_bytes("LEFT4ME_QUOTA_BYTES", 200 * 2**30)
 # as left4me.http.client_ip sees them) and requests bearing LEFT4ME_METRICS_TOKEN; others get 403.
 LEFT4ME_METRICS_ALLOW = env_networks("LEFT4ME_METRICS_ALLOW", ["127.0.0.1", "::1"])
 LEFT4ME_METRICS_TOKEN = env_str("LEFT4ME_METRICS_TOKEN", "")
-# Counting items by state is a scan of every overlay's links: once per this many seconds at most.
+# Counting items by state is a scan of every overlay's links: a periodic task does it this often
+# (set when the database is migrated; the schedule is then the operator's, in the admin).
 LEFT4ME_METRICS_ITEMS_SECONDS = env_int("LEFT4ME_METRICS_ITEMS_SECONDS", 60)
 
 # --- Errors -----------------------------------------------------------------------------

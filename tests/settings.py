@@ -18,6 +18,3 @@ LEFT4ME_HEALTH_CACHE_SECONDS = 0.0
 # Hundreds of tests make users: Django's default (PBKDF2, a million rounds, ~0.2 s a password)
 # would be most of the suite's time. Production keeps the default (left4me/settings.py).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-# Every /metrics scrape counts the items anew (tests change them); the cache has its own test.
-LEFT4ME_METRICS_ITEMS_SECONDS = 0

@@ -8,16 +8,16 @@ from datetime import timedelta
 
 import pytest
 import responses
-from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from fleet.metrics import ITEMS_CACHE_KEY
+from fleet.metrics import items_count
 from fleet.operations import REFRESH_WORKSHOP_ITEMS
 from jobs.models import Job
 from jobs.services import job_finish
 from left4me import counters
+from left4me.celery import app
 from left4me.models import Counter, Host
 from overlays.models import Overlay, OverlayWorkshopItem
 from workshop.models import WorkshopItem
@@ -126,6 +126,7 @@ def test_left4me_numbers(overlay):
         )
     )
 
+    items_count()
     got = _scrape()
 
     assert got[("left4me_items", (("host", "local"), ("state", "cached")))] == 2
@@ -225,25 +226,30 @@ def test_a_busy_database_keeps_the_counts_for_the_next_flush(monkeypatch):
     assert Counter.objects.get(name=counters.STEAM_API_CALLS).value == 3
 
 
-@pytest.fixture
-def items_counted_for_a_minute(settings):
-    settings.LEFT4ME_METRICS_ITEMS_SECONDS = 60
-    cache.delete(ITEMS_CACHE_KEY)
-    yield
-    cache.delete(ITEMS_CACHE_KEY)
+def test_a_scrape_shows_the_last_count_of_the_periodic_task(overlay):
+    waiting = ("left4me_items", (("host", "local"), ("state", "waiting")))
+    counted_at = ("left4me_items_counted_timestamp_seconds", (("host", "local"),))
+    assert waiting not in _scrape() and counted_at not in _scrape()  # not counted yet
 
-
-def test_items_are_counted_at_most_once_per_their_interval(overlay, items_counted_for_a_minute):
     first = WorkshopItem.objects.create(steam_id="101", file_url="https://cdn/x")
     OverlayWorkshopItem.objects.create(overlay=overlay, item=first)
-    waiting = ("left4me_items", (("host", "local"), ("state", "waiting")))
-    assert _scrape()[waiting] == 1
+    app.tasks["fleet.count_items"]()
+    got = _scrape()
+    assert got[waiting] == 1 and abs(got[counted_at] - timezone.now().timestamp()) < 60
 
     second = WorkshopItem.objects.create(steam_id="102", file_url="https://cdn/x")
     OverlayWorkshopItem.objects.create(overlay=overlay, item=second)
-    assert _scrape()[waiting] == 1
-    cache.delete(ITEMS_CACHE_KEY)  # LEFT4ME_METRICS_ITEMS_SECONDS passed
+    assert _scrape()[waiting] == 1  # the scrape never scans the links
+    app.tasks["fleet.count_items"]()
     assert _scrape()[waiting] == 2
+
+
+def test_the_count_is_scheduled_on_the_housekeeping_queue(settings):
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="fleet.count_items")
+    assert task.enabled and task.interval.every == 60 and task.interval.period == "seconds"
+    assert settings.CELERY_TASK_ROUTES["fleet.count_items"] == {"queue": settings.LEFT4ME_HOUSEKEEPING_QUEUE}
 
 
 # --- cost -----------------------------------------------------------------------------------------
@@ -263,6 +269,7 @@ def test_at_scale_a_scrape_costs_a_bounded_number_of_queries(overlay, django_ass
         Counter(host=f"h{n}", name=counters.STEAM_API_CALLS, value=n) for n in range(20)
     )
 
+    items_count()
     with django_assert_max_num_queries(15):
         got = _scrape()
 
