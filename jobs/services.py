@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from jobs import registry
 from jobs.models import REASON_MAX, Job, JobItem, JobLogLine
+from jobs.signals import job_ended
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -455,6 +456,7 @@ def job_finish(*, job_id: int, started_at: datetime, state: str, error: str = ""
     if state == Job.State.SUCCEEDED and current == Job.State.CANCELLING:
         state = Job.State.CANCELLED
     Job.objects.filter(pk=job_id).update(state=state, error=error, finished_at=timezone.now())
+    transaction.on_commit(partial(job_ended.send_robust, sender=Job, job_id=job_id, state=state))
     return state
 
 

@@ -16,12 +16,12 @@ from jobs.runner import JobCancelled, JobContext, JobFailed, JobRetryable
 from left4me.disk import free_bytes, human_bytes
 from overlays.contents import overlay_contents_refresh
 from overlays.models import Overlay, pinned_versions
-from overlays.signals import addons_changed
+from overlays.signals import addons_changed, items_updated
 from overlays.states import DOWNLOAD_ENDED
 from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
 from workshop.contents import item_contents_store
 from workshop.downloads import DownloadHooks, DownloadOutcome, DownloadStatus, download_many
-from workshop.models import WorkshopItem
+from workshop.models import WorkshopItem, WorkshopItemContents
 from workshop.services import items_stamp_downloads
 from workshop.steam import RESULT_OK
 
@@ -238,6 +238,7 @@ class BuildPlan:
     to_download: list[WorkshopItem] = field(default_factory=list)
     on_disk: set[str] = field(default_factory=set)
     pinned: dict[str, int] = field(default_factory=dict)  # steam id -> the kept upload it stays on
+    gone: list[tuple[str, bool]] = field(default_factory=list)  # no longer served: (label, kept linked)
     cached: int = 0
     skipped: int = 0
 
@@ -264,11 +265,40 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
     _record_conflicts(overlay, links.conflicts)
     _find_file_conflicts(overlay, done, links, ctx)
     ctx.log_stdout(_summary(overlay, plan, done, failed, links))
+    _tell_changes(overlay, ctx, plan, done)
     _tell_addons_changed(overlay, ctx, links.created + links.removed + len(done & plan.on_disk))
     if failed:
         # Every failure may pass (network, 5xx, 429, stalls): the whole build is tried again later.
         error = JobRetryable if set(failed) <= transient else JobFailed
         raise error(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
+
+
+def _tell_changes(overlay: Overlay, ctx: JobContext, plan: BuildPlan, done: set[str]) -> None:
+    """The build's summary line ("updated: Title (3 files changed); removed upstream: Old Skin
+    (kept, marked)"), in its log and on its page; the owner is told of the updates."""
+    updated = _updated(done)
+    parts = [f"updated: {', '.join(updated)}"] if updated else []
+    if plan.gone:
+        gone = ", ".join(f"{label} ({'kept, marked' if kept else 'not linked'})" for label, kept in plan.gone)
+        parts.append(f"removed upstream: {gone}")
+    if not parts:
+        return
+    summary = "; ".join(parts)
+    ctx.summarize(summary)
+    if updated:
+        items_updated.send(sender=Overlay, overlay=overlay, build=ctx.job_id, summary=summary)
+
+
+def _updated(done: set[str]) -> list[str]:
+    """ "Title (3 files changed)" of each item downloaded anew whose upload before is known."""
+    rows = (
+        WorkshopItemContents.objects.filter(item__steam_id__in=sorted(done), version=F("item__time_updated"))
+        .exclude(changes={})
+        .select_related("item")
+        .defer("paths", "sums")
+        .order_by("item__title", "item__steam_id")
+    )
+    return [f"{row.item.label} ({row.changes_text})" for row in rows]
 
 
 def _tell_addons_changed(overlay: Overlay, ctx: JobContext, items: int) -> None:
@@ -319,6 +349,7 @@ def _build_plan(items: Sequence[WorkshopItem], ctx: JobContext) -> BuildPlan:
         if not item.file_url:
             _skip(item, on_disk, ctx)
             plan.skipped += 1
+            plan.gone.append((item.label, on_disk))
         elif item.last_downloaded_at is None or state != CacheState.CACHED:
             plan.to_download.append(item)
         else:

@@ -37,8 +37,16 @@ def item_contents_store(*, item: WorkshopItem, version: int, path: Path) -> Work
     contents, problem = contents_read(path)
     values = _values(contents, problem)
     values["changes"] = _changes(item, version, values)
+    values["file_size"] = _size(path)
     row, _created = WorkshopItemContents.objects.update_or_create(item=item, version=version, defaults=values)
     return row
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _changes(item: WorkshopItem, version: int, values: dict[str, object]) -> dict[str, object]:

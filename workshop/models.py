@@ -91,6 +91,10 @@ class WorkshopItemContents(models.Model):
         help_text="what changed against the upload read before it (workshop.changes); empty: the first",
     )
     has_vscripts = models.BooleanField(default=False)
+    file_size = models.BigIntegerField(default=0, help_text="bytes of the upload's file")
+    arrived_at = models.DateTimeField(
+        auto_now_add=True, null=True, help_text="when the upload was first read (downloaded)"
+    )
     read_at = models.DateTimeField(auto_now=True)
 
     class Meta:
