@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "overlays",
     "fleet",
     "servers",
+    "notices",
 ]
 
 MIDDLEWARE = [
@@ -322,6 +323,13 @@ WORKSHOP_COLLECTION_MAX_ITEMS = env_int("WORKSHOP_COLLECTION_MAX_ITEMS", 2000, m
 # in the admin (user quotas); staff have no limits unless set there.
 LEFT4ME_QUOTA_OVERLAYS = env_int("LEFT4ME_QUOTA_OVERLAYS", 50)
 LEFT4ME_QUOTA_BYTES = env_int("LEFT4ME_QUOTA_BYTES", 200 * 2**30)
+
+# --- Notices ---------------------------------------------------------------------------
+# Notices of a burst of events within this many seconds go out as one message (a digest).
+LEFT4ME_NOTIFY_DIGEST_SECONDS = env_int("LEFT4ME_NOTIFY_DIGEST_SECONDS", 60)
+# A destination's address must resolve to public addresses, unless it names one of these hosts
+# as it is (the rule of WORKSHOP_DOWNLOAD_HOSTS; tests and the demo name 127.0.0.1).
+LEFT4ME_NOTIFY_PRIVATE_HOSTS = env_list("LEFT4ME_NOTIFY_PRIVATE_HOSTS", [])
 
 # --- Game servers -----------------------------------------------------------------------
 # Every host's worker asks its game servers for A2S info this often; pages read the answers.

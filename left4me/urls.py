@@ -26,4 +26,5 @@ urlpatterns = [
     path("jobs/", include("jobs.urls")),
     path("storage/", include("fleet.urls")),
     path("servers/", include("servers.urls")),
+    path("account/notifications/", include("notices.urls")),
 ]

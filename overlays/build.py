@@ -16,7 +16,7 @@ from jobs.runner import JobCancelled, JobContext, JobFailed, JobRetryable
 from left4me.disk import free_bytes, human_bytes
 from overlays.contents import overlay_contents_refresh
 from overlays.models import Overlay, pinned_versions
-from overlays.signals import addons_changed, items_updated
+from overlays.signals import addons_changed, disk_low, items_updated
 from overlays.states import DOWNLOAD_ENDED
 from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
 from workshop.contents import item_contents_store
@@ -315,6 +315,7 @@ def _check_disk(items: list[WorkshopItem]) -> None:
     need = sum(max(0, item.file_size - _partial_bytes(root, item.steam_id)) for item in items)
     free, keep = free_bytes(root), settings.WORKSHOP_MIN_FREE_BYTES
     if need > free - keep:
+        disk_low.send(sender=Overlay, host=settings.LEFT4ME_HOST, free=free, need=need)
         raise JobFailed(
             f"not enough disk space: need {human_bytes(need)}, {human_bytes(free)} free "
             f"(keeping {human_bytes(keep)} free)"

@@ -28,7 +28,7 @@ from overlays.models import (
 )
 from overlays.quotas import items_new_to, quota_fit, quota_of
 from overlays.services import OverlayError, build_enqueue
-from overlays.signals import skip_ended
+from overlays.signals import quota_near, skip_ended
 from overlays.states import LinkState
 from workshop.cache import kept_versions, link_name
 from workshop.models import WorkshopItem, WorkshopItemContents
@@ -47,6 +47,7 @@ from workshop.steam import (
 )
 
 INPUT_MODES = ("auto", "items", "collection")
+QUOTA_NEAR = 0.9  # operators hear of a user whose add takes them past this share of their bytes
 T = TypeVar("T")
 
 
@@ -249,6 +250,11 @@ def _check_quota(overlay: Overlay, typed: list[WorkshopItem], children: list[Wor
         raise WorkshopInputError(
             f"quota reached: at most {human_bytes(quota.max_bytes)} of workshop items, "
             f"you use {human_bytes(quota.used_bytes)}, this add needs {human_bytes(more)}"
+        )
+    near = quota.max_bytes * QUOTA_NEAR
+    if quota.used_bytes < near <= quota.used_bytes + more:
+        quota_near.send(
+            sender=Overlay, user=overlay.owner, used=quota.used_bytes + more, limit=quota.max_bytes
         )
 
 

@@ -23,6 +23,11 @@ items_gone_upstream = Signal()
 # WorkshopItem), skipped= (the upload skipped).
 skip_ended = Signal()
 
+# Operator news: a build refused for want of disk space (host= the host's name, free=, need=
+# bytes); an add that took a user past QUOTA_NEAR of their byte limit (user=, used=, limit=).
+disk_low = Signal()
+quota_near = Signal()
+
 # Columns the apps above add to the query that loads an overlay for its pages (name -> an
 # expression), so what they show costs no query of its own when there is nothing to show: the
 # servers app adds `server_count`, and the overlay page lists servers only when it is not 0.
