@@ -9,9 +9,11 @@ from django.contrib.auth.models import User
 from django.dispatch import receiver
 
 from jobs.models import Job
-from jobs.signals import job_ended
+from jobs.signals import job_ended, reaper_ran
 from left4me.disk import human_bytes
+from left4me.models import Host
 from notices.events import Event
+from notices.models import Notice
 from notices.services import notice_announce
 from overlays.models import Overlay
 from overlays.operations import FILE_OPERATIONS, names
@@ -72,6 +74,20 @@ def tell_job_ended(sender: Any, *, job_id: int, state: str, **kwargs: Any) -> No
             title=f"{job.title}: done",
             body=job.summary or job.title,
         )
+
+
+@receiver(reaper_ran)
+def tell_hosts_down(sender: Any, **kwargs: Any) -> None:
+    """Once per silence: a host down is told unless it was told since its worker last reported."""
+    for host in Host.objects.filter(last_seen_at__isnull=False):
+        title = f"host {host.name} is down"
+        if host.is_down and not Notice.objects.filter(title=title, created_at__gt=host.last_seen_at).exists():
+            notice_announce(
+                user=None,
+                event=Event.HOST_DOWN,
+                title=title,
+                body=f"No report from its worker since {host.last_seen_at:%Y-%m-%d %H:%M} UTC: its jobs wait.",
+            )
 
 
 @receiver(disk_low)

@@ -160,3 +160,32 @@ def test_every_logged_in_page_links_the_notifications(owner_client):
 
 def test_the_page_needs_a_login():
     assert Client().get("/account/notifications/").status_code == 302
+
+
+def test_operators_hear_once_of_a_host_gone_silent(hook, owner, settings):
+    from jobs.tasks import reap_stale_jobs
+    from left4me.models import Host
+
+    Destination.objects.create(user=owner, name="mine", url=hook.url)  # not an operator: not told
+    silent = timezone.now() - timedelta(seconds=settings.LEFT4ME_HOST_DOWN_AFTER_SECONDS + 5)
+    Host.objects.create(name="far", last_seen_at=silent)
+    reap_stale_jobs()
+    reap_stale_jobs()
+    (notice,) = Notice.objects.all()
+    assert (notice.destination, notice.event, notice.title) == (hook, "host_down", "host far is down")
+
+
+def test_operators_hear_of_a_user_near_their_quota(hook, owner, steam, settings):
+    from overlays.items import items_add
+    from overlays.models import UserQuota
+    from overlays.services import overlay_create
+
+    UserQuota.objects.create(user=owner, max_bytes=1000)
+    steam.add_item("601", size=500)
+    steam.add_item("602", size=450)
+    overlay = overlay_create(owner=owner, name="full")
+    items_add(overlay=overlay, text="601", user=owner)
+    assert not Notice.objects.exists()  # half of the quota
+    items_add(overlay=overlay, text="602", user=owner)
+    (notice,) = Notice.objects.all()
+    assert notice.event == "quota_near" and notice.title == "alice is near their quota"
