@@ -13,7 +13,6 @@ from collections.abc import Iterable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-import apprise
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
@@ -59,6 +58,8 @@ def _events_checked(user: User, events: list[str]) -> list[str]:
 
 
 def _url_check(user: User, url: str) -> None:
+    import apprise  # its plugins take a second to load: only where a URL is read
+
     scheme = urlsplit(url).scheme.lower()
     if apprise.Apprise.instantiate(url) is None:
         raise NoticeError(f"{scheme or 'that'}:// is not an apprise URL left4me can send to")
@@ -73,6 +74,8 @@ def address_refused(url: str) -> str:
     """Why the URL's address may not be reached ("" when it may): a host it names resolves to
     a loopback or private address. A service at a fixed address of its own (Discord,
     Telegram...) carries tokens where a host would be: only the hosts a URL names are checked."""
+    import apprise
+
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return "not an apprise URL"
@@ -174,6 +177,8 @@ def digest(notices: list[Notice]) -> tuple[str, str]:
 
 def _send(url: str, title: str, body: str) -> str:
     """ "" when apprise delivered the message, else why not (the URL never in it)."""
+    import apprise
+
     notifier = apprise.Apprise()
     if not notifier.add(url):
         return "not an apprise URL"
