@@ -47,6 +47,9 @@ class _Entry:
 # The names of the hard links left4me made in addons/: a hard link looks like any file, so
 # this list is what tells left4me's from the operator's own files.
 MANIFEST = ".left4me-hardlinks"
+# A build's summary line names this many updated items (a log line, a notice: not a list).
+SUMMARY_NAMED = 20
+IDS_PER_QUERY = 500  # ids in one IN (...): SQLite takes at most 999 parameters
 
 
 def cache_file(steam_id: str) -> Path:
@@ -279,8 +282,11 @@ def _tell_changes(overlay: Overlay, ctx: JobContext, plan: BuildPlan, done: set[
     updated = _updated(done)
     parts = [f"updated: {', '.join(updated)}"] if updated else []
     if plan.gone:
-        gone = ", ".join(f"{label} ({'kept, marked' if kept else 'not linked'})" for label, kept in plan.gone)
-        parts.append(f"removed upstream: {gone}")
+        gone = [f"{label} ({'kept, marked' if kept else 'not linked'})" for label, kept in plan.gone]
+        more = len(gone) - SUMMARY_NAMED
+        parts.append(
+            f"removed upstream: {', '.join(gone[:SUMMARY_NAMED] + ([f'{more} more'] if more > 0 else []))}"
+        )
     if not parts:
         return
     summary = "; ".join(parts)
@@ -290,15 +296,23 @@ def _tell_changes(overlay: Overlay, ctx: JobContext, plan: BuildPlan, done: set[
 
 
 def _updated(done: set[str]) -> list[str]:
-    """ "Title (3 files changed)" of each item downloaded anew whose upload before is known."""
-    rows = (
-        WorkshopItemContents.objects.filter(item__steam_id__in=sorted(done), version=F("item__time_updated"))
+    """ "Title (3 files changed)" of each item downloaded anew whose upload before is known (the
+    first SUMMARY_NAMED of them by title, then how many more)."""
+    ids = sorted(done)
+    rows = [
+        row
+        for start in range(0, len(ids), IDS_PER_QUERY)
+        for row in WorkshopItemContents.objects.filter(
+            item__steam_id__in=ids[start : start + IDS_PER_QUERY], version=F("item__time_updated")
+        )
         .exclude(changes={})
         .select_related("item")
         .defer("paths", "sums")
-        .order_by("item__title", "item__steam_id")
-    )
-    return [f"{row.item.label} ({row.changes_text})" for row in rows]
+    ]
+    rows.sort(key=lambda row: (row.item.title, row.item.steam_id))
+    named = [f"{row.item.label} ({row.changes_text})" for row in rows[:SUMMARY_NAMED]]
+    more = len(rows) - SUMMARY_NAMED
+    return named + ([f"{more} more"] if more > 0 else [])
 
 
 def _tell_addons_changed(overlay: Overlay, ctx: JobContext, items: int) -> None:

@@ -234,7 +234,7 @@ def _store_batch(
     result.changed |= changed
     result.missing |= missing
     result.overlays |= _holders(changed, missing, overlay_ids)
-    items_skips_end(items=[rows[sid] for sid in changed])
+    result.overlays |= items_skips_end(items=[rows[sid] for sid in changed])  # any overlay's skip
     _tell_gone_upstream({sid for sid in served if sid in rows and not rows[sid].file_url}, overlay_ids)
 
 
