@@ -189,3 +189,16 @@ def test_operators_hear_of_a_user_near_their_quota(hook, owner, steam, settings)
     items_add(overlay=overlay, text="602", user=owner)
     (notice,) = Notice.objects.all()
     assert notice.event == "quota_near" and notice.title == "alice is near their quota"
+
+
+def test_operators_hear_of_a_build_refused_for_want_of_disk(hook, settings, tmp_path):
+    from jobs.runner import JobFailed
+    from overlays.build import _check_disk
+    from workshop.models import WorkshopItem
+
+    settings.WORKSHOP_CACHE_ROOT = tmp_path
+    settings.WORKSHOP_MIN_FREE_BYTES = 2**60
+    with pytest.raises(JobFailed, match="not enough disk space"):
+        _check_disk([WorkshopItem(steam_id="1", file_size=10)])
+    (notice,) = Notice.objects.all()
+    assert (notice.event, notice.title) == ("disk_low", f"host {settings.LEFT4ME_HOST}: disk low")
