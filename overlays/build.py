@@ -267,8 +267,8 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
         ctx.log_stderr(f"workshop item {steam_id} not linked: {why}; left as it is")
     _record_conflicts(overlay, links.conflicts)
     _find_file_conflicts(overlay, done, links, ctx)
-    ctx.log_stdout(_summary(overlay, plan, done, failed, links))
     _tell_changes(overlay, ctx, plan, done)
+    ctx.log_stdout(_summary(overlay, plan, done, failed, links))
     _tell_addons_changed(overlay, ctx, links.created + links.removed + len(done & plan.on_disk))
     if failed:
         # Every failure may pass (network, 5xx, 429, stalls): the whole build is tried again later.

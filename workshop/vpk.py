@@ -170,7 +170,8 @@ def sums_unpack(blob: bytes | memoryview | None) -> list[tuple[int, int]]:
     if not blob:
         return []
     text = zlib.decompress(bytes(blob)).decode()
-    return [(int(crc, 16), int(size)) for crc, size in (line.split(" ") for line in text.split("\n"))]
+    lines = text.split("\n") if text else []
+    return [(int(crc, 16), int(size)) for crc, size in (line.split(" ") for line in lines)]
 
 
 # --- the tree ---------------------------------------------------------------------------------

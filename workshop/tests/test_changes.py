@@ -70,3 +70,10 @@ def test_an_unreadable_upload_is_said_not_comparable(tmp_path):
     row = item_contents_store(item=item, version=2000, path=broken)
     assert row.changes == {"against": 1000}
     assert row.changes_text == "contents not comparable (an upload is not readable)"
+
+
+def test_the_sums_of_a_vpk_without_files_pack_and_unpack():
+    from workshop.vpk import sums_pack, sums_unpack
+
+    assert sums_unpack(sums_pack([])) == [] and sums_unpack(b"") == []
+    assert sums_unpack(sums_pack([(0xDEADBEEF, 7)])) == [(0xDEADBEEF, 7)]
