@@ -183,6 +183,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # apprise logs the notice URLs it loads, secrets and all: notices.services reads its
+    # warnings itself while it sends, and nothing of it reaches the log.
+    "loggers": {"apprise": {"handlers": [], "level": "CRITICAL", "propagate": False}},
 }
 
 # --- Celery -----------------------------------------------------------------------------

@@ -26,6 +26,10 @@ from notices.events import OPERATOR_EVENTS, TEST, Event, events_for, is_operator
 from notices.models import Destination, Notice
 from notices.operations import DELIVER_NOTICES
 
+# A user keeps at most this many destinations.
+MAX_DESTINATIONS = 20
+# Sent notices are kept this long (a page of recent news; a host down is told once per silence).
+KEEP_SENT = timedelta(days=30)
 # The webhooks that post anywhere: json://, form://, xml:// (and their TLS forms).
 OPERATOR_SCHEMES = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 NAME_MAX = 100
@@ -44,6 +48,8 @@ def destination_add(*, user: User, name: str, url: str, events: Iterable[str]) -
     name, url = name.strip(), url.strip()
     if not name or len(name) > NAME_MAX:
         raise NoticeError(f"a name is required (at most {NAME_MAX} characters)")
+    if Destination.objects.filter(user=user).count() >= MAX_DESTINATIONS:
+        raise NoticeError(f"at most {MAX_DESTINATIONS} destinations per user")
     chosen = _events_checked(user, list(dict.fromkeys(events)))
     _url_check(user, url)
     return Destination.objects.create(user=user, name=name, url=url, events=chosen)
@@ -203,4 +209,5 @@ def _failed(destination: Destination, why: str, *, disable: bool) -> None:
 def _sent(destination: Destination, notices: list[Notice]) -> None:
     now = timezone.now()
     Notice.objects.filter(pk__in=[notice.pk for notice in notices]).update(sent_at=now)
+    destination.notices.filter(sent_at__lt=now - KEEP_SENT).delete()
     Destination.objects.filter(pk=destination.pk).update(failures=0, last_error="", last_sent_at=now)

@@ -70,6 +70,7 @@ def test_a_failing_destination_is_retried_then_disabled_and_shown_so(
     assert job.state == "failed" and "destination disabled" in job.error
     hook.refresh_from_db()
     assert hook.disabled and hook.failures == 2 and hook.url not in hook.last_error
+    assert "error=500" in hook.last_error
 
     assert notice_announce(user=operator, event=Event.BUILD_FAILED, title="again", body="") == 0
     client.force_login(operator)
@@ -202,3 +203,14 @@ def test_operators_hear_of_a_build_refused_for_want_of_disk(hook, settings, tmp_
         _check_disk([WorkshopItem(steam_id="1", file_size=10)])
     (notice,) = Notice.objects.all()
     assert (notice.event, notice.title) == ("disk_low", f"host {settings.LEFT4ME_HOST}: disk low")
+
+
+def test_a_refused_url_s_secret_reaches_no_log(owner_client, caplog):
+    secret = "discord://1234567/s3cret-token-part"
+    with caplog.at_level("DEBUG"):
+        answer = owner_client.post(
+            "/account/notifications/", {"name": "d", "url": secret.rsplit("/", 1)[0] + "/"}
+        )
+        owner_client.post("/account/notifications/", {"name": "e", "url": "nonsense://s3cret@x"})
+    assert answer.status_code == 400
+    assert "s3cret" not in caplog.text and "1234567" not in caplog.text
