@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -13,8 +14,12 @@ from notices.services import NoticeError, destination_add, destination_delete, d
 
 
 def _destination_for_user(request: AuthenticatedHttpRequest, pk: int) -> Destination:
-    """One of the user's own destinations; another user's is not found (404)."""
-    return get_object_or_404(Destination, pk=pk, user=request.user)
+    """One of the user's own destinations; 403 for another user's (operators included: a
+    destination's URL is its owner's secret)."""
+    destination = get_object_or_404(Destination, pk=pk)
+    if destination.user_id != request.user.pk:
+        raise PermissionDenied("not your destination")
+    return destination
 
 
 @login_required

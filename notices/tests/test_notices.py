@@ -140,9 +140,9 @@ def test_only_operators_add_arbitrary_webhooks_and_operator_events(owner, owner_
     assert "webhook-token" not in owner_client.get("/account/notifications/").content.decode()
 
 
-def test_another_user_s_destination_is_not_found(hook, owner_client):
-    assert owner_client.post(f"/account/notifications/{hook.pk}/test/").status_code == 404
-    assert owner_client.post(f"/account/notifications/{hook.pk}/delete/").status_code == 404
+def test_another_user_s_destination_is_refused(hook, owner_client):
+    assert owner_client.post(f"/account/notifications/{hook.pk}/test/").status_code == 403
+    assert owner_client.post(f"/account/notifications/{hook.pk}/delete/").status_code == 403
     assert Destination.objects.filter(pk=hook.pk).exists()
 
 
