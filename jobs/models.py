@@ -100,6 +100,7 @@ class Job(models.Model):
     bytes_done = models.BigIntegerField(default=0)
     bytes_total = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
+    summary = models.TextField(blank=True, help_text="what the work changed, in one line of its log")
 
     objects = JobQuerySet.as_manager()
 

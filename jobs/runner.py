@@ -99,6 +99,11 @@ class JobContext:
         with self._lock:
             job_log(job_id=self.job_id, text=text, stream=JobLogLine.Stream.STDERR)
 
+    def summarize(self, text: str) -> None:
+        """One line saying what the work changed: logged, and shown on the job's page."""
+        self.log_stdout(text)
+        Job.objects.filter(pk=self.job_id).update(summary=text)
+
     def progress(
         self,
         *,

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from jobs import registry
 from jobs.models import REASON_MAX, Job, JobItem, JobLogLine
+from jobs.signals import job_ended
 from left4me import counters
 
 if TYPE_CHECKING:
@@ -459,6 +460,7 @@ def job_finish(*, job_id: int, started_at: datetime, state: str, error: str = ""
     now = timezone.now()
     Job.objects.filter(pk=job_id).update(state=state, error=error, finished_at=now)
     counters.count_job_run(operation, (now - started_at).total_seconds())
+    transaction.on_commit(partial(job_ended.send_robust, sender=Job, job_id=job_id, state=state))
     return state
 
 

@@ -211,6 +211,7 @@ def _status(job: Job, lines: list[dict[str, object]], items: list[JobItem]) -> d
         "eta": eta,
         "eta_text": _eta_text(eta),
         "error": job.error,
+        "summary": job.summary,
         "items": [_item(item) for item in items],
         "lines": lines,
     }

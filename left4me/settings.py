@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "overlays",
     "fleet",
     "servers",
+    "notices",
 ]
 
 MIDDLEWARE = [
@@ -203,6 +204,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # apprise logs the notice URLs it loads, secrets and all: notices.services reads its
+    # warnings itself while it sends, and nothing of it reaches the log.
+    "loggers": {"apprise": {"handlers": [], "level": "CRITICAL", "propagate": False}},
 }
 
 # --- Celery -----------------------------------------------------------------------------
@@ -369,6 +373,13 @@ sentry_init(
 # An overlay's players' page (/p/<token>/) is kept this long in each web process's cache at
 # most; a change to the overlay's name, campaigns, items or collections shows at once anyway.
 LEFT4ME_PLAYERS_CACHE_SECONDS = env_int("LEFT4ME_PLAYERS_CACHE_SECONDS", 60)
+
+# --- Notices ---------------------------------------------------------------------------
+# Notices of a burst of events within this many seconds go out as one message (a digest).
+LEFT4ME_NOTIFY_DIGEST_SECONDS = env_int("LEFT4ME_NOTIFY_DIGEST_SECONDS", 60)
+# A destination's address must resolve to public addresses, unless it names one of these hosts
+# as it is (the rule of WORKSHOP_DOWNLOAD_HOSTS; tests and the demo name 127.0.0.1).
+LEFT4ME_NOTIFY_PRIVATE_HOSTS = env_list("LEFT4ME_NOTIFY_PRIVATE_HOSTS", [])
 
 # --- Game servers -----------------------------------------------------------------------
 # Every host's worker asks its game servers for A2S info this often; pages read the answers.

@@ -17,12 +17,12 @@ from left4me.disk import free_bytes
 from left4me.units import human_bytes
 from overlays.contents import overlay_contents_refresh
 from overlays.models import Overlay, pinned_versions
-from overlays.signals import addons_changed
+from overlays.signals import addons_changed, disk_low, items_updated
 from overlays.states import DOWNLOAD_ENDED
 from workshop.cache import CacheState, cache_path, link_name, partial_path, prune_versions, version_path
 from workshop.contents import item_contents_store
 from workshop.downloads import DownloadHooks, DownloadOutcome, DownloadStatus, download_many
-from workshop.models import WorkshopItem
+from workshop.models import WorkshopItem, WorkshopItemContents
 from workshop.services import items_stamp_downloads
 from workshop.steam import RESULT_OK
 
@@ -48,6 +48,9 @@ class _Entry:
 # The names of the hard links left4me made in addons/: a hard link looks like any file, so
 # this list is what tells left4me's from the operator's own files.
 MANIFEST = ".left4me-hardlinks"
+# A build's summary line names this many updated items (a log line, a notice: not a list).
+SUMMARY_NAMED = 20
+IDS_PER_QUERY = 500  # ids in one IN (...): SQLite takes at most 999 parameters
 
 
 def cache_file(steam_id: str) -> Path:
@@ -239,6 +242,7 @@ class BuildPlan:
     to_download: list[WorkshopItem] = field(default_factory=list)
     on_disk: set[str] = field(default_factory=set)
     pinned: dict[str, int] = field(default_factory=dict)  # steam id -> the kept upload it stays on
+    gone: list[tuple[str, bool]] = field(default_factory=list)  # no longer served: (label, kept linked)
     cached: int = 0
     skipped: int = 0
 
@@ -264,12 +268,52 @@ def overlay_build(*, overlay: Overlay, ctx: JobContext) -> None:
         ctx.log_stderr(f"workshop item {steam_id} not linked: {why}; left as it is")
     _record_conflicts(overlay, links.conflicts)
     _find_file_conflicts(overlay, done, links, ctx)
+    _tell_changes(overlay, ctx, plan, done)
     ctx.log_stdout(_summary(overlay, plan, done, failed, links))
     _tell_addons_changed(overlay, ctx, links.created + links.removed + len(done & plan.on_disk))
     if failed:
         # Every failure may pass (network, 5xx, 429, stalls): the whole build is tried again later.
         error = JobRetryable if set(failed) <= transient else JobFailed
         raise error(f"download failed for {len(failed)} item(s): {', '.join(sorted(failed))}")
+
+
+def _tell_changes(overlay: Overlay, ctx: JobContext, plan: BuildPlan, done: set[str]) -> None:
+    """The build's summary line ("updated: Title (3 files changed); removed upstream: Old Skin
+    (kept, marked)"), in its log and on its page; the owner is told of the updates."""
+    updated = _updated(done)
+    parts = [f"updated: {', '.join(updated)}"] if updated else []
+    if plan.gone:
+        gone = [f"{label} ({'kept, marked' if kept else 'not linked'})" for label, kept in plan.gone]
+        more = len(gone) - SUMMARY_NAMED
+        parts.append(
+            f"removed upstream: {', '.join(gone[:SUMMARY_NAMED] + ([f'{more} more'] if more > 0 else []))}"
+        )
+    if not parts:
+        return
+    summary = "; ".join(parts)
+    ctx.summarize(summary)
+    if updated:
+        items_updated.send(sender=Overlay, overlay=overlay, build=ctx.job_id, summary=summary)
+
+
+def _updated(done: set[str]) -> list[str]:
+    """ "Title (3 files changed)" of each item downloaded anew whose upload before is known (the
+    first SUMMARY_NAMED of them by title, then how many more)."""
+    ids = sorted(done)
+    rows = [
+        row
+        for start in range(0, len(ids), IDS_PER_QUERY)
+        for row in WorkshopItemContents.objects.filter(
+            item__steam_id__in=ids[start : start + IDS_PER_QUERY], version=F("item__time_updated")
+        )
+        .exclude(changes={})
+        .select_related("item")
+        .defer("paths", "sums")
+    ]
+    rows.sort(key=lambda row: (row.item.title, row.item.steam_id))
+    named = [f"{row.item.label} ({row.changes_text})" for row in rows[:SUMMARY_NAMED]]
+    more = len(rows) - SUMMARY_NAMED
+    return named + ([f"{more} more"] if more > 0 else [])
 
 
 def _tell_addons_changed(overlay: Overlay, ctx: JobContext, items: int) -> None:
@@ -286,6 +330,7 @@ def _check_disk(items: list[WorkshopItem]) -> None:
     need = sum(max(0, item.file_size - _partial_bytes(root, item.steam_id)) for item in items)
     free, keep = free_bytes(root), settings.WORKSHOP_MIN_FREE_BYTES
     if need > free - keep:
+        disk_low.send(sender=Overlay, host=settings.LEFT4ME_HOST, free=free, need=need)
         raise JobFailed(
             f"not enough disk space: need {human_bytes(need)}, {human_bytes(free)} free "
             f"(keeping {human_bytes(keep)} free)"
@@ -320,6 +365,7 @@ def _build_plan(items: Sequence[WorkshopItem], ctx: JobContext) -> BuildPlan:
         if not item.file_url:
             _skip(item, on_disk, ctx)
             plan.skipped += 1
+            plan.gone.append((item.label, on_disk))
         elif item.last_downloaded_at is None or state != CacheState.CACHED:
             plan.to_download.append(item)
         else:

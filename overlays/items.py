@@ -9,6 +9,7 @@ import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from django.conf import settings
@@ -27,9 +28,10 @@ from overlays.models import (
 )
 from overlays.quotas import items_new_to, quota_fit, quota_of
 from overlays.services import OverlayError, build_enqueue
+from overlays.signals import quota_near, skip_ended
 from overlays.states import LinkState
 from workshop.cache import kept_versions, link_name
-from workshop.models import WorkshopItem
+from workshop.models import WorkshopItem, WorkshopItemContents
 from workshop.parsing import WorkshopInputError, parse_workshop_input
 from workshop.services import items_store_metadata
 from workshop.steam import (
@@ -45,6 +47,7 @@ from workshop.steam import (
 )
 
 INPUT_MODES = ("auto", "items", "collection")
+QUOTA_NEAR = 0.9  # operators hear of a user whose add takes them past this share of their bytes
 T = TypeVar("T")
 
 
@@ -242,6 +245,11 @@ def _check_quota(overlay: Overlay, typed: list[WorkshopItem], children: list[Wor
         raise WorkshopInputError(
             f"quota reached: at most {human_bytes(quota.max_bytes)} of workshop items, "
             f"you use {human_bytes(quota.used_bytes)}, this add needs {human_bytes(more)}"
+        )
+    near = quota.max_bytes * QUOTA_NEAR
+    if quota.used_bytes < near <= quota.used_bytes + more:
+        quota_near.send(
+            sender=Overlay, user=overlay.owner, used=quota.used_bytes + more, limit=quota.max_bytes
         )
 
 
@@ -479,6 +487,43 @@ def earlier_upload(overlay: Overlay, link: OverlayWorkshopItem) -> int | None:
     return earlier[0] if earlier else None
 
 
+@dataclass(frozen=True)
+class KeptUpload:
+    """One upload of an item kept in the cache, as its history page shows it."""
+
+    version: int  # Steam's time_updated of the upload
+    contents: WorkshopItemContents | None  # None: not read (yet)
+    newest: bool  # Steam's current upload
+    linked: bool  # the one the overlay's addons/ holds
+    pinned: bool
+    skipped: bool
+
+    @property
+    def uploaded_at(self) -> datetime:
+        """Steam's time of the upload."""
+        return datetime.fromtimestamp(self.version, tz=UTC)
+
+
+def item_history(*, overlay: Overlay, link: OverlayWorkshopItem) -> list[KeptUpload]:
+    """The item's kept uploads, newest first, each with what it holds and what changed against
+    the one before (stored when it was read: no file is opened)."""
+    kept = kept_versions(settings.WORKSHOP_CACHE_ROOT, link.item.steam_id)
+    rows = WorkshopItemContents.objects.filter(item=link.item, version__in=kept).defer("paths", "sums")
+    by_version = {row.version: row for row in rows}
+    linked = linked_version(overlay, link)
+    return [
+        KeptUpload(
+            version=version,
+            contents=by_version.get(version),
+            newest=version == link.item.time_updated,
+            linked=version == linked,
+            pinned=version == link.pinned_version,
+            skipped=version == link.skipped_version,
+        )
+        for version in kept
+    ]
+
+
 def item_pin(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
     return items_pin(overlay=overlay, steam_ids=[steam_id], user=user)
 
@@ -508,15 +553,48 @@ def items_pin(*, overlay: Overlay, steam_ids: list[str], user: User | None) -> J
 
 
 @transaction.atomic
-def item_rollback(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
-    """Switch the overlay to the kept upload before the one it has, and pin it."""
+def item_rollback(*, overlay: Overlay, steam_id: str, user: User | None, version: int | None = None) -> Job:
+    """Switch the overlay to a kept upload of the item and pin it: `version`, else the one
+    before the upload it has."""
     link = _link_of(overlay, steam_id)
-    earlier = earlier_upload(overlay, link)
-    if earlier is None:
+    target = earlier_upload(overlay, link) if version is None else version
+    if target is None:
         raise OverlayError(f"no earlier upload of workshop item {steam_id} is kept")
-    link.pinned_version = earlier
-    link.save(update_fields=["pinned_version"])
+    if target not in kept_versions(settings.WORKSHOP_CACHE_ROOT, steam_id):
+        raise OverlayError(f"upload {target} of workshop item {steam_id} is not kept")
+    link.pinned_version, link.skipped_version = target, None
+    link.save(update_fields=["pinned_version", "skipped_version"])
     return build_enqueue(overlay=overlay, user=user, reason=f"rolled back {_named([link])}")
+
+
+@transaction.atomic
+def item_skip_upload(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
+    """Skip Steam's newest upload of the item: stay on the kept upload before it until Steam
+    has a newer one (items_skips_end then follows Steam again and tells the owner)."""
+    link = _link_of(overlay, steam_id)
+    newest = link.item.time_updated
+    earlier = [v for v in kept_versions(settings.WORKSHOP_CACHE_ROOT, steam_id) if v < newest]
+    if not earlier:
+        raise OverlayError(f"no upload of workshop item {steam_id} before its newest is kept")
+    job = item_rollback(overlay=overlay, steam_id=steam_id, user=user, version=earlier[0])
+    OverlayWorkshopItem.objects.filter(pk=link.pk).update(skipped_version=newest)
+    return job
+
+
+def items_skips_end(*, items: Iterable[WorkshopItem]) -> set[int]:
+    """The pins that skipped an upload of these items end where Steam now has a newer one: the
+    links follow Steam again, and skip_ended tells each owner. Returns the overlays to build."""
+    by_pk = {item.pk: item for item in items}
+    links = OverlayWorkshopItem.objects.select_related("overlay").filter(
+        item_id__in=list(by_pk), skipped_version__isnull=False
+    )
+    ended = [link for link in links if (link.skipped_version or 0) < by_pk[link.item_id].time_updated]
+    for link in ended:
+        skipped = link.skipped_version
+        link.pinned_version = link.skipped_version = None
+        link.save(update_fields=["pinned_version", "skipped_version"])
+        skip_ended.send(sender=Overlay, overlay=link.overlay, item=by_pk[link.item_id], skipped=skipped)
+    return {link.overlay_id for link in ended}
 
 
 def item_unpin(*, overlay: Overlay, steam_id: str, user: User | None) -> Job:
@@ -536,6 +614,6 @@ def items_unpin(*, overlay: Overlay, steam_ids: list[str], user: User | None) ->
             else "none of these workshop items is pinned"
         )
     for link in links:
-        link.pinned_version = None
-    OverlayWorkshopItem.objects.bulk_update(links, ["pinned_version"])
+        link.pinned_version = link.skipped_version = None
+    OverlayWorkshopItem.objects.bulk_update(links, ["pinned_version", "skipped_version"])
     return build_enqueue(overlay=overlay, user=user, reason=f"unpinned {_named(links)}")

@@ -150,6 +150,11 @@ class OverlayWorkshopItem(models.Model):
         blank=True,
         help_text="the upload (Steam's time_updated) the overlay stays on; empty: follow Steam",
     )
+    skipped_version = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="the upload the owner skipped: the pin holds until Steam has a newer one",
+    )
     conflict = models.CharField(
         max_length=255,
         blank=True,

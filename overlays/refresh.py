@@ -15,8 +15,9 @@ from django.db.models import Q
 
 from jobs.runner import JobCancelled, JobContext, JobFailed, JobRetryable
 from overlays.build import overlay_build
-from overlays.items import collection_link_children, usable_children
+from overlays.items import collection_link_children, items_skips_end, usable_children
 from overlays.models import Overlay, OverlayWorkshopCollection, OverlayWorkshopItem
+from overlays.signals import items_gone_upstream
 from workshop.cache import CacheState
 from workshop.models import WorkshopItem
 from workshop.services import WRITE_BATCH, is_game_item, items_store_metadata
@@ -214,12 +215,11 @@ def _store_batch(
     another host is not on this machine (it checks its own, _ask_other_hosts)."""
     if not metas:
         return
-    before = {
-        sid: (updated, size)
-        for sid, updated, size in WorkshopItem.objects.filter(
-            steam_id__in=[m.steam_id for m in metas]
-        ).values_list("steam_id", "time_updated", "file_size")
-    }
+    known = list(
+        WorkshopItem.objects.filter(steam_id__in=[m.steam_id for m in metas]).values_list(*_COMPARED)
+    )
+    before = {sid: (updated, size) for sid, updated, size, _url in known}
+    served = {sid for sid, _updated, _size, url in known if url}
     rows = items_store_metadata(
         m for m in metas if m.steam_id in before or (is_game_item(m) and m.steam_id not in collections)
     )
@@ -234,6 +234,23 @@ def _store_batch(
     result.changed |= changed
     result.missing |= missing
     result.overlays |= _holders(changed, missing, overlay_ids)
+    result.overlays |= items_skips_end(items=[rows[sid] for sid in changed])  # any overlay's skip
+    _tell_gone_upstream({sid for sid in served if sid in rows and not rows[sid].file_url}, overlay_ids)
+
+
+_COMPARED = ("steam_id", "time_updated", "file_size", "file_url")
+
+
+def _tell_gone_upstream(steam_ids: set[str], overlay_ids: list[int] | None) -> None:
+    """Items Steam served and serves no more (removed, hidden or banned): their owners are told."""
+    if not steam_ids:
+        return
+    links = OverlayWorkshopItem.objects.filter(item__steam_id__in=steam_ids)
+    if overlay_ids is not None:
+        links = links.filter(overlay_id__in=overlay_ids)
+    holders = sorted(set(links.order_by().values_list("overlay_id", flat=True)))
+    if holders:
+        items_gone_upstream.send(sender=Overlay, steam_ids=sorted(steam_ids), overlay_ids=holders)
 
 
 def _holders(changed: set[str], missing: set[str], overlay_ids: list[int] | None) -> set[int]:

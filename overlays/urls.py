@@ -15,6 +15,8 @@ urlpatterns = [
     path("<int:pk>/items/rollback/", views.overlay_items_rollback, name="items_rollback"),
     path("<int:pk>/items/<str:steam_id>/delete/", views.overlay_item_delete, name="item_delete"),
     path("<int:pk>/items/<str:steam_id>/include/", views.overlay_item_include, name="item_include"),
+    path("<int:pk>/items/<str:steam_id>/history/", views.overlay_item_history, name="item_history"),
+    path("<int:pk>/items/<str:steam_id>/skip/", views.overlay_item_skip, name="item_skip"),
     path(
         "<int:pk>/collections/<str:steam_id>/unfollow/",
         views.overlay_collection_unfollow,

@@ -24,7 +24,9 @@ from left4me.units import counted
 from overlays.contents import contents_context
 from overlays.items import (
     collection_unfollow,
+    item_history,
     item_rollback,
+    item_skip_upload,
     items_add,
     items_include,
     items_pin,
@@ -444,6 +446,64 @@ def _include(request: AuthenticatedHttpRequest, overlay: Overlay, steam_ids: lis
         return _items_action(request, overlay, steam_ids, items_include, "Included again")
     except WorkshopInputError as exc:  # past the owner's quota
         return _render_detail(request, overlay, error=str(exc), status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def overlay_item_history(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
+    """The item's kept uploads and what each changed; a POST of `version` rolls back to it."""
+    overlay = _overlay_for_user(request, pk)
+    link = _history_link(overlay, steam_id)
+    if request.method == "GET":
+        return _render_history(request, overlay, link)
+    version = request.POST.get("version", "")
+    if not version.isdigit():
+        return _render_history(request, overlay, link, error="Choose an upload to roll back to.")
+    try:
+        job = item_rollback(overlay=overlay, steam_id=steam_id, user=request.user, version=int(version))
+    except OverlayError as exc:
+        return _render_history(request, overlay, link, error=_sentence(str(exc)))
+    messages.success(request, f"Rolled back {link.item.label}; the build below links the upload chosen.")
+    return _job_redirect(job)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def overlay_item_skip(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
+    """Skip Steam's newest upload of the item: the one before stays until a newer one arrives."""
+    overlay = _overlay_for_user(request, pk)
+    if request.method == "GET":
+        return redirect("overlays:item_history", pk=pk, steam_id=steam_id)
+    link = _history_link(overlay, steam_id)
+    try:
+        job = item_skip_upload(overlay=overlay, steam_id=steam_id, user=request.user)
+    except OverlayError as exc:
+        return _render_history(request, overlay, link, error=_sentence(str(exc)))
+    messages.success(
+        request, f"Skipped the newest upload of {link.item.label}; you are told when Steam has a newer one."
+    )
+    return _job_redirect(job)
+
+
+def _history_link(overlay: Overlay, steam_id: str) -> OverlayWorkshopItem:
+    return get_object_or_404(
+        OverlayWorkshopItem.objects.select_related("item"), overlay=overlay, item__steam_id=steam_id
+    )
+
+
+def _render_history(
+    request: AuthenticatedHttpRequest, overlay: Overlay, link: OverlayWorkshopItem, *, error: str = ""
+) -> HttpResponse:
+    uploads = item_history(overlay=overlay, link=link)
+    context = {
+        "overlay": overlay,
+        "link": link,
+        "item": link.item,
+        "uploads": uploads,
+        "can_skip": any(u.newest for u in uploads) and len(uploads) > 1 and link.skipped_version is None,
+        "error": error,
+    }
+    return render(request, "overlays/history.html", context, status=400 if error else 200)
 
 
 @overlay_form

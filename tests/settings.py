@@ -12,6 +12,9 @@ WORKSHOP_MIN_FREE_BYTES = 0
 if "127.0.0.1" not in WORKSHOP_DOWNLOAD_HOSTS:  # noqa: F405
     WORKSHOP_DOWNLOAD_HOSTS = [*WORKSHOP_DOWNLOAD_HOSTS, "127.0.0.1"]  # noqa: F405
 
+# Notices go to a local receiver (tests.support.receiver), named explicitly.
+LEFT4ME_NOTIFY_PRIVATE_HOSTS = ["127.0.0.1"]
+
 # Every /healthz call checks anew (tests change what it checks); the cache has its own tests.
 LEFT4ME_HEALTH_CACHE_SECONDS = 0.0
 

@@ -10,8 +10,9 @@ from pathlib import Path
 from django.conf import settings
 
 from workshop.cache import cache_path, id_of_file, kept_versions, version_path
+from workshop.changes import not_comparable, upload_changes
 from workshop.models import WorkshopItem, WorkshopItemContents
-from workshop.vpk import NotAVpk, VpkContents, paths_pack, vpk_read
+from workshop.vpk import NotAVpk, VpkContents, paths_pack, sums_pack, vpk_read
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +36,37 @@ def item_contents_store(*, item: WorkshopItem, version: int, path: Path) -> Work
     """Read the upload `version` of `item` at `path` and store (or replace) its row."""
     contents, problem = contents_read(path)
     values = _values(contents, problem)
+    values["changes"] = _changes(item, version, values)
+    values["file_size"] = _size(path)
     row, _created = WorkshopItemContents.objects.update_or_create(item=item, version=version, defaults=values)
     return row
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _changes(item: WorkshopItem, version: int, values: dict[str, object]) -> dict[str, object]:
+    """What changed against the upload read before this one (the newest earlier row): read
+    from the rows alone, the earlier file is not opened."""
+    before = WorkshopItemContents.objects.filter(item=item, version__lt=version).order_by("-version").first()
+    if before is None:
+        return {}
+    new = WorkshopItemContents(item=item, version=version, **values)
+    if not (before.readable and new.readable):
+        return not_comparable(before.version)
+    return upload_changes(
+        against=before.version,
+        old_files=before.files,
+        new_files=new.files,
+        old_maps=before.all_maps,
+        new_maps=new.all_maps,
+        old_campaigns=before.campaign_names,
+        new_campaigns=new.campaign_names,
+    )
 
 
 def item_contents_of_cache(*, item: WorkshopItem) -> WorkshopItemContents | None:
@@ -91,6 +121,7 @@ def _values(contents: VpkContents | None, problem: str) -> dict[str, object]:
             "maps": [],
             "maps_left_out": [],
             "paths": b"",
+            "sums": b"",
             "file_count": 0,
         }
     return {
@@ -105,5 +136,6 @@ def _values(contents: VpkContents | None, problem: str) -> dict[str, object]:
         "maps_left_out": contents.maps_left_out,
         "file_count": contents.file_count,
         "paths": paths_pack(contents.paths),
+        "sums": sums_pack(contents.sums),
         "has_vscripts": contents.has_vscripts,
     }

@@ -18,7 +18,6 @@ asks ``Connection: close``: an attempt's connection is its own, never reused by 
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 import threading
@@ -35,6 +34,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util.connection import _TYPE_SOCKET_OPTIONS
 from urllib3.util.timeout import _TYPE_DEFAULT, _TYPE_TIMEOUT
+
+from left4me.addresses import address_is_public, named_explicitly, normal_host
 
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = {301, 302, 303, 307, 308}
@@ -57,16 +58,12 @@ class TooManyRedirects(Exception):
 # --- the rules -----------------------------------------------------------------------------------
 
 
-def _normal_host(host: str) -> str:
-    return host.strip().strip("[]").rstrip(".").lower()
-
-
 def host_patterns() -> list[str]:
-    return [_normal_host(p) for p in settings.WORKSHOP_DOWNLOAD_HOSTS if p.strip()]
+    return [normal_host(p) for p in settings.WORKSHOP_DOWNLOAD_HOSTS if p.strip()]
 
 
 def host_allowed(host: str, patterns: list[str]) -> bool:
-    name = _normal_host(host)
+    name = normal_host(host)
     for pattern in patterns:
         if pattern.startswith("*."):
             if name.endswith(pattern[1:]) and len(name) > len(pattern) - 1:
@@ -74,28 +71,6 @@ def host_allowed(host: str, patterns: list[str]) -> bool:
         elif name == pattern:
             return True
     return False
-
-
-def named_explicitly(host: str, patterns: list[str]) -> bool:
-    """The setting names this host as it is (no wildcard): any address is accepted for it."""
-    return _normal_host(host) in {p for p in patterns if not p.startswith("*.")}
-
-
-def address_is_public(address: str) -> bool:
-    """False for loopback, private, link-local, multicast, reserved, unspecified (and other
-    non-global) addresses, IPv4-mapped IPv6 ones judged as the IPv4 address they map."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_loopback
-        or ip.is_private
-        or ip.is_link_local
-        or ip.is_multicast
-        or ip.is_reserved
-        or ip.is_unspecified
-        or not ip.is_global
-    )
 
 
 def check_url(url: str) -> str:

@@ -7,8 +7,9 @@ from django.conf import settings
 from django.db import models
 
 from workshop.cache import CacheState, cache_path, cache_state
+from workshop.changes import changes_text
 from workshop.steam import item_url
-from workshop.vpk import paths_unpack
+from workshop.vpk import paths_unpack, sums_unpack
 
 
 class WorkshopItem(models.Model):
@@ -81,7 +82,19 @@ class WorkshopItemContents(models.Model):
     )
     file_count = models.IntegerField(default=0)
     paths = models.BinaryField(default=b"", help_text="zlib of the newline-joined file paths")
+    sums = models.BinaryField(
+        default=b"", help_text="zlib of each file's CRC32 and size, in the order of paths"
+    )
+    changes = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="what changed against the upload read before it (workshop.changes); empty: the first",
+    )
     has_vscripts = models.BooleanField(default=False)
+    file_size = models.BigIntegerField(default=0, help_text="bytes of the upload's file")
+    arrived_at = models.DateTimeField(
+        auto_now_add=True, null=True, help_text="when the upload was first read (downloaded)"
+    )
     read_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -95,6 +108,26 @@ class WorkshopItemContents(models.Model):
     @property
     def path_list(self) -> list[str]:
         return paths_unpack(self.paths)
+
+    @property
+    def files(self) -> dict[str, tuple[int, int] | None]:
+        """path -> (CRC32, size); the sums are None on a row read before they were kept."""
+        paths, sums = self.path_list, sums_unpack(self.sums)
+        return dict(zip(paths, sums, strict=True)) if sums else dict.fromkeys(paths)
+
+    @property
+    def all_maps(self) -> set[str]:
+        """The maps it ships and the maps its campaigns name."""
+        named = {name for c in self.campaigns for maps in c.get("modes", {}).values() for name in maps}
+        return set(self.maps) | named
+
+    @property
+    def campaign_names(self) -> set[str]:
+        return {c["name"] for c in self.campaigns if c.get("name")}
+
+    @property
+    def changes_text(self) -> str:
+        return changes_text(self.changes)
 
     @property
     def kinds(self) -> list[str]:

@@ -79,6 +79,7 @@ class VpkContents:
     campaigns: list[Campaign] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
     addoninfo_problem: str = ""
+    sums: list[tuple[int, int]] = field(default_factory=list)  # (CRC32, bytes) of each of `paths`
 
     @property
     def file_count(self) -> int:
@@ -115,7 +116,13 @@ def vpk_read(path: Path | str) -> VpkContents:
     ]
     if tree.missions_left_out:
         campaigns.append(Campaign(file="missions/", problem=_too_many_missions(tree.missions_left_out)))
-    return VpkContents(paths=sorted(tree.paths), campaigns=campaigns, **info)
+    files = sorted(zip(tree.paths, tree.sums, strict=True))
+    return VpkContents(
+        paths=[path for path, _sum in files],
+        sums=[sum_ for _path, sum_ in files],
+        campaigns=campaigns,
+        **info,
+    )
 
 
 def vpk_check(path: Path | str) -> None:
@@ -154,6 +161,19 @@ def paths_unpack(blob: bytes | memoryview | None) -> list[str]:
     return text.split("\n") if text else []
 
 
+def sums_pack(sums: Iterable[tuple[int, int]]) -> bytes:
+    """Each file's CRC32 and size as the tree gives them, compressed for storage."""
+    return zlib.compress("\n".join(f"{crc:08x} {size}" for crc, size in sums).encode(), 6)
+
+
+def sums_unpack(blob: bytes | memoryview | None) -> list[tuple[int, int]]:
+    if not blob:
+        return []
+    text = zlib.decompress(bytes(blob)).decode()
+    lines = text.split("\n") if text else []
+    return [(int(crc, 16), int(size)) for crc, size in (line.split(" ") for line in lines)]
+
+
 # --- the tree ---------------------------------------------------------------------------------
 
 
@@ -166,6 +186,11 @@ class _Entry:
     arch_index: int | None
     offset: int
     arch_len: int
+    crc: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.preload) + self.arch_len
 
 
 @dataclass
@@ -173,6 +198,7 @@ class _Tree:
     path: Path
     data_start: int  # where the data after the tree starts in the directory file
     paths: list[str] = field(default_factory=list)  # every entry's name, lowercased (entry_name)
+    sums: list[tuple[int, int]] = field(default_factory=list)  # (CRC32, bytes) of each of `paths`
     texts: dict[str, _Entry] = field(default_factory=dict)  # addoninfo.txt and missions/*.txt
     missions_left_out: int = 0
 
@@ -259,11 +285,12 @@ def _entries(blocks: _Blocks) -> Iterator[tuple[bytes, _Entry]]:
 
 
 def _entry(blocks: _Blocks, parts: tuple[bytes, bytes, bytes]) -> _Entry:
-    _crc, preload_len, arch, offset, arch_len, end = blocks.entry()
+    crc, preload_len, arch, offset, arch_len, end = blocks.entry()
     if end != _ENTRY_END:
         raise _BadTree(f"{entry_name(_joined(*parts))} has a bad terminator")
     preload = blocks.take(preload_len)
-    return _Entry(preload, None if arch == _IN_THE_DIR_FILE else arch, offset if arch_len else 0, arch_len)
+    arch_index = None if arch == _IN_THE_DIR_FILE else arch
+    return _Entry(preload, arch_index, offset if arch_len else 0, arch_len, crc)
 
 
 def _joined(folder: bytes, name: bytes, ext: bytes) -> bytes:
@@ -278,6 +305,7 @@ def _add(tree: _Tree, raw: bytes, entry: _Entry, *, data_bytes: int) -> None:
     if entry.arch_index is None and entry.arch_len and entry.offset + entry.arch_len > data_bytes:
         raise NotAVpk(f"{NOT_A_VPK}: {name} lies past the end of the file")
     tree.paths.append(name)
+    tree.sums.append((entry.crc, entry.size))
     if name == "addoninfo.txt" or _is_mission(name):
         if len(tree.texts) < MAX_MISSIONS:
             tree.texts[name] = entry

@@ -127,12 +127,21 @@ def test_roll_back_and_unpin_are_offered_only_where_they_apply_and_say_why_other
     expect(page.locator("h1")).to_have_text("Versions")
     expect(_item_row(page, ids[1]).get_by_role("button", name=re.compile("^Unpin"))).to_have_count(0)
 
-    # An earlier upload kept in the cache: Roll back shows, and does it.
+    # An earlier upload kept in the cache: Roll back shows; it opens the item's history, which
+    # lists both uploads and rolls back to the one chosen.
     kept = versions_dir(settings.WORKSHOP_CACHE_ROOT, ids[2])
     kept.mkdir(parents=True, exist_ok=True)
     (kept / "1500000000.vpk").write_bytes(b"an earlier upload")
     page.goto(f"/overlays/{overlay.pk}/")
-    _item_row(page, ids[2]).get_by_role("button", name=f"Roll back {item_title(ids[2])}").click()
+    _item_row(page, ids[2]).get_by_role("link", name=f"Roll back {item_title(ids[2])}").click()
+    expect(page).to_have_url(_ends(f"/overlays/{overlay.pk}/items/{ids[2]}/history/"))
+    expect(page.locator("h1")).to_have_text(item_title(ids[2]))
+    expect(page.locator("#history tbody tr")).to_have_count(2)
+    expect(page.locator("#upload-1500000000")).to_contain_text("not read yet")
+    newest = page.locator("#history tbody tr").first
+    expect(newest).to_contain_text("newest")
+    expect(newest).to_contain_text("the first upload read")
+    page.get_by_role("button", name="Roll back to upload 1500000000").click()
     expect(page).to_have_url(JOB_URL)
     expect(_messages(page)).to_contain_text(f"Rolled back {item_title(ids[2])}")
 

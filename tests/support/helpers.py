@@ -32,6 +32,7 @@ class FakeContext:
     stderr: list[str] = field(default_factory=list)
     progress_calls: list[dict[str, int | None]] = field(default_factory=list)
     bytes_added: int = 0
+    summary: str = ""
     items: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> title, state, bytes...
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -40,6 +41,10 @@ class FakeContext:
 
     def log_stderr(self, text: str) -> None:
         self.stderr.append(text)
+
+    def summarize(self, text: str) -> None:
+        self.summary = text
+        self.stdout.append(text)
 
     def progress(self, **values: int | None) -> None:
         self.progress_calls.append(values)

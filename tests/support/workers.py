@@ -30,6 +30,8 @@ def worker_env(**extra: str) -> dict[str, str]:
     env["LEFT4ME_ROOT"] = str(settings.LEFT4ME_ROOT)
     env["STEAM_API_BASE_URL"] = settings.STEAM_API_BASE_URL
     env["WORKSHOP_DOWNLOAD_HOSTS"] = ",".join(settings.WORKSHOP_DOWNLOAD_HOSTS)
+    env["LEFT4ME_NOTIFY_PRIVATE_HOSTS"] = ",".join(settings.LEFT4ME_NOTIFY_PRIVATE_HOSTS)
+    env["LEFT4ME_NOTIFY_DIGEST_SECONDS"] = str(settings.LEFT4ME_NOTIFY_DIGEST_SECONDS)
     env.update(extra)
     return env
 

@@ -121,6 +121,9 @@
     var error = document.getElementById("job-error");
     error.textContent = data.error;
     error.hidden = !data.error;
+    var summary = document.getElementById("job-summary");
+    summary.textContent = data.summary;
+    summary.hidden = !data.summary;
     var cancel = document.getElementById("job-cancel");
     if (cancel && data.state !== "queued" && data.state !== "running") cancel.remove();
     var retryNow = document.getElementById("job-retry-now");
