@@ -10,8 +10,8 @@ from django.dispatch import receiver
 
 from jobs.models import Job
 from jobs.signals import job_ended, reaper_ran
-from left4me.units import human_bytes
 from left4me.models import Host
+from left4me.units import human_bytes
 from notices.events import Event
 from notices.models import Notice
 from notices.services import notice_announce
