@@ -91,6 +91,9 @@ INSTALLED_APPS = [
     "overlays",
     "fleet",
     "servers",
+    # django-ninja serves the API docs' Swagger UI from its own static files (no CDN).
+    "ninja",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -269,6 +272,25 @@ LEFT4ME_WORKER_HEARTBEAT_SECONDS = env_float("LEFT4ME_WORKER_HEARTBEAT_SECONDS",
 LEFT4ME_HEALTH_CACHE_SECONDS = env_float("LEFT4ME_HEALTH_CACHE_SECONDS", 5.0)
 if LEFT4ME_WORKER_HEARTBEAT_SECONDS <= 0:
     raise ValueError(f"LEFT4ME_WORKER_HEARTBEAT_SECONDS={LEFT4ME_WORKER_HEARTBEAT_SECONDS} must be above 0")
+
+# --- API --------------------------------------------------------------------------------
+# Requests one API token may make: "N/s", "N/min", "N/hour" or "N/day" (django-ninja's rate
+# format). Counted in Redis (the "api" cache), so every web process counts against one limit;
+# past it the API answers 429 with Retry-After.
+LEFT4ME_API_RATE = env_str("LEFT4ME_API_RATE", "120/min")
+if not re.fullmatch(r"[1-9]\d*/(s|sec|min|m|hour|h|day|d)", LEFT4ME_API_RATE):
+    raise ValueError(
+        f"LEFT4ME_API_RATE={LEFT4ME_API_RATE!r} is not a rate like 120/min (N/s, N/min, N/hour, N/day)"
+    )
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CELERY_BROKER_URL,
+        "KEY_PREFIX": "left4me:api",
+        "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+    },
+}
 
 # --- Jobs -------------------------------------------------------------------------------
 JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10.0)

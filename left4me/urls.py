@@ -28,4 +28,5 @@ urlpatterns = [
     path("servers/", include("servers.urls")),
     path("p/", include("overlays.urls_players")),
     path("metrics", include("fleet.urls_metrics")),
+    path("", include("api.urls")),
 ]
