@@ -9,7 +9,7 @@ from ninja import NinjaAPI
 from ninja.errors import ValidationError
 
 from api.auth import TokenAuth, TokenRateThrottle
-from api.endpoints import jobs, overlays
+from api.endpoints import JobRefused, jobs, overlays
 from overlays.services import OverlayError
 from workshop.parsing import WorkshopInputError
 
@@ -30,6 +30,7 @@ def _detail(request: HttpRequest, text: str, status: int) -> HttpResponse:
     return api.create_response(request, {"detail": text}, status=status)
 
 
+@api.exception_handler(JobRefused)
 @api.exception_handler(OverlayError)
 @api.exception_handler(WorkshopInputError)
 def refused(request: HttpRequest, exc: Exception) -> HttpResponse:

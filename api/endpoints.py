@@ -8,7 +8,7 @@ from dataclasses import asdict
 from django.core.paginator import Paginator
 from django.http import HttpRequest
 from django.urls import reverse
-from ninja import Router
+from ninja import Router, Status
 
 from api.auth import ApiRequest
 from api.schemas import (
@@ -20,14 +20,15 @@ from api.schemas import (
     JobDetailOut,
     JobPage,
     JobStarted,
+    MoveIn,
     OverlayDetailOut,
     OverlayIn,
     OverlayOut,
     UnfollowIn,
 )
 from jobs.models import Job
-from jobs.services import job_cancel, job_for_user
-from jobs.views import JOBS_PER_PAGE, list_filters, status_body
+from jobs.services import job_cancel, job_for_user, job_retry_now
+from jobs.views import JOBS_PER_PAGE, list_filters, retry_refused, status_body
 from overlays.items import (
     collection_item_exclude,
     collection_item_include,
@@ -36,6 +37,7 @@ from overlays.items import (
     items_add,
     items_pin,
     items_remove,
+    items_retry_failed,
     items_unpin,
     unfollow_keeps,
 )
@@ -48,9 +50,15 @@ from overlays.services import (
     overlay_create,
     overlay_delete_enqueue,
     overlay_for_user,
+    overlay_move_asked,
     overlay_refresh_enqueue,
     overlays_visible_to,
 )
+
+
+class JobRefused(ValueError):
+    """A job action that does not apply to the job now (answered 400, as the job's page does)."""
+
 
 overlays = Router(tags=["overlays"])
 jobs = Router(tags=["jobs"])
@@ -59,8 +67,8 @@ REFUSED = {400: Error, 403: Error, 404: Error}
 STARTED = {202: JobStarted, **REFUSED}
 
 
-def _started(job: Job) -> tuple[int, dict[str, object]]:
-    return 202, {"job": job.pk, "url": reverse("jobs:detail", args=[job.pk])}
+def _started(job: Job, **more: object) -> Status[dict[str, object]]:
+    return Status(202, {"job": job.pk, "url": reverse("jobs:detail", args=[job.pk]), **more})
 
 
 # --- overlays ---------------------------------------------------------------------------------
@@ -110,11 +118,11 @@ def overlay_list(request: ApiRequest) -> list[dict[str, object]]:
 
 
 @overlays.post("", response={201: OverlayDetailOut, **REFUSED})
-def overlay_new(request: ApiRequest, body: OverlayIn) -> tuple[int, dict[str, object]]:
+def overlay_new(request: ApiRequest, body: OverlayIn) -> Status[dict[str, object]]:
     """Create an overlay (`host`: one the user may use; empty: their default)."""
     host = host_chosen(user=request.user, name=body.host)
     overlay = overlay_create(owner=request.user, name=body.name, host=host)
-    return 201, _overlay_detail(request, overlay_for_user(user=request.user, pk=overlay.pk))
+    return Status(201, _overlay_detail(request, overlay_for_user(user=request.user, pk=overlay.pk)))
 
 
 @overlays.get("/{int:overlay_id}", response={200: OverlayDetailOut, **REFUSED})
@@ -123,7 +131,7 @@ def overlay_read(request: ApiRequest, overlay_id: int) -> dict[str, object]:
 
 
 @overlays.delete("/{int:overlay_id}", response=STARTED)
-def overlay_delete(request: ApiRequest, overlay_id: int) -> tuple[int, dict[str, object]]:
+def overlay_delete(request: ApiRequest, overlay_id: int) -> Status[dict[str, object]]:
     """Delete an overlay: hidden at once, its folder removed by the job."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     return _started(overlay_delete_enqueue(overlay=overlay, user=request.user))
@@ -169,34 +177,33 @@ def item_list(
 
 
 @overlays.post("/{int:overlay_id}/items", response={202: ItemsAdded, **REFUSED})
-def items_new(request: ApiRequest, overlay_id: int, body: ItemsIn) -> tuple[int, dict[str, object]]:
+def items_new(request: ApiRequest, overlay_id: int, body: ItemsIn) -> Status[dict[str, object]]:
     """Add items and collections, the mixed input the overlay page's form takes."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     result = items_add(overlay=overlay, text=body.input, input_mode=body.mode, user=request.user)
-    code, started = _started(result.job)
-    return code, started | {"added": result.added, "left_out": result.messages}
+    return _started(result.job, added=result.added, left_out=result.messages)
 
 
 @overlays.delete("/{int:overlay_id}/items/{steam_id}", response=STARTED)
-def item_delete(request: ApiRequest, overlay_id: int, steam_id: str) -> tuple[int, dict[str, object]]:
+def item_delete(request: ApiRequest, overlay_id: int, steam_id: str) -> Status[dict[str, object]]:
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     return _started(items_remove(overlay=overlay, steam_ids=[steam_id], user=request.user))
 
 
 @overlays.post("/{int:overlay_id}/items/{steam_id}/pin", response=STARTED)
-def item_pin(request: ApiRequest, overlay_id: int, steam_id: str) -> tuple[int, dict[str, object]]:
+def item_pin(request: ApiRequest, overlay_id: int, steam_id: str) -> Status[dict[str, object]]:
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     return _started(items_pin(overlay=overlay, steam_ids=[steam_id], user=request.user))
 
 
 @overlays.post("/{int:overlay_id}/items/{steam_id}/unpin", response=STARTED)
-def item_unpin(request: ApiRequest, overlay_id: int, steam_id: str) -> tuple[int, dict[str, object]]:
+def item_unpin(request: ApiRequest, overlay_id: int, steam_id: str) -> Status[dict[str, object]]:
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     return _started(items_unpin(overlay=overlay, steam_ids=[steam_id], user=request.user))
 
 
 @overlays.post("/{int:overlay_id}/items/{steam_id}/rollback", response=STARTED)
-def item_roll_back(request: ApiRequest, overlay_id: int, steam_id: str) -> tuple[int, dict[str, object]]:
+def item_roll_back(request: ApiRequest, overlay_id: int, steam_id: str) -> Status[dict[str, object]]:
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     return _started(item_rollback(overlay=overlay, steam_id=steam_id, user=request.user))
 
@@ -204,7 +211,7 @@ def item_roll_back(request: ApiRequest, overlay_id: int, steam_id: str) -> tuple
 @overlays.post("/{int:overlay_id}/collections/{steam_id}/unfollow", response=STARTED)
 def unfollow(
     request: ApiRequest, overlay_id: int, steam_id: str, body: UnfollowIn
-) -> tuple[int, dict[str, object]]:
+) -> Status[dict[str, object]]:
     """Stop following a collection: `{"items": "keep"}` keeps its items, `"remove"` removes those
     only it brought."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
@@ -215,21 +222,21 @@ def unfollow(
 
 
 @overlays.post("/{int:overlay_id}/collections/{steam_id}/exclude/{item}", response=STARTED)
-def exclude(request: ApiRequest, overlay_id: int, steam_id: str, item: str) -> tuple[int, dict[str, object]]:
+def exclude(request: ApiRequest, overlay_id: int, steam_id: str, item: str) -> Status[dict[str, object]]:
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     job = collection_item_exclude(overlay=overlay, collection_id=steam_id, steam_id=item, user=request.user)
     return _started(job)
 
 
 @overlays.post("/{int:overlay_id}/collections/{steam_id}/include/{item}", response=STARTED)
-def include(request: ApiRequest, overlay_id: int, steam_id: str, item: str) -> tuple[int, dict[str, object]]:
+def include(request: ApiRequest, overlay_id: int, steam_id: str, item: str) -> Status[dict[str, object]]:
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     job = collection_item_include(overlay=overlay, collection_id=steam_id, steam_id=item, user=request.user)
     return _started(job)
 
 
 @overlays.post("/{int:overlay_id}/refresh", response=STARTED)
-def refresh(request: ApiRequest, overlay_id: int) -> tuple[int, dict[str, object]]:
+def refresh(request: ApiRequest, overlay_id: int) -> Status[dict[str, object]]:
     """Ask Steam for news of every item, then build (a refresh already queued is answered)."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     job, _created = overlay_refresh_enqueue(overlay=overlay, user=request.user)
@@ -237,10 +244,25 @@ def refresh(request: ApiRequest, overlay_id: int) -> tuple[int, dict[str, object
 
 
 @overlays.post("/{int:overlay_id}/build", response=STARTED)
-def build(request: ApiRequest, overlay_id: int) -> tuple[int, dict[str, object]]:
+def build(request: ApiRequest, overlay_id: int) -> Status[dict[str, object]]:
     """Build now: download what is missing and link every item."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     return _started(build_enqueue(overlay=overlay, user=request.user, reason="build now"))
+
+
+@overlays.post("/{int:overlay_id}/retry-failed", response=STARTED)
+def retry_failed(request: ApiRequest, overlay_id: int) -> Status[dict[str, object]]:
+    """A build that downloads again the items whose last download failed."""
+    overlay = overlay_for_user(user=request.user, pk=overlay_id)
+    job, _failed = items_retry_failed(overlay=overlay, user=request.user)
+    return _started(job)
+
+
+@overlays.post("/{int:overlay_id}/move", response=STARTED)
+def move(request: ApiRequest, overlay_id: int, body: MoveIn) -> Status[dict[str, object]]:
+    """Operators: move the overlay to another host (built there, then its old folder goes)."""
+    overlay = overlay_for_user(user=request.user, pk=overlay_id)
+    return _started(overlay_move_asked(overlay=overlay, host_name=body.host, user=request.user))
 
 
 # --- jobs -------------------------------------------------------------------------------------
@@ -286,3 +308,12 @@ def job_cancel_now(request: ApiRequest, job_id: int) -> dict[str, object]:
     """Cancel: a queued job at once, a running one at its next check; an ended one stays as it is."""
     job = job_cancel(job=job_for_user(user=request.user, pk=job_id))
     return {"job": job.pk, "url": reverse("jobs:detail", args=[job.pk]), "state": job.state}
+
+
+@jobs.post("/{int:job_id}/retry-now", response={202: JobStarted, **REFUSED})
+def job_retry(request: ApiRequest, job_id: int) -> Status[dict[str, object]]:
+    """A job waiting to retry runs now instead of at its retry time; 400 when it is not waiting."""
+    job = job_for_user(user=request.user, pk=job_id)
+    if not job_retry_now(job=job):
+        raise JobRefused(retry_refused(job))
+    return _started(job)

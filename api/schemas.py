@@ -32,6 +32,10 @@ class OverlayIn(Schema):
     host: str = ""
 
 
+class MoveIn(Schema):
+    host: str = ""
+
+
 class ItemsIn(Schema):
     input: str
     mode: str = "auto"

@@ -139,11 +139,15 @@ def job_retry_now_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
     it is not waiting."""
     job = _job_for_user(request, pk)
     if not job_retry_now(job=job):
-        job.refresh_from_db()
-        why = f"{job.title} is not waiting to retry (it is {job.get_state_display().lower()})."
-        return _render_detail(request, job, error=why, status=400)
+        return _render_detail(request, job, error=retry_refused(job), status=400)
     messages.success(request, f"{job.title}: retrying now instead of at its retry time.")
     return redirect("jobs:detail", pk=job.pk)
+
+
+def retry_refused(job: Job) -> str:
+    """Why a retry now was refused: the job is not waiting (it ran, or was cancelled)."""
+    job.refresh_from_db()
+    return f"{job.title} is not waiting to retry (it is {job.get_state_display().lower()})."
 
 
 def _parse_after(raw: str) -> int | None:

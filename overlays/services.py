@@ -194,6 +194,16 @@ def overlay_move_enqueue(*, overlay: Overlay, host: Host, user: User | None) -> 
     return job
 
 
+def overlay_move_asked(*, overlay: Overlay, host_name: str, user: User) -> Job:
+    """An operator (MANAGE_ALL_OVERLAYS) moves the overlay to the host named `host_name`:
+    PermissionDenied for anyone else, OverlayError when no such host is named."""
+    if not user.has_perm(MANAGE_ALL_OVERLAYS):
+        raise PermissionDenied("operators only")
+    if not host_name:
+        raise OverlayError("Choose a host to move the overlay to.")
+    return overlay_move_enqueue(overlay=overlay, host=host_by_name(host_name), user=user)
+
+
 @transaction.atomic
 def overlay_move_finish(*, overlay: Overlay) -> tuple[Host, Host]:
     """The overlay now lives on the host it moved to: (the host it left, the new one). Its

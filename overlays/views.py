@@ -7,7 +7,6 @@ from typing import Concatenate, ParamSpec, Protocol
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -61,13 +60,12 @@ from overlays.services import (
     OverlayError,
     build_enqueue,
     default_host_of,
-    host_by_name,
     host_chosen,
     latest_file_job,
     overlay_create,
     overlay_delete_enqueue,
     overlay_for_user,
-    overlay_move_enqueue,
+    overlay_move_asked,
     overlay_refresh_enqueue,
     overlays_visible_to,
     usable_hosts,
@@ -493,18 +491,13 @@ def _delete_error_key(overlay: Overlay) -> str:
 def overlay_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Staff (MANAGE_ALL_OVERLAYS) move an overlay to another host: a job on that host builds it."""
     overlay = _overlay_for_user(request, pk)
-    if not request.user.has_perm(MANAGE_ALL_OVERLAYS):
-        raise PermissionDenied("operators only")
     name = request.POST.get("host", "")
-    if not name:
-        return _render_detail(request, overlay, error="Choose a host to move the overlay to.", status=400)
     try:
-        host = host_by_name(name)
-        job = overlay_move_enqueue(overlay=overlay, host=host, user=request.user)
+        job = overlay_move_asked(overlay=overlay, host_name=name, user=request.user)
     except OverlayError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
     messages.success(
-        request, f"Move of {overlay.name} to host {host} queued: it is built there, then its old folder goes."
+        request, f"Move of {overlay.name} to host {name} queued: it is built there, then its old folder goes."
     )
     return _job_redirect(job)
 
