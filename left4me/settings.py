@@ -17,6 +17,7 @@ from left4me.env import (
     env_int,
     env_list,
     env_networks,
+    env_rate,
     env_str,
     persistent_secret,
 )
@@ -277,11 +278,7 @@ if LEFT4ME_WORKER_HEARTBEAT_SECONDS <= 0:
 # Requests one API token may make: "N/s", "N/min", "N/hour" or "N/day" (django-ninja's rate
 # format). Counted in Redis (the "api" cache), so every web process counts against one limit;
 # past it the API answers 429 with Retry-After.
-LEFT4ME_API_RATE = env_str("LEFT4ME_API_RATE", "120/min")
-if not re.fullmatch(r"[1-9]\d*/(s|sec|min|m|hour|h|day|d)", LEFT4ME_API_RATE):
-    raise ValueError(
-        f"LEFT4ME_API_RATE={LEFT4ME_API_RATE!r} is not a rate like 120/min (N/s, N/min, N/hour, N/day)"
-    )
+LEFT4ME_API_RATE = env_rate("LEFT4ME_API_RATE", "120/min")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "api": {
