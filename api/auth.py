@@ -28,6 +28,14 @@ class ApiRequest(HttpRequest):
 class TokenAuth(HttpBearer):
     """`Authorization: Bearer <token>`; anything else (none, unknown, expired, revoked) is 401."""
 
+    def __call__(self, request: HttpRequest) -> ApiToken | None:
+        # ninja's own parsing logs a header of another scheme in full under DEBUG: a token
+        # sent as "Token l4m_…" would land in the log.
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return self.authenticate(request, token.strip())
+
     def authenticate(self, request: HttpRequest, token: str) -> ApiToken | None:
         found = token_authenticate(token)
         if found is not None:

@@ -199,3 +199,10 @@ def test_the_docs_page_loads_only_left4mes_own_scripts(client):
         scripts
     )
     assert client.get("/static/ninja/swagger-ui-bundle.js").status_code == 200
+
+
+def test_a_script_posts_without_a_csrf_token(owner_token):
+    from django.test import Client
+
+    strict = ApiClient(Client(enforce_csrf_checks=True), owner_token)
+    assert strict("POST", "/overlays", {"name": "from a bot"}).status_code == 201

@@ -124,3 +124,10 @@ def test_requests_past_the_rate_answer_429_per_token(client, owner, settings):
     refused = busy("GET", "/jobs")
     assert refused.status_code == 429 and 0 < int(refused["Retry-After"]) <= 60
     assert calm("GET", "/jobs").status_code == 200
+
+
+def test_a_token_sent_the_wrong_way_is_never_logged(client, owner_token, settings, caplog):
+    settings.DEBUG = True
+    response = client.get("/api/v1/overlays", headers={"Authorization": f"Token {owner_token}"})
+    assert response.status_code == 401
+    assert owner_token not in caplog.text
