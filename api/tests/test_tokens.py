@@ -131,3 +131,12 @@ def test_a_token_sent_the_wrong_way_is_never_logged(client, owner_token, setting
     response = client.get("/api/v1/overlays", headers={"Authorization": f"Token {owner_token}"})
     assert response.status_code == 401
     assert owner_token not in caplog.text
+
+
+def test_staff_revoke_a_token_in_the_admin_and_never_see_its_hash(client, superuser, owner):
+    made = token_create(user=owner, name="leaked")
+    client.force_login(superuser)
+    page = client.get(f"/admin/api/apitoken/{made.token.pk}/change/").content.decode()
+    assert made.token.prefix in page and made.token.digest not in page
+    client.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [made.token.pk]})
+    assert token_authenticate(made.secret) is None
