@@ -43,6 +43,7 @@ from overlays.items import (
 )
 from overlays.models import Overlay
 from overlays.pages import ItemQuery, Row, downloading, item_page, links_of
+from overlays.players import overlay_share_by, overlay_share_revoke
 from overlays.services import (
     build_enqueue,
     host_chosen,
@@ -86,10 +87,8 @@ def _overlay_row(overlay: Overlay) -> dict[str, object]:
 
 
 def share_url(request: HttpRequest, overlay: Overlay) -> str | None:
-    """The players' page of the overlay while it is shared; None until overlays have a share
-    token (the players' page), and while sharing is off."""
-    token = getattr(overlay, "share_token", None)
-    return request.build_absolute_uri(f"/p/{token}/") if token else None
+    """The players' page of the overlay while it is on, else None."""
+    return request.build_absolute_uri(overlay.share_url) if overlay.share_url else None
 
 
 def _overlay_detail(request: HttpRequest, overlay: Overlay) -> dict[str, object]:
@@ -263,6 +262,22 @@ def move(request: ApiRequest, overlay_id: int, body: MoveIn) -> Status[dict[str,
     """Operators: move the overlay to another host (built there, then its old folder goes)."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     return _started(overlay_move_asked(overlay=overlay, host_name=body.host, user=request.user))
+
+
+@overlays.post("/{int:overlay_id}/share", response={200: OverlayDetailOut, **REFUSED})
+def share(request: ApiRequest, overlay_id: int) -> dict[str, object]:
+    """Its owner turns the players' page on; the overlay answers with its `share_url`."""
+    overlay = overlay_for_user(user=request.user, pk=overlay_id)
+    overlay_share_by(overlay=overlay, user=request.user)
+    return _overlay_detail(request, overlay)
+
+
+@overlays.post("/{int:overlay_id}/share/revoke", response={200: OverlayDetailOut, **REFUSED})
+def share_revoke(request: ApiRequest, overlay_id: int) -> dict[str, object]:
+    """Turn the players' page off: its link answers 404 from now on."""
+    overlay = overlay_for_user(user=request.user, pk=overlay_id)
+    overlay_share_revoke(overlay=overlay)
+    return _overlay_detail(request, overlay)
 
 
 # --- jobs -------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ from overlays.pages import (
     search,
     use_with_server,
 )
-from overlays.players import overlay_share as share_on
+from overlays.players import overlay_share_by as share_on
 from overlays.players import overlay_share_revoke as share_off
 from overlays.quotas import quota_of
 from overlays.services import (
@@ -506,9 +506,7 @@ def overlay_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def overlay_share(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Its owner turns the players' page on (publishing the list is the owner's choice alone)."""
     overlay = _overlay_for_user(request, pk)
-    if overlay.owner_id != request.user.pk:
-        raise PermissionDenied("only its owner shares an overlay")
-    share_on(overlay=overlay)
+    share_on(overlay=overlay, user=request.user)
     messages.success(request, "The players' page is on: anyone with its link sees the addons, nothing else.")
     return redirect(f"{overlay.get_absolute_url()}#players")
 

@@ -4,12 +4,9 @@ objects, bad input, the OpenAPI document and its docs page."""
 from __future__ import annotations
 
 import re
-from types import SimpleNamespace
 
 import pytest
-from django.test import RequestFactory
 
-from api.endpoints import share_url
 from api.services import token_create
 from api.tests.conftest import ApiClient
 from jobs.models import Job, JobItem, JobLogLine
@@ -45,11 +42,18 @@ def test_an_operator_lists_everyones_overlays(client, operator, owner, overlay):
     assert operator_api("GET", f"/overlays/{overlay.pk}").status_code == 200
 
 
-def test_share_url_lights_up_once_overlays_have_a_share_token():
-    request = RequestFactory().get("/api/v1/overlays/1")
-    assert share_url(request, SimpleNamespace()) is None  # no players' page yet
-    assert share_url(request, SimpleNamespace(share_token="")) is None  # sharing off
-    assert share_url(request, SimpleNamespace(share_token="abc")) == "http://testserver/p/abc/"
+def test_the_overlay_reads_with_its_players_page_while_it_is_on(api, operator, client, overlay):
+    assert api("GET", f"/overlays/{overlay.pk}").json()["share_url"] is None
+    url = api("POST", f"/overlays/{overlay.pk}/share").json()["share_url"]
+    overlay.refresh_from_db()
+    assert url == f"http://testserver/p/{overlay.share_token}/"
+    assert client.get(url.removeprefix("http://testserver")).status_code == 200
+    operator_api = ApiClient(client, token_create(user=operator, name="ops").secret)
+    assert operator_api("POST", f"/overlays/{overlay.pk}/share").json() == {
+        "detail": "only its owner shares an overlay"
+    }
+    assert api("POST", f"/overlays/{overlay.pk}/share/revoke").json()["share_url"] is None
+    assert client.get(url.removeprefix("http://testserver")).status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -20,6 +20,7 @@ from jobs.models import Job
 from overlays.build import overlay_build
 from overlays.items import items_add, items_pin, items_remove
 from overlays.models import Overlay, OverlayWorkshopExclusion, OverlayWorkshopItem
+from overlays.players import overlay_share
 from overlays.services import build_enqueue, overlay_create
 from tests.support.helpers import FakeContext
 from workshop.models import WorkshopItem
@@ -139,6 +140,22 @@ CASES = {
         ("POST", f"/overlays/{{pk}}/collections/{COLLECTION}/include/102", None),
         setup="excluded",
     ),
+    "include (the page's bulk form)": Case(
+        "overlays:items_include",
+        ("/overlays/{pk}/items/include/", {"steam_id": "102"}),
+        ("POST", f"/overlays/{{pk}}/collections/{COLLECTION}/include/102", None),
+        setup="excluded",
+    ),
+    "share": Case(
+        "overlays:share", ("/overlays/{pk}/share/", {}), ("POST", "/overlays/{pk}/share", None), answer=200
+    ),
+    "share off": Case(
+        "overlays:share_revoke",
+        ("/overlays/{pk}/share/revoke/", {}),
+        ("POST", "/overlays/{pk}/share/revoke", None),
+        setup="shared",
+        answer=200,
+    ),
     "include, not excluded": Case(
         "overlays:item_include",
         ("/overlays/{pk}/items/102/include/", {}),
@@ -242,6 +259,8 @@ def _prepare(setup: str, owner: Any, overlay: Overlay, steam: Any) -> None:
         items_remove(overlay=overlay, steam_ids=["102"], user=owner)
     if setup == "failed":
         WorkshopItem.objects.filter(steam_id="101").update(last_error="download failed: 503")
+    if setup == "shared":
+        overlay_share(overlay=overlay)
     if setup == "waiting":
         job = build_enqueue(overlay=overlay, user=owner, reason="test")
         Job.objects.filter(pk=job.pk).update(retry_at=timezone.now() + timedelta(hours=1), retries=1)
@@ -254,6 +273,7 @@ def _state(overlay: Overlay) -> dict[str, Any]:
     jobs = Job.objects.of(overlay).order_by("id")
     return {
         "deleting": overlay.deleting,
+        "shared": bool(overlay.share_token),
         "links": sorted(links.values_list("item__steam_id", "direct", "pinned_version")),
         "excluded": sorted(
             OverlayWorkshopExclusion.objects.filter(overlay=overlay).values_list("item__steam_id", flat=True)
