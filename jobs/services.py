@@ -14,13 +14,15 @@ from typing import TYPE_CHECKING
 from celery import current_app
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, connection, models, transaction
 from django.db.models import F, Max, Q, QuerySet
 from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.utils import timezone
 
 from jobs import registry
-from jobs.models import REASON_MAX, Job, JobItem, JobLogLine
+from jobs.models import MANAGE_ALL_JOBS, REASON_MAX, Job, JobItem, JobLogLine
 from jobs.signals import job_ended
 from left4me import counters
 
@@ -38,6 +40,22 @@ BLOCKED_RETRY_SECONDS = 5.0
 LOG_LINE_ATTEMPTS = 5
 # PostgreSQL advisory lock key for enqueueing jobs of no subject (the global refresh).
 GLOBAL_JOBS_LOCK = 0x1E4_4E
+
+
+def job_for_user(*, user: User, pk: int) -> Job:
+    """The job, if `user` started it or owns its subject (holders of jobs.manage_all_jobs: any
+    job); PermissionDenied (403) for someone else's, Http404 when there is none. One query for
+    one's own job: its status is polled every second, and the permissions are looked up only
+    for someone else's."""
+    jobs = Job.objects.select_related("user", "subject_type").filter(pk=pk)
+    job = jobs.own_or_started_by(user).first()
+    if job is not None:
+        return job
+    if user.has_perm(MANAGE_ALL_JOBS) and (job := jobs.first()) is not None:
+        return job
+    if Job.objects.filter(pk=pk).exists():
+        raise PermissionDenied("This job belongs to another user.")
+    raise Http404("No such job.")
 
 
 class Claim(enum.Enum):

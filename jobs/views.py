@@ -1,13 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Case, QuerySet, When
-from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from jobs import registry
 from jobs.models import MANAGE_ALL_JOBS, Job, JobItem, JobLogLine
-from jobs.services import job_cancel, job_retry_now
+from jobs.services import job_cancel, job_for_user, job_retry_now
 from left4me.http import AuthenticatedHttpRequest
 from left4me.units import human_bytes
 
@@ -27,25 +27,15 @@ STATUS_MAX_ITEMS = 50
 
 
 def _job_for_user(request: AuthenticatedHttpRequest, pk: int) -> Job:
-    """The job, if the user started it or owns its subject (holders of jobs.manage_all_jobs:
-    any job); 403 otherwise. One query for one's own job: the status endpoint is polled every
-    second, and the permissions are looked up only for someone else's."""
-    jobs = Job.objects.select_related("user", "subject_type").filter(pk=pk)
-    job = jobs.own_or_started_by(request.user).first()
-    if job is not None:
-        return job
-    if request.user.has_perm(MANAGE_ALL_JOBS) and (job := jobs.first()) is not None:
-        return job
-    if Job.objects.filter(pk=pk).exists():
-        raise PermissionDenied("This job belongs to another user.")
-    raise Http404("No such job.")
+    """The job, if the user may see it (job_for_user: 403 for someone else's)."""
+    return job_for_user(user=request.user, pk=pk)
 
 
 @login_required
 @require_GET
 def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     visible = Job.objects.visible_to(request.user)
-    filters = _list_filters(request)
+    filters = list_filters(request.GET)
     jobs = visible.filter(**filters).select_related("user").prefetch_related("subject")
     page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
     context = {"page": page, "show_owner": request.user.has_perm(MANAGE_ALL_JOBS), "filters": filters}
@@ -58,17 +48,17 @@ def job_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "jobs/list.html", context)
 
 
-def _list_filters(request: AuthenticatedHttpRequest) -> dict[str, str]:
-    """The list's filters from ?subject=<id>&state=<state>&operation=<name>; unknown values are
-    ignored, so an old link still shows a list."""
+def list_filters(params: Mapping[str, str]) -> dict[str, str]:
+    """The list's filters from ?subject=<id>&state=<state>&operation=<name> (the page's and the
+    API's); unknown values are ignored, so an old link still shows a list."""
     filters: dict[str, str] = {}
-    subject = request.GET.get("subject", "")
+    subject = params.get("subject", "")
     if subject.isdigit():
         filters["subject_id"] = subject
-    if request.GET.get("state", "") in Job.State.values:
-        filters["state"] = request.GET["state"]
-    if request.GET.get("operation", "") in {op.name for op in registry.operations()}:
-        filters["operation"] = request.GET["operation"]
+    if params.get("state", "") in Job.State.values:
+        filters["state"] = params["state"]
+    if params.get("operation", "") in {op.name for op in registry.operations()}:
+        filters["operation"] = params["operation"]
     return filters
 
 
@@ -119,8 +109,14 @@ def job_status(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     after = _parse_after(request.GET.get("after", "0"))
     if after is None:
         return HttpResponseBadRequest("after must be a whole number >= 0", content_type="text/plain")
+    return JsonResponse(status_body(job, after=after))
+
+
+def status_body(job: Job, *, after: int = 0) -> dict[str, object]:
+    """What the job page's live part (and the API's job read) says of a job: its state,
+    progress, items and its log lines after line `after` (at most STATUS_MAX_LINES)."""
     lines = job.lines.filter(seq__gt=after).order_by("seq")[:STATUS_MAX_LINES]
-    return JsonResponse(_status(job, [_line(line) for line in lines], _items_shown(job)))
+    return _status(job, [_line(line) for line in lines], _items_shown(job))
 
 
 @login_required
@@ -143,11 +139,15 @@ def job_retry_now_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
     it is not waiting."""
     job = _job_for_user(request, pk)
     if not job_retry_now(job=job):
-        job.refresh_from_db()
-        why = f"{job.title} is not waiting to retry (it is {job.get_state_display().lower()})."
-        return _render_detail(request, job, error=why, status=400)
+        return _render_detail(request, job, error=retry_refused(job), status=400)
     messages.success(request, f"{job.title}: retrying now instead of at its retry time.")
     return redirect("jobs:detail", pk=job.pk)
+
+
+def retry_refused(job: Job) -> str:
+    """Why a retry now was refused: the job is not waiting (it ran, or was cancelled)."""
+    job.refresh_from_db()
+    return f"{job.title} is not waiting to retry (it is {job.get_state_display().lower()})."
 
 
 def _parse_after(raw: str) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -83,6 +84,14 @@ def env_networks(name: str, default: list[str]) -> list[ipaddress.IPv4Network | 
         except ValueError:
             raise ValueError(f"{name}: {part!r} is not an address or a network (10.0.0.0/8)") from None
     return networks
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as django-ninja's throttles take it: "120/min" (N/s, N/min, N/hour, N/day)."""
+    raw = os.environ.get(name, "").strip() or default
+    if not re.fullmatch(r"[1-9]\d*/(s|sec|m|min|h|hour|d|day)", raw):
+        raise ValueError(f"{name}={raw!r} is not a rate like 120/min (N/s, N/min, N/hour or N/day)")
+    return raw
 
 
 def persistent_secret(path: Path) -> str:

@@ -17,6 +17,7 @@ from left4me.env import (
     env_int,
     env_list,
     env_networks,
+    env_rate,
     env_str,
     persistent_secret,
 )
@@ -92,6 +93,9 @@ INSTALLED_APPS = [
     "fleet",
     "servers",
     "notices",
+    # django-ninja serves the API docs' Swagger UI from its own static files (no CDN).
+    "ninja",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -274,6 +278,21 @@ LEFT4ME_WORKER_HEARTBEAT_SECONDS = env_float("LEFT4ME_WORKER_HEARTBEAT_SECONDS",
 LEFT4ME_HEALTH_CACHE_SECONDS = env_float("LEFT4ME_HEALTH_CACHE_SECONDS", 5.0)
 if LEFT4ME_WORKER_HEARTBEAT_SECONDS <= 0:
     raise ValueError(f"LEFT4ME_WORKER_HEARTBEAT_SECONDS={LEFT4ME_WORKER_HEARTBEAT_SECONDS} must be above 0")
+
+# --- API --------------------------------------------------------------------------------
+# Requests one API token may make: "N/s", "N/min", "N/hour" or "N/day" (django-ninja's rate
+# format). Counted in Redis (the "api" cache), so every web process counts against one limit;
+# past it the API answers 429 with Retry-After.
+LEFT4ME_API_RATE = env_rate("LEFT4ME_API_RATE", "120/min")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": CELERY_BROKER_URL,
+        "KEY_PREFIX": "left4me:api",
+        "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+    },
+}
 
 # --- Jobs -------------------------------------------------------------------------------
 JOB_HEARTBEAT_SECONDS = env_float("JOB_HEARTBEAT_SECONDS", 10.0)

@@ -29,4 +29,5 @@ urlpatterns = [
     path("p/", include("overlays.urls_players")),
     path("metrics", include("fleet.urls_metrics")),
     path("account/notifications/", include("notices.urls")),
+    path("", include("api.urls")),
 ]

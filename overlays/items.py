@@ -381,6 +381,35 @@ def items_include(*, overlay: Overlay, steam_ids: list[str], user: User | None) 
     return build_enqueue(overlay=overlay, user=user, reason=f"included {named}")
 
 
+def unfollow_keeps(choice: str) -> bool:
+    """Whether an unfollow keeps the collection's items, from the owner's "keep" or "remove"."""
+    if choice not in ("keep", "remove"):
+        raise OverlayError("choose whether to keep or remove the collection's items")
+    return choice == "keep"
+
+
+def collection_item_exclude(*, overlay: Overlay, collection_id: str, steam_id: str, user: User | None) -> Job:
+    """Leave one item of a followed collection out of the overlay: removed and excluded, as the
+    overlay page's remove does, so no refresh brings it back."""
+    _check_member(overlay, collection_id, steam_id)
+    return items_remove(overlay=overlay, steam_ids=[steam_id], user=user)
+
+
+def collection_item_include(*, overlay: Overlay, collection_id: str, steam_id: str, user: User | None) -> Job:
+    """Take back an item of a followed collection that was left out (item_include)."""
+    _check_member(overlay, collection_id, steam_id)
+    return item_include(overlay=overlay, steam_id=steam_id, user=user)
+
+
+def _check_member(overlay: Overlay, collection_id: str, steam_id: str) -> None:
+    """OverlayError unless the overlay follows the collection and the collection holds the item."""
+    collection = OverlayWorkshopCollection.objects.filter(overlay=overlay, steam_id=collection_id).first()
+    if collection is None:
+        raise OverlayError(f"collection {collection_id} is not followed by this overlay")
+    if not collection.members.filter(item__steam_id=steam_id).exists():
+        raise OverlayError(f"workshop item {steam_id} is not in collection {collection_id}")
+
+
 @transaction.atomic
 def collection_unfollow(*, overlay: Overlay, steam_id: str, keep_items: bool, user: User | None) -> Job:
     """Stop following a collection. Its items that no other followed collection holds either

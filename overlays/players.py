@@ -17,7 +17,9 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max
 
 from overlays.contents import stored_panel
@@ -43,6 +45,14 @@ def overlay_share(*, overlay: Overlay) -> str:
         overlay.share_token = secrets.token_urlsafe(TOKEN_BYTES)
         Overlay.objects.filter(pk=overlay.pk).update(share_token=overlay.share_token)
     return overlay.share_token
+
+
+def overlay_share_by(*, overlay: Overlay, user: User) -> str:
+    """Its owner turns the players' page on (publishing the list is the owner's choice alone:
+    PermissionDenied for anyone else, operators too)."""
+    if overlay.owner_id != user.pk:
+        raise PermissionDenied("only its owner shares an overlay")
+    return overlay_share(overlay=overlay)
 
 
 def overlay_share_revoke(*, overlay: Overlay) -> None:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import shutil
 import unicodedata
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import OuterRef, Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.shortcuts import get_object_or_404
 
 from jobs import registry
 from jobs.models import Job, JobLogLine
@@ -27,12 +30,66 @@ from overlays.operations import (
     names,
 )
 from overlays.quotas import quota_of
+from overlays.signals import overlay_page_annotations
 
 NAME_MAX = Overlay._meta.get_field("name").max_length or 100
 
 
+# Power over other users' overlays (Overlay.Meta.permissions).
+MANAGE_ALL_OVERLAYS = "overlays.manage_all_overlays"
+
+
 class OverlayError(ValueError):
     """A user-facing reason why an overlay action was refused."""
+
+
+# --- who may act on which overlay (the pages and the API alike) ------------------------------
+
+
+def overlay_for_user(*, user: User, pk: int) -> Overlay:
+    """The overlay, if `user` may act on it: its owner or a holder of MANAGE_ALL_OVERLAYS;
+    PermissionDenied (403) for anyone else, Http404 when there is none (or it is being deleted)."""
+    overlays = Overlay.objects.select_related("owner", "host", "moving_to").annotate(
+        **overlay_page_annotations
+    )
+    overlay = get_object_or_404(overlays, pk=pk, deleting=False)
+    if overlay.owner_id != user.pk and not user.has_perm(MANAGE_ALL_OVERLAYS):
+        raise PermissionDenied("not your overlay")
+    return overlay
+
+
+def overlays_visible_to(user: User) -> QuerySet[Overlay]:
+    """The overlays `user` sees in their list (everyone's for MANAGE_ALL_OVERLAYS), each with the
+    state of its latest build (`build_state`)."""
+    overlays = Overlay.objects.select_related("owner").filter(deleting=False)
+    if not user.has_perm(MANAGE_ALL_OVERLAYS):
+        overlays = overlays.filter(owner=user)
+    latest = file_jobs(OuterRef("pk"))
+    return overlays.annotate(build_state=Subquery(latest.values("state")[:1]))
+
+
+def usable_hosts(user: User) -> list[Host]:
+    """The hosts `user` may place overlays on, the default one first even before it exists."""
+    hosts = list(hosts_for_user(user))
+    if not Host.objects.filter(name=settings.LEFT4ME_DEFAULT_HOST).exists():
+        hosts.insert(0, Host(name=settings.LEFT4ME_DEFAULT_HOST))  # made on first use
+    return hosts
+
+
+def default_host_of(hosts: list[Host]) -> str:
+    """LEFT4ME_DEFAULT_HOST, or the first of the user's `hosts` when that one is closed to them."""
+    names = [host.name for host in hosts]
+    default = settings.LEFT4ME_DEFAULT_HOST
+    return default if default in names or not names else names[0]
+
+
+def host_chosen(*, user: User, name: str) -> Host | None:
+    """The host a new overlay goes to when `user` names `name` ("": the user's default; None: the
+    default host); overlay_create refuses one the user may not use."""
+    name = name or default_host_of(usable_hosts(user))
+    if name == settings.LEFT4ME_DEFAULT_HOST:
+        return None
+    return host_by_name(name)
 
 
 # --- overlays ---------------------------------------------------------------------------
@@ -135,6 +192,16 @@ def overlay_move_enqueue(*, overlay: Overlay, host: Host, user: User | None) -> 
         operation=MOVE_OVERLAY, subject=overlay, owner=overlay.owner, user=user, reason=f"to {host.name}"
     )
     return job
+
+
+def overlay_move_asked(*, overlay: Overlay, host_name: str, user: User) -> Job:
+    """An operator (MANAGE_ALL_OVERLAYS) moves the overlay to the host named `host_name`:
+    PermissionDenied for anyone else, OverlayError when no such host is named."""
+    if not user.has_perm(MANAGE_ALL_OVERLAYS):
+        raise PermissionDenied("operators only")
+    if not host_name:
+        raise OverlayError("Choose a host to move the overlay to.")
+    return overlay_move_enqueue(overlay=overlay, host=host_by_name(host_name), user=user)
 
 
 @transaction.atomic

@@ -4,12 +4,10 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Concatenate, ParamSpec, Protocol
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -33,6 +31,7 @@ from overlays.items import (
     items_remove,
     items_retry_failed,
     items_unpin,
+    unfollow_keeps,
     unfollow_removes,
 )
 from overlays.models import (
@@ -55,22 +54,24 @@ from overlays.pages import (
     search,
     use_with_server,
 )
-from overlays.players import overlay_share as share_on
+from overlays.players import overlay_share_by as share_on
 from overlays.players import overlay_share_revoke as share_off
 from overlays.quotas import quota_of
 from overlays.services import (
+    MANAGE_ALL_OVERLAYS,
     OverlayError,
     build_enqueue,
-    file_jobs,
-    host_by_name,
-    hosts_for_user,
+    default_host_of,
+    host_chosen,
     latest_file_job,
     overlay_create,
     overlay_delete_enqueue,
-    overlay_move_enqueue,
+    overlay_for_user,
+    overlay_move_asked,
     overlay_refresh_enqueue,
+    overlays_visible_to,
+    usable_hosts,
 )
-from overlays.signals import overlay_page_annotations
 from overlays.states import FILTER_CHOICES
 from workshop.cache import is_workshop_id
 from workshop.models import WorkshopItem
@@ -78,20 +79,11 @@ from workshop.parsing import WorkshopInputError
 
 # At most this many "left out" lines are shown after an add; the build's log has them all.
 LEFT_OUT_SHOWN = 10
-# Power over other users' overlays (Overlay.Meta.permissions).
-MANAGE_ALL_OVERLAYS = "overlays.manage_all_overlays"
 
 
 def _overlay_for_user(request: AuthenticatedHttpRequest, pk: int) -> Overlay:
-    """The overlay, if the user may act on it: its owner or a holder of MANAGE_ALL_OVERLAYS;
-    403 for anyone else."""
-    overlays = Overlay.objects.select_related("owner", "host", "moving_to").annotate(
-        **overlay_page_annotations
-    )
-    overlay = get_object_or_404(overlays, pk=pk, deleting=False)
-    if overlay.owner_id != request.user.pk and not request.user.has_perm(MANAGE_ALL_OVERLAYS):
-        raise PermissionDenied("not your overlay")
-    return overlay
+    """The overlay, if the user may act on it (overlay_for_user: 403 for anyone else)."""
+    return overlay_for_user(user=request.user, pk=pk)
 
 
 P = ParamSpec("P")
@@ -118,22 +110,13 @@ def _job_redirect(job: Job) -> HttpResponse:
     return redirect("jobs:detail", pk=job.pk)
 
 
-def _visible_overlays(request: AuthenticatedHttpRequest) -> QuerySet[Overlay]:
-    overlays = Overlay.objects.select_related("owner").filter(deleting=False)
-    if not request.user.has_perm(MANAGE_ALL_OVERLAYS):
-        overlays = overlays.filter(owner=request.user)
-    latest = file_jobs(OuterRef("pk"))
-    return overlays.annotate(build_state=Subquery(latest.values("state")[:1]))
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def overlay_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
-            overlay = overlay_create(
-                owner=request.user, name=request.POST.get("name", ""), host=_host_chosen(request)
-            )
+            host = host_chosen(user=request.user, name=request.POST.get("host", ""))
+            overlay = overlay_create(owner=request.user, name=request.POST.get("name", ""), host=host)
         except OverlayError as exc:
             return _render_list(request, error=str(exc), status=400)
         messages.success(request, f"Overlay '{overlay.name}' created.")
@@ -141,39 +124,15 @@ def overlay_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _render_list(request)
 
 
-def _host_chosen(request: AuthenticatedHttpRequest) -> Host | None:
-    """The host picked in the form (None: the default host); overlay_create refuses one the
-    user may not use."""
-    name = request.POST.get("host", "") or _default_host_of(_usable_hosts(request.user))
-    if name == settings.LEFT4ME_DEFAULT_HOST:
-        return None
-    return host_by_name(name)
-
-
-def _usable_hosts(user: User) -> list[Host]:
-    """The hosts the user may place overlays on, the default one first even before it exists."""
-    hosts = list(hosts_for_user(user))
-    if not Host.objects.filter(name=settings.LEFT4ME_DEFAULT_HOST).exists():
-        hosts.insert(0, Host(name=settings.LEFT4ME_DEFAULT_HOST))  # made on first use
-    return hosts
-
-
-def _default_host_of(hosts: list[Host]) -> str:
-    """LEFT4ME_DEFAULT_HOST, or the first of the user's `hosts` when that one is closed to them."""
-    names = [host.name for host in hosts]
-    default = settings.LEFT4ME_DEFAULT_HOST
-    return default if default in names or not names else names[0]
-
-
 def _render_list(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
-    overlays = list(_visible_overlays(request).select_related("host"))
-    hosts = _usable_hosts(request.user)
+    overlays = list(overlays_visible_to(request.user).select_related("host"))
+    hosts = usable_hosts(request.user)
     health = OverlayWorkshopItem.objects.filter(overlay__in=overlays).health_by_overlay()
     context = {
         "rows": [(overlay, health.get(overlay.pk, Health())) for overlay in overlays],
         "quota": quota_of(request.user),
         "hosts": hosts if len(hosts) > 1 else [],
-        "default_host": request.POST.get("host") or _default_host_of(hosts),
+        "default_host": request.POST.get("host") or default_host_of(hosts),
         "error": error,
         "name": request.POST.get("name", ""),
     }
@@ -509,21 +468,18 @@ def _render_history(
 @overlay_form
 def overlay_collection_unfollow(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
     overlay = _overlay_for_user(request, pk)
-    choice = request.POST.get("items", "")
-    if choice not in ("keep", "remove"):
-        return _render_detail(
-            request, overlay, error="choose whether to keep or remove the collection's items", status=400
-        )
+    try:
+        keep = unfollow_keeps(request.POST.get("items", ""))
+    except OverlayError as exc:
+        return _render_detail(request, overlay, error=str(exc), status=400)
     collection = overlay.workshop_collections.filter(steam_id=steam_id).first()
     removes = unfollow_removes(overlay=overlay).get(collection.pk, 0) if collection else 0
     try:
-        job = collection_unfollow(
-            overlay=overlay, steam_id=steam_id, keep_items=choice == "keep", user=request.user
-        )
+        job = collection_unfollow(overlay=overlay, steam_id=steam_id, keep_items=keep, user=request.user)
     except OverlayError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
     name = collection.label if collection else steam_id
-    if choice == "keep":
+    if keep:
         messages.success(request, f"Unfollowed {name}; its items stay in {overlay.name}.")
     else:
         messages.success(
@@ -595,18 +551,13 @@ def _delete_error_key(overlay: Overlay) -> str:
 def overlay_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Staff (MANAGE_ALL_OVERLAYS) move an overlay to another host: a job on that host builds it."""
     overlay = _overlay_for_user(request, pk)
-    if not request.user.has_perm(MANAGE_ALL_OVERLAYS):
-        raise PermissionDenied("operators only")
     name = request.POST.get("host", "")
-    if not name:
-        return _render_detail(request, overlay, error="Choose a host to move the overlay to.", status=400)
     try:
-        host = host_by_name(name)
-        job = overlay_move_enqueue(overlay=overlay, host=host, user=request.user)
+        job = overlay_move_asked(overlay=overlay, host_name=name, user=request.user)
     except OverlayError as exc:
         return _render_detail(request, overlay, error=str(exc), status=400)
     messages.success(
-        request, f"Move of {overlay.name} to host {host} queued: it is built there, then its old folder goes."
+        request, f"Move of {overlay.name} to host {name} queued: it is built there, then its old folder goes."
     )
     return _job_redirect(job)
 
@@ -615,9 +566,7 @@ def overlay_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def overlay_share(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Its owner turns the players' page on (publishing the list is the owner's choice alone)."""
     overlay = _overlay_for_user(request, pk)
-    if overlay.owner_id != request.user.pk:
-        raise PermissionDenied("only its owner shares an overlay")
-    share_on(overlay=overlay)
+    share_on(overlay=overlay, user=request.user)
     messages.success(request, "The players' page is on: anyone with its link sees the addons, nothing else.")
     return redirect(f"{overlay.get_absolute_url()}#players")
 

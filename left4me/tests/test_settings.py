@@ -114,3 +114,12 @@ def test_bad_number_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORKSHOP_DOWNLOAD_CONCURRENCY", "0")
     with pytest.raises(ValueError, match="at least 1"):
         envmod.env_int("WORKSHOP_DOWNLOAD_CONCURRENCY", 4, minimum=1)
+
+
+@pytest.mark.parametrize("raw", ["120", "0/min", "ten/min", "5/week"])
+def test_bad_api_rate_fails_loudly(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEFT4ME_API_RATE", raw)
+    with pytest.raises(ValueError, match="LEFT4ME_API_RATE"):
+        envmod.env_rate("LEFT4ME_API_RATE", "120/min")
+    monkeypatch.setenv("LEFT4ME_API_RATE", "30/s")
+    assert envmod.env_rate("LEFT4ME_API_RATE", "120/min") == "30/s"
