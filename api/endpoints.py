@@ -24,16 +24,22 @@ from api.schemas import (
     OverlayDetailOut,
     OverlayIn,
     OverlayOut,
+    RollbackIn,
     UnfollowIn,
+    UploadOut,
 )
 from jobs.models import Job
 from jobs.services import job_cancel, job_for_user, job_retry_now
 from jobs.views import JOBS_PER_PAGE, list_filters, retry_refused, status_body
 from overlays.items import (
+    KeptUpload,
     collection_item_exclude,
     collection_item_include,
     collection_unfollow,
+    history_link,
+    item_history,
     item_rollback,
+    item_skip_upload,
     items_add,
     items_pin,
     items_remove,
@@ -202,9 +208,45 @@ def item_unpin(request: ApiRequest, overlay_id: int, steam_id: str) -> Status[di
 
 
 @overlays.post("/{int:overlay_id}/items/{steam_id}/rollback", response=STARTED)
-def item_roll_back(request: ApiRequest, overlay_id: int, steam_id: str) -> Status[dict[str, object]]:
+def item_roll_back(
+    request: ApiRequest, overlay_id: int, steam_id: str, body: RollbackIn | None = None
+) -> Status[dict[str, object]]:
+    """Roll the item back and pin it: to the kept upload `version`, else to the one before."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
-    return _started(item_rollback(overlay=overlay, steam_id=steam_id, user=request.user))
+    version = body.version if body else None
+    return _started(item_rollback(overlay=overlay, steam_id=steam_id, user=request.user, version=version))
+
+
+def _upload(upload: KeptUpload) -> dict[str, object]:
+    contents = upload.contents
+    return {
+        "version": upload.version,
+        "uploaded_at": upload.uploaded_at,
+        "newest": upload.newest,
+        "linked": upload.linked,
+        "pinned": upload.pinned,
+        "skipped": upload.skipped,
+        "size": contents.file_size if contents else None,
+        "title": contents.title if contents else "",
+        "addon_version": contents.addon_version if contents else "",
+        "changes": contents.changes if contents else {},
+    }
+
+
+@overlays.get("/{int:overlay_id}/items/{steam_id}/history", response={200: list[UploadOut], **REFUSED})
+def item_uploads(request: ApiRequest, overlay_id: int, steam_id: str) -> list[dict[str, object]]:
+    """The item's kept uploads, newest first, as its history page lists them: which is Steam's
+    newest, which the overlay links, pins or skips, and what each changed against the one before."""
+    overlay = overlay_for_user(user=request.user, pk=overlay_id)
+    link = history_link(overlay, steam_id)
+    return [_upload(upload) for upload in item_history(overlay=overlay, link=link)]
+
+
+@overlays.post("/{int:overlay_id}/items/{steam_id}/skip", response=STARTED)
+def item_skip(request: ApiRequest, overlay_id: int, steam_id: str) -> Status[dict[str, object]]:
+    """Skip Steam's newest upload of the item: the one before stays until a newer one arrives."""
+    overlay = overlay_for_user(user=request.user, pk=overlay_id)
+    return _started(item_skip_upload(overlay=overlay, steam_id=steam_id, user=request.user))
 
 
 @overlays.post("/{int:overlay_id}/collections/{steam_id}/unfollow", response=STARTED)

@@ -45,6 +45,25 @@ class UnfollowIn(Schema):
     items: str = ""
 
 
+class RollbackIn(Schema):
+    version: int | None = None  # a kept upload (its Steam time_updated); none: the one before
+
+
+class UploadOut(Schema):
+    """A kept upload of an item, as its history page shows it."""
+
+    version: int
+    uploaded_at: datetime
+    newest: bool
+    linked: bool
+    pinned: bool
+    skipped: bool
+    size: int | None  # None: the file was not read (yet)
+    title: str
+    addon_version: str
+    changes: dict[str, object]
+
+
 class BuildOut(Schema):
     id: int
     state: str

@@ -15,6 +15,7 @@ from typing import TypeVar
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.shortcuts import get_object_or_404
 
 from jobs.models import Job, JobLogLine
 from jobs.services import job_log
@@ -531,6 +532,13 @@ class KeptUpload:
     def uploaded_at(self) -> datetime:
         """Steam's time of the upload."""
         return datetime.fromtimestamp(self.version, tz=UTC)
+
+
+def history_link(overlay: Overlay, steam_id: str) -> OverlayWorkshopItem:
+    """The overlay's link to the item whose history is asked for; Http404 when it has none."""
+    return get_object_or_404(
+        OverlayWorkshopItem.objects.select_related("item"), overlay=overlay, item__steam_id=steam_id
+    )
 
 
 def item_history(*, overlay: Overlay, link: OverlayWorkshopItem) -> list[KeptUpload]:

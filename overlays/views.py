@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.db.models import Count, Exists, OuterRef
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -22,6 +22,7 @@ from left4me.units import counted
 from overlays.contents import contents_context
 from overlays.items import (
     collection_unfollow,
+    history_link,
     item_history,
     item_rollback,
     item_skip_upload,
@@ -412,7 +413,7 @@ def _include(request: AuthenticatedHttpRequest, overlay: Overlay, steam_ids: lis
 def overlay_item_history(request: AuthenticatedHttpRequest, pk: int, steam_id: str) -> HttpResponse:
     """The item's kept uploads and what each changed; a POST of `version` rolls back to it."""
     overlay = _overlay_for_user(request, pk)
-    link = _history_link(overlay, steam_id)
+    link = history_link(overlay, steam_id)
     if request.method == "GET":
         return _render_history(request, overlay, link)
     version = request.POST.get("version", "")
@@ -433,7 +434,7 @@ def overlay_item_skip(request: AuthenticatedHttpRequest, pk: int, steam_id: str)
     overlay = _overlay_for_user(request, pk)
     if request.method == "GET":
         return redirect("overlays:item_history", pk=pk, steam_id=steam_id)
-    link = _history_link(overlay, steam_id)
+    link = history_link(overlay, steam_id)
     try:
         job = item_skip_upload(overlay=overlay, steam_id=steam_id, user=request.user)
     except OverlayError as exc:
@@ -442,12 +443,6 @@ def overlay_item_skip(request: AuthenticatedHttpRequest, pk: int, steam_id: str)
         request, f"Skipped the newest upload of {link.item.label}; you are told when Steam has a newer one."
     )
     return _job_redirect(job)
-
-
-def _history_link(overlay: Overlay, steam_id: str) -> OverlayWorkshopItem:
-    return get_object_or_404(
-        OverlayWorkshopItem.objects.select_related("item"), overlay=overlay, item__steam_id=steam_id
-    )
 
 
 def _render_history(

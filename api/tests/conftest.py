@@ -19,8 +19,10 @@ class ApiClient:
     def __call__(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         headers = {"Authorization": f"Bearer {self.secret}"} if self.secret is not None else {}
         send = getattr(self.client, method.lower())
-        if body is None:
-            return send(f"/api/v1{path}", headers=headers)
+        if body is None:  # no body at all, as `curl -X POST` sends
+            if method == "GET":
+                return send(f"/api/v1{path}", headers=headers)
+            return send(f"/api/v1{path}", data=b"", content_type="application/json", headers=headers)
         return send(f"/api/v1{path}", data=json.dumps(body), content_type="application/json", headers=headers)
 
 

@@ -12,9 +12,12 @@ from api.tests.conftest import ApiClient
 from jobs.models import Job, JobItem, JobLogLine
 from overlays.services import overlay_create
 from tests.support.helpers import item_from_steam, make_job, put_in_cache
-from workshop.models import WorkshopItem
+from workshop.cache import keep_version
+from workshop.models import WorkshopItem, WorkshopItemContents
 
 pytestmark = pytest.mark.django_db
+
+OLD, NEW = 1_700_000_000, 1_700_000_900
 
 
 def test_overlays_list_and_read(api, owner, stranger, overlay, steam):
@@ -90,6 +93,24 @@ def test_items_are_listed_with_the_state_the_page_shows(api, overlay, steam):
     }
     filtered = api("GET", f"/overlays/{overlay.pk}/items?state=failed").json()
     assert [row["steam_id"] for row in filtered["items"]] == ["102"]
+
+
+def test_an_items_history_lists_its_kept_uploads_newest_first(api, overlay, steam, settings):
+    steam.add_item("101", size=100, time_updated=NEW)
+    item = item_from_steam(steam, "101", overlay=overlay)
+    for version in (OLD, NEW):
+        keep_version(settings.WORKSHOP_CACHE_ROOT, "101", put_in_cache(item, b"x" * 3, mtime=version))
+    WorkshopItemContents.objects.create(
+        item=item, version=NEW, title="Remix", addon_version="2", file_size=3, changes={"maps_added": ["c1"]}
+    )
+
+    body = api("GET", f"/overlays/{overlay.pk}/items/101/history").json()
+
+    assert [(u["version"], u["newest"], u["size"], u["title"], u["changes"]) for u in body] == [
+        (NEW, True, 3, "Remix", {"maps_added": ["c1"]}),
+        (OLD, False, None, "", {}),
+    ]
+    assert api("GET", f"/overlays/{overlay.pk}/items/999/history").status_code == 404
 
 
 @pytest.mark.parametrize(

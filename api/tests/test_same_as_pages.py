@@ -128,6 +128,32 @@ CASES = {
         setup="built",
         status=BAD,
     ),
+    "roll back to an upload": Case(
+        "overlays:item_history",
+        ("/overlays/{pk}/items/101/history/", {"version": str(OLD)}),
+        ("POST", "/overlays/{pk}/items/101/rollback", {"version": OLD}),
+        setup="updated",
+    ),
+    "roll back to an upload not kept": Case(
+        "overlays:item_history",
+        ("/overlays/{pk}/items/101/history/", {"version": "123"}),
+        ("POST", "/overlays/{pk}/items/101/rollback", {"version": 123}),
+        setup="updated",
+        status=BAD,
+    ),
+    "skip the newest upload": Case(
+        "overlays:item_skip",
+        ("/overlays/{pk}/items/101/skip/", {}),
+        ("POST", "/overlays/{pk}/items/101/skip", None),
+        setup="updated",
+    ),
+    "skip, nothing earlier": Case(
+        "overlays:item_skip",
+        ("/overlays/{pk}/items/101/skip/", {}),
+        ("POST", "/overlays/{pk}/items/101/skip", None),
+        setup="built",
+        status=BAD,
+    ),
     "exclude a collection's item": Case(
         "overlays:item_delete",
         ("/overlays/{pk}/items/102/delete/", {}),
@@ -228,6 +254,7 @@ CASES = {
 READS = {
     "overlays:detail": "GET /overlays/{id}",
     "overlays:status": "GET /overlays/{id}/items",
+    "overlays:item_history": "GET /overlays/{id}/items/{steam_id}/history",
     "overlays:maps_txt": "not in the API: a file for game servers, served by the page itself",
     "overlays:families": "not in the API: a part of the overlay page",
     "jobs:list": "GET /jobs",
@@ -274,7 +301,7 @@ def _state(overlay: Overlay) -> dict[str, Any]:
     return {
         "deleting": overlay.deleting,
         "shared": bool(overlay.share_token),
-        "links": sorted(links.values_list("item__steam_id", "direct", "pinned_version")),
+        "links": sorted(links.values_list("item__steam_id", "direct", "pinned_version", "skipped_version")),
         "excluded": sorted(
             OverlayWorkshopExclusion.objects.filter(overlay=overlay).values_list("item__steam_id", flat=True)
         ),

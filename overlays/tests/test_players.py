@@ -123,7 +123,7 @@ def test_the_page_shows_the_addons_without_a_login_and_nothing_of_the_host(share
         in body
     )
     assert 'src="https://img.example/1.jpg"' in body
-    assert "3.0\xa0MB" in body and "4.0\xa0MB in all" in body
+    assert "3.0 MiB" in body and "4.0 MiB in all" in body
     assert "Carnival Remix" in body and "c2m1_remix, c2m2_remix" in body
     assert '<a href="https://steamcommunity.com/sharedfiles/filedetails/?id=5005">Our maps</a>' in body
     for secret in ("/srv/left4me", "alice", "local", "build_overlay", "Broken", f"/overlays/{shared.pk}"):

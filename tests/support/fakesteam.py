@@ -290,6 +290,14 @@ class FakeSteam:
         with self.lock:
             return sum(self.api_posts.values())
 
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        """Until no file body is being sent: the counters then hold every byte a finished or
+        dropped response wrote (a client may read the last bytes before they are counted)."""
+        deadline = time.monotonic() + timeout
+        while self.sending:
+            assert time.monotonic() < deadline, "the stand-in is still sending"
+            time.sleep(0.01)
+
     def reset_counters(self) -> None:
         with self.lock:
             self.gets.clear()

@@ -97,6 +97,7 @@ def test_one_range_failing_twice_is_retried_alone(steam: FakeSteam, cache: Path)
     assert asked.count(third) == 3
     assert sorted(set(asked)) == sorted(ranges(size, 4))
     assert len(asked) == 6  # the other ranges once each
+    steam.wait_idle()
     assert steam.sent["304"] == size
 
 
@@ -208,8 +209,7 @@ def test_a_killed_download_resumes_only_the_missing_ranges(steam: FakeSteam, cac
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-    while steam.sending:  # the server notices the dead connections
-        time.sleep(0.01)
+    steam.wait_idle()  # the server notices the dead connections
     kept = recorded(part, fake.size)
     assert all(0 < done < end - start for start, end, done in kept)
     steam.reset_counters()
@@ -219,6 +219,7 @@ def test_a_killed_download_resumes_only_the_missing_ranges(steam: FakeSteam, cac
         steam_id="309", file_url=steam.file_url("309"), file_size=fake.size, time_updated=1_700_000_000
     )
     assert download_with_retry(meta, cache, Hooks(lines=lines)) is True
+    steam.wait_idle()
 
     assert sorted(steam.range_headers["309"]) == sorted(f"bytes={s + d}-{e - 1}" for s, e, d in kept)
     assert steam.sent["309"] == sum(e - s - d for s, e, d in kept)  # nothing fetched twice
