@@ -15,7 +15,7 @@ screenshots:
 	@deploy/dev.sh screenshots $(ARGS)
 
 # ruff (lint and format), mypy with django-stubs (strict, non-test code) and import-linter
-# (apps import one way: api -> servers | fleet -> overlays -> workshop -> jobs -> left4me; contracts in
+# (apps import one way: api -> notices -> servers | fleet -> overlays -> workshop -> jobs -> left4me; contracts in
 # pyproject.toml).
 lint: setup
 	.venv/bin/ruff check .
