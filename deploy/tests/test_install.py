@@ -312,7 +312,7 @@ def _get(port: int, path: str, **headers: str) -> tuple[int, dict[str, str], byt
     )
     opener = urllib.request.build_opener(_NoRedirect)
     try:
-        with opener.open(request, timeout=10) as response:
+        with opener.open(request, timeout=30) as response:  # a cold gunicorn worker, a busy machine
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
