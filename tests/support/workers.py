@@ -32,6 +32,9 @@ def worker_env(**extra: str) -> dict[str, str]:
     env["WORKSHOP_DOWNLOAD_HOSTS"] = ",".join(settings.WORKSHOP_DOWNLOAD_HOSTS)
     env["LEFT4ME_NOTIFY_PRIVATE_HOSTS"] = ",".join(settings.LEFT4ME_NOTIFY_PRIVATE_HOSTS)
     env["LEFT4ME_NOTIFY_DIGEST_SECONDS"] = str(settings.LEFT4ME_NOTIFY_DIGEST_SECONDS)
+    # Django's system checks (the URLconf and the API's schemas imported only for them) are the
+    # web's start-up and the check tests'; a worker per test would pay them each time.
+    env["CELERY_SKIP_CHECKS"] = "1"
     env.update(extra)
     return env
 
