@@ -10,13 +10,16 @@ from ninja.errors import ValidationError
 
 from api.auth import TokenAuth, TokenRateThrottle
 from api.endpoints import JobRefused, jobs, overlays
+from api.endpoints_fleet import notifications, operators, servers
+from notices.services import NoticeError
 from overlays.services import OverlayError
 from workshop.parsing import WorkshopInputError
 
 api = NinjaAPI(
     title="left4me",
     version="1",
-    description="Overlays, their workshop items and jobs, as the pages show them. "
+    description="Overlays, their workshop items and jobs, game servers, notice destinations, and "
+    "for operators the hosts and the cache, as the pages show them. "
     "Send `Authorization: Bearer <token>` (tokens: /account/tokens/).",
     urls_namespace="api",
     auth=TokenAuth(),
@@ -24,6 +27,9 @@ api = NinjaAPI(
 )
 api.add_router("/overlays", overlays)
 api.add_router("/jobs", jobs)
+api.add_router("/servers", servers)
+api.add_router("/notifications", notifications)
+api.add_router("", operators)
 
 
 def _detail(request: HttpRequest, text: str, status: int) -> HttpResponse:
@@ -31,6 +37,7 @@ def _detail(request: HttpRequest, text: str, status: int) -> HttpResponse:
 
 
 @api.exception_handler(JobRefused)
+@api.exception_handler(NoticeError)
 @api.exception_handler(OverlayError)
 @api.exception_handler(WorkshopInputError)
 def refused(request: HttpRequest, exc: Exception) -> HttpResponse:

@@ -74,7 +74,7 @@ REFUSED = {400: Error, 403: Error, 404: Error}
 STARTED = {202: JobStarted, **REFUSED}
 
 
-def _started(job: Job, **more: object) -> Status[dict[str, object]]:
+def started(job: Job, **more: object) -> Status[dict[str, object]]:
     return Status(202, {"job": job.pk, "url": reverse("jobs:detail", args=[job.pk]), **more})
 
 
@@ -139,7 +139,7 @@ def overlay_read(request: ApiRequest, overlay_id: int) -> dict[str, object]:
 def overlay_delete(request: ApiRequest, overlay_id: int) -> Status[dict[str, object]]:
     """Delete an overlay: hidden at once, its folder removed by the job."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
-    return _started(overlay_delete_enqueue(overlay=overlay, user=request.user))
+    return started(overlay_delete_enqueue(overlay=overlay, user=request.user))
 
 
 def _item(row: Row) -> dict[str, object]:
@@ -186,25 +186,25 @@ def items_new(request: ApiRequest, overlay_id: int, body: ItemsIn) -> Status[dic
     """Add items and collections, the mixed input the overlay page's form takes."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     result = items_add(overlay=overlay, text=body.input, input_mode=body.mode, user=request.user)
-    return _started(result.job, added=result.added, left_out=result.messages)
+    return started(result.job, added=result.added, left_out=result.messages)
 
 
 @overlays.delete("/{int:overlay_id}/items/{steam_id}", response=STARTED)
 def item_delete(request: ApiRequest, overlay_id: int, steam_id: str) -> Status[dict[str, object]]:
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
-    return _started(items_remove(overlay=overlay, steam_ids=[steam_id], user=request.user))
+    return started(items_remove(overlay=overlay, steam_ids=[steam_id], user=request.user))
 
 
 @overlays.post("/{int:overlay_id}/items/{steam_id}/pin", response=STARTED)
 def item_pin(request: ApiRequest, overlay_id: int, steam_id: str) -> Status[dict[str, object]]:
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
-    return _started(items_pin(overlay=overlay, steam_ids=[steam_id], user=request.user))
+    return started(items_pin(overlay=overlay, steam_ids=[steam_id], user=request.user))
 
 
 @overlays.post("/{int:overlay_id}/items/{steam_id}/unpin", response=STARTED)
 def item_unpin(request: ApiRequest, overlay_id: int, steam_id: str) -> Status[dict[str, object]]:
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
-    return _started(items_unpin(overlay=overlay, steam_ids=[steam_id], user=request.user))
+    return started(items_unpin(overlay=overlay, steam_ids=[steam_id], user=request.user))
 
 
 @overlays.post("/{int:overlay_id}/items/{steam_id}/rollback", response=STARTED)
@@ -214,7 +214,7 @@ def item_roll_back(
     """Roll the item back and pin it: to the kept upload `version`, else to the one before."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     version = body.version if body else None
-    return _started(item_rollback(overlay=overlay, steam_id=steam_id, user=request.user, version=version))
+    return started(item_rollback(overlay=overlay, steam_id=steam_id, user=request.user, version=version))
 
 
 def _upload(upload: KeptUpload) -> dict[str, object]:
@@ -246,7 +246,7 @@ def item_uploads(request: ApiRequest, overlay_id: int, steam_id: str) -> list[di
 def item_skip(request: ApiRequest, overlay_id: int, steam_id: str) -> Status[dict[str, object]]:
     """Skip Steam's newest upload of the item: the one before stays until a newer one arrives."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
-    return _started(item_skip_upload(overlay=overlay, steam_id=steam_id, user=request.user))
+    return started(item_skip_upload(overlay=overlay, steam_id=steam_id, user=request.user))
 
 
 @overlays.post("/{int:overlay_id}/collections/{steam_id}/unfollow", response=STARTED)
@@ -257,7 +257,7 @@ def unfollow(
     only it brought."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     keep = unfollow_keeps(body.items)
-    return _started(
+    return started(
         collection_unfollow(overlay=overlay, steam_id=steam_id, keep_items=keep, user=request.user)
     )
 
@@ -266,14 +266,14 @@ def unfollow(
 def exclude(request: ApiRequest, overlay_id: int, steam_id: str, item: str) -> Status[dict[str, object]]:
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     job = collection_item_exclude(overlay=overlay, collection_id=steam_id, steam_id=item, user=request.user)
-    return _started(job)
+    return started(job)
 
 
 @overlays.post("/{int:overlay_id}/collections/{steam_id}/include/{item}", response=STARTED)
 def include(request: ApiRequest, overlay_id: int, steam_id: str, item: str) -> Status[dict[str, object]]:
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     job = collection_item_include(overlay=overlay, collection_id=steam_id, steam_id=item, user=request.user)
-    return _started(job)
+    return started(job)
 
 
 @overlays.post("/{int:overlay_id}/refresh", response=STARTED)
@@ -281,14 +281,14 @@ def refresh(request: ApiRequest, overlay_id: int) -> Status[dict[str, object]]:
     """Ask Steam for news of every item, then build (a refresh already queued is answered)."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     job, _created = overlay_refresh_enqueue(overlay=overlay, user=request.user)
-    return _started(job)
+    return started(job)
 
 
 @overlays.post("/{int:overlay_id}/build", response=STARTED)
 def build(request: ApiRequest, overlay_id: int) -> Status[dict[str, object]]:
     """Build now: download what is missing and link every item."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
-    return _started(build_enqueue(overlay=overlay, user=request.user, reason="build now"))
+    return started(build_enqueue(overlay=overlay, user=request.user, reason="build now"))
 
 
 @overlays.post("/{int:overlay_id}/retry-failed", response=STARTED)
@@ -296,14 +296,14 @@ def retry_failed(request: ApiRequest, overlay_id: int) -> Status[dict[str, objec
     """A build that downloads again the items whose last download failed."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
     job, _failed = items_retry_failed(overlay=overlay, user=request.user)
-    return _started(job)
+    return started(job)
 
 
 @overlays.post("/{int:overlay_id}/move", response=STARTED)
 def move(request: ApiRequest, overlay_id: int, body: MoveIn) -> Status[dict[str, object]]:
     """Operators: move the overlay to another host (built there, then its old folder goes)."""
     overlay = overlay_for_user(user=request.user, pk=overlay_id)
-    return _started(overlay_move_asked(overlay=overlay, host_name=body.host, user=request.user))
+    return started(overlay_move_asked(overlay=overlay, host_name=body.host, user=request.user))
 
 
 @overlays.post("/{int:overlay_id}/share", response={200: OverlayDetailOut, **REFUSED})
@@ -373,4 +373,4 @@ def job_retry(request: ApiRequest, job_id: int) -> Status[dict[str, object]]:
     job = job_for_user(user=request.user, pk=job_id)
     if not job_retry_now(job=job):
         raise JobRefused(retry_refused(job))
-    return _started(job)
+    return started(job)

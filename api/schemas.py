@@ -178,3 +178,77 @@ class JobDetailOut(Schema):
     finished_at: str | None
     items: list[JobItemOut]
     lines: list[JobLineOut]
+
+
+class ServerOut(Schema):
+    """A game server as its page lists it (never its RCON password)."""
+
+    id: int
+    name: str
+    overlay: int
+    overlay_name: str
+    host: str
+    address: str
+    port: int
+    apply_policy: str
+    state: str
+    map: str
+    players: int
+    max_players: int
+    url: str
+
+
+class ServerApplyJob(Schema):
+    id: int
+    state: str
+    title: str
+    waiting: str
+    error: str
+
+
+class ServerStatusOut(ServerOut):
+    """The server with what its page polls: the last answer of the game server and the apply."""
+
+    latency_ms: float | None
+    last_seen: str | None
+    applied_build: int | None
+    pending_changes: int
+    line: str
+    apply_job: ServerApplyJob | None
+
+
+class DestinationIn(Schema):
+    name: str
+    url: str
+    events: list[str] = []  # none: every event the user may take
+
+
+class DestinationOut(Schema):
+    """A notice destination; its URL is a secret and only its scheme and a masked host show."""
+
+    id: int
+    name: str
+    shown_url: str
+    events: list[str]
+    disabled: bool
+    failures: int
+    last_error: str
+    last_sent_at: datetime | None
+
+
+class HostOut(Schema):
+    name: str
+    status: str
+    overlays: int
+    cache_bytes: int | None
+    free_bytes: int | None
+    total_bytes: int | None
+    last_seen_at: datetime | None
+
+
+class CollectIn(Schema):
+    host: str = ""  # none: the default host
+
+
+class CollectStarted(JobStarted):
+    created: bool  # False: a collection already queued or running is the answer

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 
 from fleet.operations import COLLECT_WORKSHOP_CACHE, REFRESH_WORKSHOP_ITEMS, REINDEX_WORKSHOP_CONTENTS
 from jobs.models import Job
 from jobs.services import job_enqueue
 from left4me.models import Host, host_default
+
+# Power over the shared cache and the hosts (Overlay.Meta.permissions: the codename predates
+# this app).
+VIEW_STORAGE = "overlays.view_storage"
+
+
+def storage_viewer_only(user: User) -> None:
+    """PermissionDenied (403) for anyone without VIEW_STORAGE: storage and hosts are operators'."""
+    if not user.has_perm(VIEW_STORAGE):
+        raise PermissionDenied("operators only")
 
 
 def global_refresh_enqueue() -> tuple[Job, bool]:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from fleet.services import cache_collect_enqueue
+from fleet.services import cache_collect_enqueue, storage_viewer_only
 from fleet.storage import storage_report
 from left4me.http import AuthenticatedHttpRequest
 from left4me.models import Host, host_default
@@ -20,19 +19,12 @@ from overlays.services import OverlayError, host_by_name
 
 # The Storage page lists this many collectable items, the soonest first.
 COLLECTABLE_SHOWN = 50
-# Power over the shared cache (Overlay.Meta.permissions: the codename predates this app).
-VIEW_STORAGE = "overlays.view_storage"
-
-
-def _storage_viewer_only(request: AuthenticatedHttpRequest) -> None:
-    if not request.user.has_perm(VIEW_STORAGE):
-        raise PermissionDenied("operators only")
 
 
 @login_required
 @require_GET
 def storage(request: AuthenticatedHttpRequest) -> HttpResponse:
-    _storage_viewer_only(request)
+    storage_viewer_only(request.user)
     return _render_storage(request)
 
 
@@ -58,7 +50,7 @@ def _render_storage(request: AuthenticatedHttpRequest, *, error: str = "", statu
 @require_POST
 def storage_collect(request: AuthenticatedHttpRequest) -> HttpResponse:
     """*Collect now*: the collection job (the one already queued or running, if any)."""
-    _storage_viewer_only(request)
+    storage_viewer_only(request.user)
     name = request.POST.get("host", "")
     try:
         host = host_by_name(name) if name else host_default()

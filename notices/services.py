@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from jobs.models import Job
@@ -41,6 +43,15 @@ class NoticeError(ValueError):
 
 
 # --- destinations -------------------------------------------------------------------------
+
+
+def destination_for_user(*, user: User, pk: int) -> Destination:
+    """One of the user's own destinations; 404 when there is none, 403 for another user's
+    (operators included: a destination's URL is its owner's secret)."""
+    destination = get_object_or_404(Destination, pk=pk)
+    if destination.user_id != user.pk:
+        raise PermissionDenied("not your destination")
+    return destination
 
 
 def destination_add(*, user: User, name: str, url: str, events: Iterable[str]) -> Destination:

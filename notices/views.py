@@ -2,24 +2,20 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from left4me.http import AuthenticatedHttpRequest
 from notices.events import events_for
 from notices.models import Destination
-from notices.services import NoticeError, destination_add, destination_delete, destination_test
-
-
-def _destination_for_user(request: AuthenticatedHttpRequest, pk: int) -> Destination:
-    """One of the user's own destinations; 403 for another user's (operators included: a
-    destination's URL is its owner's secret)."""
-    destination = get_object_or_404(Destination, pk=pk)
-    if destination.user_id != request.user.pk:
-        raise PermissionDenied("not your destination")
-    return destination
+from notices.services import (
+    NoticeError,
+    destination_add,
+    destination_delete,
+    destination_for_user,
+    destination_test,
+)
 
 
 @login_required
@@ -54,7 +50,7 @@ def _render_list(request: AuthenticatedHttpRequest, *, error: str = "", status: 
 @login_required
 @require_POST
 def destination_test_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    destination = _destination_for_user(request, pk)
+    destination = destination_for_user(user=request.user, pk=pk)
     job = destination_test(destination=destination)
     messages.success(request, f"Test notice to {destination.name} queued.")
     return redirect("jobs:detail", pk=job.pk)
@@ -63,7 +59,7 @@ def destination_test_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRes
 @login_required
 @require_POST
 def destination_delete_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    destination = _destination_for_user(request, pk)
+    destination = destination_for_user(user=request.user, pk=pk)
     destination_delete(destination=destination)
     messages.success(request, f"Destination '{destination.name}' removed.")
     return redirect("notices:list")
