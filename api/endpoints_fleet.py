@@ -4,7 +4,6 @@ calls the services its page calls, with the same access rule."""
 
 from __future__ import annotations
 
-from django.db.models import Count
 from django.urls import reverse
 from ninja import Router, Status
 
@@ -19,13 +18,16 @@ from api.schemas import (
     ServerOut,
     ServerStatusOut,
 )
-from fleet.services import cache_collect_enqueue, storage_viewer_only
-from left4me.models import Host, host_default
+from fleet.services import (
+    cache_collect_enqueue,
+    host_named_or_default,
+    hosts_with_overlay_counts,
+    storage_viewer_only,
+)
 from notices.models import Destination
 from notices.services import destination_add, destination_delete, destination_for_user, destination_test
-from overlays.services import host_by_name
 from servers.models import GameServer
-from servers.services import server_apply_enqueue, server_for_user, server_status, servers_visible_to
+from servers.services import server_apply_now, server_for_user, server_status, servers_visible_to
 
 servers = Router(tags=["game servers"])
 notifications = Router(tags=["notices"])
@@ -70,7 +72,7 @@ def server_read(request: ApiRequest, server_id: int) -> dict[str, object]:
 def server_apply(request: ApiRequest, server_id: int) -> Status[dict[str, object]]:
     """Apply now, whatever the server's policy, as the page's button does."""
     server = server_for_user(request.user, server_id)
-    return started(server_apply_enqueue(server=server, user=request.user, reason="asked by hand", now=True))
+    return started(server_apply_now(server=server, user=request.user))
 
 
 # --- notice destinations ------------------------------------------------------------------------
@@ -122,7 +124,6 @@ def destination_remove(request: ApiRequest, destination_id: int) -> Status[None]
 def host_list(request: ApiRequest) -> list[dict[str, object]]:
     """Every host with its status and its worker's last report, as the Storage page lists them."""
     storage_viewer_only(request.user)
-    hosts = Host.objects.annotate(overlay_count=Count("overlays")).order_by("name")
     return [
         {
             "name": host.name,
@@ -133,7 +134,7 @@ def host_list(request: ApiRequest) -> list[dict[str, object]]:
             "total_bytes": host.total_bytes,
             "last_seen_at": host.last_seen_at,
         }
-        for host in hosts
+        for host in hosts_with_overlay_counts()
     ]
 
 
@@ -142,8 +143,6 @@ def storage_collect(request: ApiRequest, body: CollectIn | None = None) -> Statu
     """*Collect now* of the Storage page: the collection job of `host` (default: the default
     host), or the one already queued or running there (`created` false)."""
     storage_viewer_only(request.user)
-    name = body.host if body else ""
-    job, created = cache_collect_enqueue(
-        user=request.user, host=host_by_name(name) if name else host_default()
-    )
+    host = host_named_or_default(body.host if body else "")
+    job, created = cache_collect_enqueue(user=request.user, host=host)
     return started(job, created=created)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Count, Q, QuerySet
+from django_stubs_ext import WithAnnotations
 
 from fleet.operations import COLLECT_WORKSHOP_CACHE, REFRESH_WORKSHOP_ITEMS, REINDEX_WORKSHOP_CONTENTS
 from jobs.models import Job
 from jobs.services import job_enqueue
 from left4me.models import Host, host_default
+from overlays.services import host_by_name
 
 # Power over the shared cache and the hosts (Overlay.Meta.permissions: the codename predates
 # this app).
@@ -31,6 +35,21 @@ def cache_collect_enqueue(*, user: User | None, host: Host | None = None) -> tup
     """Garbage collection of one host's workshop cache, on that host (default: the default host),
     as a job (*Collect now* on the Storage page)."""
     return job_enqueue(operation=COLLECT_WORKSHOP_CACHE, subject=host or host_default(), user=user)
+
+
+def host_named_or_default(name: str) -> Host:
+    """The host *Collect now* names (the Storage page and the API), else the default host;
+    OverlayError for a name no host has."""
+    return host_by_name(name) if name else host_default()
+
+
+class OverlayCount(TypedDict):
+    overlay_count: int
+
+
+def hosts_with_overlay_counts() -> QuerySet[WithAnnotations[Host, OverlayCount]]:
+    """Every host by name, each with `overlay_count`, as the Storage page and the API list them."""
+    return Host.objects.annotate(overlay_count=Count("overlays")).order_by("name")
 
 
 def cache_collect_enqueue_all(*, user: User | None) -> list[Job]:

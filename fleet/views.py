@@ -5,17 +5,20 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from fleet.services import cache_collect_enqueue, storage_viewer_only
+from fleet.services import (
+    cache_collect_enqueue,
+    host_named_or_default,
+    hosts_with_overlay_counts,
+    storage_viewer_only,
+)
 from fleet.storage import storage_report
 from left4me.http import AuthenticatedHttpRequest
-from left4me.models import Host, host_default
 from left4me.units import human_duration
-from overlays.services import OverlayError, host_by_name
+from overlays.services import OverlayError
 
 # The Storage page lists this many collectable items, the soonest first.
 COLLECTABLE_SHOWN = 50
@@ -29,7 +32,7 @@ def storage(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 def _render_storage(request: AuthenticatedHttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
-    hosts = list(Host.objects.annotate(overlay_count=Count("overlays")))
+    hosts = list(hosts_with_overlay_counts())
     here = next((host for host in hosts if host.is_here), None)
     # This machine's cache in detail, when it is a host (a web host of a fleet has none).
     report = storage_report() if (here and here.overlay_count) or len(hosts) <= 1 else None
@@ -51,9 +54,8 @@ def _render_storage(request: AuthenticatedHttpRequest, *, error: str = "", statu
 def storage_collect(request: AuthenticatedHttpRequest) -> HttpResponse:
     """*Collect now*: the collection job (the one already queued or running, if any)."""
     storage_viewer_only(request.user)
-    name = request.POST.get("host", "")
     try:
-        host = host_by_name(name) if name else host_default()
+        host = host_named_or_default(request.POST.get("host", ""))
     except OverlayError as exc:
         return _render_storage(request, error=str(exc), status=400)
     job, created = cache_collect_enqueue(user=request.user, host=host)

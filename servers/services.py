@@ -149,6 +149,11 @@ def server_apply_enqueue(
     return job
 
 
+def server_apply_now(*, server: GameServer, user: User) -> Job:
+    """*Apply now* (the server's page and the API): at once, whatever the policy."""
+    return server_apply_enqueue(server=server, user=user, reason="asked by hand", now=True)
+
+
 def addons_changed(*, overlay: Overlay, build: int, items: int) -> list[Job]:
     """A build changed `overlay`'s addons/: record it, and queue an apply for each of its
     servers whose policy is not manual."""

@@ -17,7 +17,7 @@ from servers.services import (
     ServerError,
     apply_job,
     overlays_for_servers,
-    server_apply_enqueue,
+    server_apply_now,
     server_delete,
     server_for_user,
     server_save,
@@ -97,7 +97,7 @@ def server_remove(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def server_apply(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Apply now, whatever the policy; 302 to the job."""
     server = server_for_user(request.user, pk)
-    job = server_apply_enqueue(server=server, user=request.user, reason="asked by hand", now=True)
+    job = server_apply_now(server=server, user=request.user)
     return redirect("jobs:detail", pk=job.pk)
 
 
