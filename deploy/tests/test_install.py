@@ -6,6 +6,7 @@ reuse it and run the script again, as an operator would.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -36,15 +38,28 @@ ACCEPTED_DEPLOY_WARNINGS = {"security.W021"}
 def _clean_env() -> dict[str, str]:
     """What a root shell has: no test settings leak into the installed app."""
     keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "http_proxy", "https_proxy", "no_proxy"}
+    keep |= {"SSL_CERT_FILE", "SSL_CERT_DIR"}  # the machine's CA bundle, for uv as for pip's config
     env = {key: value for key, value in os.environ.items() if key in keep or key.startswith("PIP_")}
     # pip's compiling of every installed module is pip's own work (and most of an install's
     # time here); the app compiles what it imports.
     env["PIP_NO_COMPILE"] = "1"
     venv_bin = str(BASE_DIR / ".venv" / "bin")
     env["PATH"] = os.pathsep.join(
-        p for p in env.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p != venv_bin
+        [*_uv_only(), *(p for p in env.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p != venv_bin)]
     )
     return env
+
+
+@functools.cache
+def _uv_only() -> list[str]:
+    """A folder holding only the dev venv's uv (make test puts it there when PyPI answers), so that
+    install.sh installs with uv as on a machine that has it; none without one (then pip)."""
+    uv = BASE_DIR / ".venv" / "bin" / "uv"
+    if not uv.exists():
+        return []
+    folder = Path(tempfile.mkdtemp(prefix="uv-only-"))
+    (folder / "uv").symlink_to(uv)
+    return [str(folder)]
 
 
 def run_install(prefix: Path, *args: str, timeout: float = 170) -> subprocess.CompletedProcess[str]:
@@ -199,6 +214,12 @@ def test_a_second_run_changes_nothing_and_keeps_the_secret(prefix: Path) -> None
     assert "keeping" in result.stdout
     assert "installing requirements" not in result.stdout
     assert snapshot(prefix) == before
+
+
+def test_the_install_says_which_installer_it_used(first_install: tuple[Path, str]) -> None:
+    prefix, printed = first_install
+    installer = "uv" if _uv_only() else "pip"
+    assert f"installing requirements.txt into {prefix}/opt/left4me/.venv with {installer}" in printed
 
 
 def test_first_admin_instructions_are_printed(first_install: tuple[Path, str]) -> None:
