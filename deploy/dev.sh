@@ -15,11 +15,12 @@ stamp() { echo "$(sha256sum "$1" | cut -d' ' -f1) compiled"; }
 
 # The venv with requirements.txt (what a server runs, and honcho for `make run`), and with
 # `ensure_venv dev` requirements-dev.txt too (tests, lint, browser tools). A stamp per file
-# skips pip while its file is unchanged.
+# skips the install while its file is unchanged.
 ensure_venv() {
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
-    "$PY" -m venv "$VENV"
+    # Without pip (its own install takes seconds): uv installs into it, or pip once put in below.
+    "$PY" -m venv --without-pip "$VENV"
   fi
   local files=(requirements.txt) file stale=()
   [ "${1:-}" != dev ] || files+=(requirements-dev.txt)
@@ -28,18 +29,26 @@ ensure_venv() {
   done
   [ ${#stale[@]} -gt 0 ] || return 0
   say "installing ${files[*]}"
-  # uv (from PyPI, into the venv) installs the pinned files in seconds where pip takes half a
-  # minute of a fresh clone's set-up; pip does it when uv cannot be had (no route to PyPI, only a
-  # local index). Both compile the bytecode now: where PYTHONDONTWRITEBYTECODE is set, no
-  # process writes it later, and every one (a test's worker, gunicorn) would compile its
-  # imports again (a fresh clone's suite took a quarter longer so).
-  if ! { "$VENV/bin/pip" install --quiet --disable-pip-version-check uv >/dev/null 2>&1 &&
-    "$VENV/bin/uv" pip install --quiet --compile-bytecode --python "$VENV/bin/python" "${files[@]/#/--requirement=}"; }; then
+  # uv (from PyPI, put into the venv by this Python's pip) installs the pinned files in seconds
+  # where pip takes half a minute of a fresh clone's set-up; the venv's own pip does it when uv
+  # cannot be had (no route to PyPI, only a local index). Both compile the bytecode now: where
+  # PYTHONDONTWRITEBYTECODE is set, no process writes it later, and every one (a test's worker,
+  # gunicorn) would compile its imports again (a fresh clone's suite took a quarter longer so).
+  if ! { ensure_uv && "$VENV/bin/uv" pip install --quiet --compile-bytecode --python "$VENV/bin/python" "${files[@]/#/--requirement=}"; }; then
+    [ -x "$VENV/bin/pip" ] || "$VENV/bin/python" -m ensurepip --default-pip >/dev/null
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "${files[@]/#/--requirement=}"
   fi
   for file in "${files[@]}"; do
     stamp "$file" >"$VENV/.${file%.txt}.sha256"
   done
+}
+
+# uv in the venv: by this Python's pip (aimed at the venv), else by the venv's own pip.
+ensure_uv() {
+  [ -x "$VENV/bin/uv" ] && return 0
+  { "$PY" -m pip --python "$VENV/bin/python" install --quiet --disable-pip-version-check uv ||
+    { { [ -x "$VENV/bin/pip" ] || "$VENV/bin/python" -m ensurepip --default-pip; } &&
+      "$VENV/bin/pip" install --quiet --disable-pip-version-check uv; }; } >/dev/null 2>&1
 }
 
 ensure_redis_server() {

@@ -169,21 +169,24 @@ PY
 }
 
 ensure_venv() {
+  # uv, when this machine has it, makes the venv and installs the pinned file in seconds; pip
+  # otherwise (a venv made for uv has no pip: it gets one when uv is gone at a later upgrade).
+  # Both write the bytecode now: the services' user cannot write it into the venv later.
+  local installer=pip
+  if command -v uv >/dev/null 2>&1; then installer=uv; fi
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
-    "$PYTHON" -m venv "$VENV"
+    if [ "$installer" = uv ]; then "$PYTHON" -m venv --without-pip "$VENV"; else "$PYTHON" -m venv "$VENV"; fi
     APP_CHANGED=1
   fi
   local stamp="$VENV/.requirements.sha256" want
   want="$(sha256sum "$APP_DIR/requirements.txt" | cut -d' ' -f1)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    # uv, when this machine has it, installs the pinned file in seconds; pip otherwise. Both write
-    # the bytecode now: the services' user cannot write it into the venv later.
-    if command -v uv >/dev/null 2>&1; then
-      say "installing requirements.txt into $VENV with uv"
+    say "installing requirements.txt into $VENV with $installer"
+    if [ "$installer" = uv ]; then
       uv pip install --quiet --compile-bytecode --python "$VENV/bin/python" -r "$APP_DIR/requirements.txt"
     else
-      say "installing requirements.txt into $VENV with pip"
+      [ -x "$VENV/bin/pip" ] || "$VENV/bin/python" -m ensurepip --default-pip >/dev/null
       "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$APP_DIR/requirements.txt"
     fi
     echo "$want" >"$stamp"

@@ -35,8 +35,9 @@ INSTALL_SH = BASE_DIR / "deploy" / "install.sh"
 ACCEPTED_DEPLOY_WARNINGS = {"security.W021"}
 
 
-def _clean_env() -> dict[str, str]:
-    """What a root shell has: no test settings leak into the installed app."""
+def _clean_env(*, uv: bool = True) -> dict[str, str]:
+    """What a root shell has: no test settings leak into the installed app. With `uv`, the dev
+    venv's uv is on the PATH (when make test put one there), as on a machine that has it."""
     keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "http_proxy", "https_proxy", "no_proxy"}
     keep |= {"SSL_CERT_FILE", "SSL_CERT_DIR"}  # the machine's CA bundle, for uv as for pip's config
     env = {key: value for key, value in os.environ.items() if key in keep or key.startswith("PIP_")}
@@ -45,7 +46,7 @@ def _clean_env() -> dict[str, str]:
     env["PIP_NO_COMPILE"] = "1"
     venv_bin = str(BASE_DIR / ".venv" / "bin")
     env["PATH"] = os.pathsep.join(
-        [*_uv_only(), *(p for p in env.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p != venv_bin)]
+        [*(_uv_only() if uv else []), *(p for p in env.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p != venv_bin)]
     )
     return env
 
@@ -62,10 +63,12 @@ def _uv_only() -> list[str]:
     return [str(folder)]
 
 
-def run_install(prefix: Path, *args: str, timeout: float = 170) -> subprocess.CompletedProcess[str]:
+def run_install(
+    prefix: Path, *args: str, timeout: float = 170, uv: bool = True
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         ["bash", str(INSTALL_SH), *args, "--prefix", str(prefix)],
-        env=_clean_env(),
+        env=_clean_env(uv=uv),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -236,11 +239,18 @@ def test_upgrade_brings_source_changes_and_keeps_the_env_file(prefix: Path, tmp_
         BASE_DIR, source, ignore=shutil.ignore_patterns(".venv", "var", ".git", "__pycache__", "*_cache")
     )
     (source / "deploy" / "NEW_FILE").write_text("new\n")
+    requirements = (source / "requirements.txt").read_text()
+    (source / "requirements.txt").write_text(requirements + "# a changed requirements file\n")
     env_bytes = (prefix / "etc/left4me/env").read_bytes()
 
-    run_install(prefix, "upgrade", "--no-systemd", "--source", str(source))
+    # On a machine without uv (most servers) the upgrade installs with pip, into a venv that uv
+    # made without one when the first install had uv.
+    upgraded = run_install(prefix, "upgrade", "--no-systemd", "--source", str(source), uv=False)
+    assert f"installing requirements.txt into {prefix}/opt/left4me/.venv with pip" in upgraded.stdout
+    assert os.access(prefix / "opt/left4me/.venv/bin/pip", os.X_OK)
     assert (prefix / "opt/left4me/deploy/NEW_FILE").read_text() == "new\n"
     (source / "deploy" / "NEW_FILE").unlink()
+    (source / "requirements.txt").write_text(requirements)
     run_install(prefix, "upgrade", "--no-systemd", "--source", str(source))
     assert not (prefix / "opt/left4me/deploy/NEW_FILE").exists()
     assert (prefix / "etc/left4me/env").read_bytes() == env_bytes
