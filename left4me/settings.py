@@ -130,6 +130,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "left4me.views.live_pages",
             ],
             # Sizes and counts read one way on every page (left4me/units.py).
             "builtins": ["left4me.templatetags.units"],
@@ -245,6 +246,9 @@ LEFT4ME_DEFAULT_HOST = env_str("LEFT4ME_DEFAULT_HOST", LEFT4ME_HOST)
 LEFT4ME_WORKER_QUEUE = env_str(
     "LEFT4ME_WORKER_QUEUE", "celery" if LEFT4ME_HOST == "local" else f"host-{LEFT4ME_HOST}"
 )
+# How often an open page asks for news: the overlay page of a running build and the server lines
+# this often, a job page twice as often (its log lines).
+LEFT4ME_PAGE_POLL_SECONDS = env_float("LEFT4ME_PAGE_POLL_SECONDS", 2.0, above=0.09)
 # A host's worker reports free space and cache size this often; a host silent for
 # LEFT4ME_HOST_DOWN_AFTER_SECONDS is shown down (its jobs wait in its queue).
 LEFT4ME_HOST_REPORT_SECONDS = env_float("LEFT4ME_HOST_REPORT_SECONDS", 30.0)

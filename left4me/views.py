@@ -82,3 +82,8 @@ def health_response(*, detail: bool) -> JsonResponse:
 def is_local(request: HttpRequest) -> bool:
     """The request comes from this host (behind the proxy: nginx was reached from this host)."""
     return client_ip(request) in LOCAL_ADDRESSES
+
+
+def live_pages(request: HttpRequest) -> dict[str, int]:
+    """Context for every page: how often its scripts ask for news (LEFT4ME_PAGE_POLL_SECONDS)."""
+    return {"page_poll_ms": round(settings.LEFT4ME_PAGE_POLL_SECONDS * 1000)}

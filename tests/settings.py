@@ -21,3 +21,5 @@ LEFT4ME_HEALTH_CACHE_SECONDS = 0.0
 # Hundreds of tests make users: Django's default (PBKDF2, a million rounds, ~0.2 s a password)
 # would be most of the suite's time. Production keeps the default (left4me/settings.py).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Open pages ask for news five times as often: the browser tests wait on them.
+LEFT4ME_PAGE_POLL_SECONDS = 0.4

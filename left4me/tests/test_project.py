@@ -110,3 +110,12 @@ def test_ensure_admin_takes_password_from_env(monkeypatch: pytest.MonkeyPatch, d
     call_command("ensure_admin", stdout=out)
     assert "chosen-by-operator" not in out.getvalue()
     assert django_user_model.objects.get(username="admin").check_password("chosen-by-operator")
+
+
+def test_pages_ask_for_news_as_often_as_the_setting_says(client: Client, django_user_model, settings) -> None:
+    """LEFT4ME_PAGE_POLL_SECONDS reaches the scripts of every page (overlay, job, server lines)."""
+    client.force_login(django_user_model.objects.create_user("carol", password="pw-123456"))
+    settings.LEFT4ME_PAGE_POLL_SECONDS = 5
+    assert b'<body data-poll-ms="5000">' in client.get("/overlays/").content
+    settings.LEFT4ME_PAGE_POLL_SECONDS = 0.25
+    assert b'<body data-poll-ms="250">' in client.get("/servers/").content

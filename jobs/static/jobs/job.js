@@ -8,7 +8,7 @@
   var statusUrl = root.dataset.statusUrl;
   var lastSeq = parseInt(root.dataset.lastSeq, 10) || 0;
   var FINAL = ["succeeded", "failed", "cancelled"];
-  var POLL_MS = 1000;
+  var POLL_MS = (Number(document.body.dataset.pollMs) || 2000) / 2;
 
   function humanSize(n) {
     var units = ["bytes", "KiB", "MiB", "GiB", "TiB"];

@@ -5,7 +5,7 @@
   "use strict";
   var root = document.getElementById("overlay");
   if (!root) return;
-  var POLL_MS = 2000;
+  var POLL_MS = Number(document.body.dataset.pollMs) || 2000;
 
   var BOXES = 'input[form="bulk-items"][name="steam_id"]';
   var bulk = document.getElementById("bulk-items");

@@ -11,5 +11,5 @@
         .catch(function () {});
     });
   }
-  setInterval(refresh, 2000);
+  setInterval(refresh, Number(document.body.dataset.pollMs) || 2000);
 })();
