@@ -46,7 +46,10 @@ def _clean_env(*, uv: bool = True) -> dict[str, str]:
     env["PIP_NO_COMPILE"] = "1"
     venv_bin = str(BASE_DIR / ".venv" / "bin")
     env["PATH"] = os.pathsep.join(
-        [*(_uv_only() if uv else []), *(p for p in env.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p != venv_bin)]
+        [
+            *(_uv_only() if uv else []),
+            *(p for p in env.get("PATH", "/usr/bin:/bin").split(os.pathsep) if p != venv_bin),
+        ]
     )
     return env
 
