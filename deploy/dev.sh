@@ -35,7 +35,7 @@ ensure_venv() {
   # PYTHONDONTWRITEBYTECODE is set, no process writes it later, and every one (a test's worker,
   # gunicorn) would compile its imports again (a fresh clone's suite took a quarter longer so).
   if ! { ensure_uv && "$VENV/bin/uv" pip install --quiet --compile-bytecode --python "$VENV/bin/python" "${files[@]/#/--requirement=}"; }; then
-    [ -x "$VENV/bin/pip" ] || "$VENV/bin/python" -m ensurepip --default-pip >/dev/null
+    ensure_pip
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "${files[@]/#/--requirement=}"
   fi
   for file in "${files[@]}"; do
@@ -47,8 +47,12 @@ ensure_venv() {
 ensure_uv() {
   [ -x "$VENV/bin/uv" ] && return 0
   { "$PY" -m pip --python "$VENV/bin/python" install --quiet --disable-pip-version-check uv ||
-    { { [ -x "$VENV/bin/pip" ] || "$VENV/bin/python" -m ensurepip --default-pip; } &&
-      "$VENV/bin/pip" install --quiet --disable-pip-version-check uv; }; } >/dev/null 2>&1
+    { ensure_pip && "$VENV/bin/pip" install --quiet --disable-pip-version-check uv; }; } >/dev/null 2>&1
+}
+
+# pip in the venv (made without it), once something needs it.
+ensure_pip() {
+  [ -x "$VENV/bin/pip" ] || "$VENV/bin/python" -m ensurepip --default-pip >/dev/null
 }
 
 ensure_redis_server() {
