@@ -122,8 +122,7 @@ cmd_run() {
     mkdir -p "$LEFT4ME_ROOT/redis"
     procs=(redis "${procs[@]}")
   fi
-  "$VENV/bin/python" manage.py migrate --noinput
-  "$VENV/bin/python" manage.py collectstatic --noinput -v0
+  "$VENV/bin/python" manage.py migrate_and_collectstatic
   local admin_note
   admin_note="$("$VENV/bin/python" manage.py ensure_admin)"
   say "left4me at http://${LEFT4ME_BIND:-127.0.0.1:8000}/  (Ctrl-C stops everything)"

@@ -315,12 +315,11 @@ manage() {
 }
 
 # migrate also creates the periodic tasks (data migrations), so beat finds its schedule.
+# One start of Django for both: migrate creates a SQLite database with umask 0027 (it holds
+# password hashes and sessions: not world-readable), collectstatic keeps this script's umask.
 update_database_and_static() {
-  say "migrating the database"
-  # A SQLite database created here holds password hashes and sessions: not world-readable.
-  (umask 0027 && manage migrate --noinput)
-  say "collecting static files"
-  manage collectstatic --noinput --verbosity 0
+  say "migrating the database and collecting static files"
+  manage migrate_and_collectstatic
 }
 
 # Units go in with the paths of this prefix; UNITS_CHANGED=1 when any unit file changed.
