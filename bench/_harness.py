@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported for real inside the functions, once setup() has co
     from jobs.models import Job
     from overlays.models import Overlay
     from tests.support.fakesteam import FakeSteam
+    from tests.support.forked import ForkedWorker
     from workshop.models import WorkshopItem
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,7 +117,7 @@ def start_steam(*, rate_limit: int | None = None, api_latency: float = 0.0) -> F
     return steam
 
 
-def start_quiet_worker(*, concurrency: int = 2, gossip: bool = False, **env: str) -> subprocess.Popen[bytes]:
+def start_quiet_worker(*, concurrency: int = 2, gossip: bool = False, **env: str) -> ForkedWorker:
     """tests.support.workers.start_worker with the worker's output in ROOT/worker-N.log, not on the terminal."""
     from tests.support.workers import start_worker
 

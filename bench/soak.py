@@ -18,6 +18,7 @@ import os
 import random
 import re
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from jobs.models import Job
     from overlays.models import Overlay
     from tests.support.fakesteam import ApiStep, FakeFile, FakeSteam, Step
+    from tests.support.forked import ForkedWorker
 
 KiB = 2**10
 USERS = 4
@@ -155,7 +157,7 @@ class World:
     rng: random.Random
     steam: Any  # the ChaosSteam
     versions: dict[tuple[str, int], int] = field(default_factory=dict)  # (id, time_updated) -> size
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    workers: list[ForkedWorker] = field(default_factory=list)
     beat: subprocess.Popen[bytes] | None = None
     redis: subprocess.Popen[bytes] | None = None
     kills: Counter[str] = field(default_factory=Counter)
@@ -190,7 +192,7 @@ def start_processes(world: World) -> None:
     world.beat = start_beat()
 
 
-def start_worker() -> subprocess.Popen[bytes]:
+def start_worker() -> ForkedWorker:
     return h.start_quiet_worker(concurrency=2, gossip=True, queues="celery,housekeeping")
 
 
@@ -267,8 +269,10 @@ def note_stopped_workers(world: World) -> None:
 def stop_processes(world: World) -> None:
     from tests.support.workers import stop_worker
 
-    for proc in [*world.workers, *([world.beat] if world.beat else [])]:
-        stop_worker(proc)
+    for worker in world.workers:
+        stop_worker(worker)
+    if world.beat:
+        stop_worker(world.beat)
 
 
 # --- the users ---------------------------------------------------------------------------------
@@ -604,10 +608,15 @@ def check_outside(watched_tmp: Path, repo_before: set[str]) -> Check:
     outside = Check("nothing was written outside LEFT4ME_ROOT (TMPDIR of every process, the checkout)")
     for name in sorted(os.listdir(watched_tmp)):
         path = watched_tmp / name
-        # billiard's (Celery's pool) own empty folder, whose cleanup a SIGKILL skips
-        if name.startswith("pymp-") and path.is_dir() and not os.listdir(path):
-            path.rmdir()
-            continue
+        if name.startswith("pymp-") and path.is_dir():
+            inside = list(path.iterdir())
+            if not inside:  # billiard's (Celery's pool) own folder, whose cleanup a SIGKILL skips
+                path.rmdir()
+                continue
+            # the socket of the fork server the workers start from (tests.support.forked), which
+            # multiprocessing removes at this process's exit
+            if all(stat.S_ISSOCK(entry.lstat().st_mode) for entry in inside):
+                continue
         outside.broken.append(str(path))
     outside.broken += [f"checkout: {line}" for line in sorted(repo_listing() - repo_before)]
     return outside

@@ -11,6 +11,7 @@ one process (SHARED_SET_UP); every other test goes to whichever process is free.
 
 from __future__ import annotations
 
+import multiprocessing.util
 import os
 import shutil
 import subprocess
@@ -93,7 +94,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         stop_private_postgres(_postgres)
     shutil.rmtree(_ROOT, ignore_errors=True)
     if _TEMP_BASE is not None:  # made by this process (the xdist ones found TMPDIR set)
-        shutil.rmtree(_TEMP_BASE, ignore_errors=True)
+        # At exit, after multiprocessing removed its own folder in there (the fork server of
+        # tests.support.forked keeps its socket in it).
+        multiprocessing.util.Finalize(
+            None, shutil.rmtree, args=(_TEMP_BASE,), kwargs={"ignore_errors": True}, exitpriority=-200
+        )
 
 
 # Tests whose module or package fixtures cost seconds: the browser suite (chromium, a worker and

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +13,8 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.db import connection
+
+from tests.support.forked import ForkedWorker
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -50,21 +51,21 @@ def database_url() -> str:
 
 def start_worker(
     *, concurrency: int = 2, queues: str | None = None, gossip: bool = False, **env: str
-) -> subprocess.Popen:
+) -> ForkedWorker:
     """A worker as left4me-worker runs: the shared queue and the housekeeping queue. Without
     gossip and mingle unless `gossip` (the service runs with both: their pub/sub channel changes
     how the worker notices a lost Redis)."""
     queues = queues or f"celery,{settings.LEFT4ME_HOUSEKEEPING_QUEUE}"
     cmd = [
-        sys.executable, "-m", "celery", "-A", "left4me", "worker", "--loglevel", "INFO",
+        "-A", "left4me", "worker", "--loglevel", "INFO",
         "--concurrency", str(concurrency), "--queues", queues,
         *([] if gossip else ["--without-gossip", "--without-mingle"]),
         "--hostname", f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
     ]  # fmt: skip
-    return subprocess.Popen(cmd, cwd=BASE_DIR, env=worker_env(**env), start_new_session=True)
+    return ForkedWorker(cmd, cwd=str(BASE_DIR), env=worker_env(**env))
 
 
-def stop_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
+def stop_worker(proc: ForkedWorker | subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, sig)
         try:
@@ -75,7 +76,7 @@ def stop_worker(proc: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
 
 
 @contextmanager
-def running_worker(**kwargs: object) -> Iterator[subprocess.Popen]:
+def running_worker(**kwargs: object) -> Iterator[ForkedWorker]:
     proc = start_worker(**kwargs)  # type: ignore[arg-type]
     try:
         yield proc
