@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Count, Sum
 from django.urls import reverse
 
 from left4me.models import Host, host_default_pk
-from overlays.states import HEALTH_COUNTS, LinkState, recorded_case, recorded_q
+from overlays.states import READY, LinkState, recorded_case, recorded_q
 from workshop.models import WorkshopItem
 from workshop.steam import item_url
 from workshop.vpk import paths_unpack
@@ -113,6 +116,23 @@ class Health:
     size: int = 0
     pinned: int = 0
 
+    @classmethod
+    def of(cls, rows: Iterable[tuple[str, int, int | None]]) -> Health:
+        """From rows of (recorded state, links, their bytes)."""
+        links: Counter[str] = Counter()
+        size = 0
+        for state, count, state_size in rows:
+            links[state] += count
+            size += state_size or 0
+        return cls(
+            total=links.total(),
+            ready=sum(links[state] for state in READY),
+            failed=links[LinkState.FAILED],
+            skipped=links[LinkState.SKIPPED],
+            size=size,
+            pinned=links[LinkState.PINNED],
+        )
+
 
 class LinkQuerySet(models.QuerySet["OverlayWorkshopItem"]):
     def with_state(self) -> LinkQuerySet:
@@ -126,16 +146,20 @@ class LinkQuerySet(models.QuerySet["OverlayWorkshopItem"]):
 
     def health(self) -> Health:
         """Counts and size of these links (one query)."""
-        totals = self.aggregate(**HEALTH_COUNTS)
-        return Health(**{name: value or 0 for name, value in totals.items()})
+        return Health.of(self._by_recorded_state())
 
     def health_by_overlay(self) -> dict[int, Health]:
         """overlay id -> the Health of its links among these (one query)."""
-        rows = self.order_by().values("overlay_id").annotate(**HEALTH_COUNTS)
-        return {
-            pk: Health(*(value or 0 for value in counts))
-            for pk, *counts in rows.values_list("overlay_id", *HEALTH_COUNTS)
-        }
+        rows: dict[int, list[tuple[str, int, int | None]]] = defaultdict(list)
+        for pk, *counts in self._by_recorded_state("overlay_id"):
+            rows[pk].append(tuple(counts))
+        return {pk: Health.of(counts) for pk, counts in rows.items()}
+
+    def _by_recorded_state(self, *keys: str) -> models.QuerySet[OverlayWorkshopItem, tuple[Any, ...]]:
+        """(*keys, recorded state, links, their bytes) rows: grouped by one CASE, which Django
+        builds in half the time of a filtered count per state."""
+        grouped = self.order_by().annotate(state=recorded_case()).values_list(*keys, "state")
+        return grouped.annotate(count=Count("id"), size=Sum("item__file_size"))
 
 
 class OverlayWorkshopItem(models.Model):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import models
-from django.db.models import Case, Count, F, Q, Sum, Value, When
+from django.db.models import Case, F, Q, Value, When
 
 from jobs.models import JobItem
 from workshop.cache import CacheState
@@ -69,16 +69,9 @@ def recorded_case() -> Case:
 FILTERS = (*RECORDED, LinkState.DOWNLOADING)
 FILTER_CHOICES = [(state.value, state.label) for state in LinkState if state in FILTERS]
 
-# The overlay's health ("20/21 ready · 1 failed · 3.2 GB"): ready is in its folder as wanted,
-# cached at Steam's upload or pinned.
-HEALTH_COUNTS = {
-    "total": Count("id"),
-    "ready": Count("id", filter=recorded_q(LinkState.PINNED) | recorded_q(LinkState.CACHED)),
-    "failed": Count("id", filter=recorded_q(LinkState.FAILED)),
-    "skipped": Count("id", filter=recorded_q(LinkState.SKIPPED)),
-    "size": Sum("item__file_size"),
-    "pinned": Count("id", filter=recorded_q(LinkState.PINNED)),
-}
+# The overlay's health ("20/21 ready · 1 failed · 3.2 GB") counts links by recorded state: ready
+# is in its folder as wanted, cached at Steam's upload or pinned.
+READY = (LinkState.PINNED, LinkState.CACHED)
 
 # --- what is on disk ----------------------------------------------------------------------------
 
