@@ -4,8 +4,8 @@ Celery workers, the session's private Redis and a fake Steam that looks like the
 Everything here runs in one process except the workers: the live server (pytest-django's, a
 thread) and the test share the SQLite test database file, which the workers open by
 ``DATABASE_URL`` (tests.support.workers.worker_env). The fake Steam, the worker and the browser
-start once for the package; each test gets a fresh browser context (cookies) and a flushed
-database.
+start once for the package, and so does the browser tab (cookies cleared, size and page reset
+after each test); each test gets a flushed database.
 
 ``LEFT4ME_SCREENSHOTS=DIR`` (``make screenshots``) saves the README's pictures into DIR as the
 tests pass the pages they show.
@@ -91,12 +91,16 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
-@pytest.fixture
-def page(browser: Browser, live_server: Any, worker: Any, _steam_settings: None) -> Iterator[Page]:
-    """A fresh browser tab (its own cookies) on the live server, 1280x900 unless a test resizes it.
-    An uncaught script error or a Content-Security-Policy violation on any page fails the test
-    (a test that wants one reads and clears ``csp_violations(tab)``)."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+VIEWPORT = {"width": 1280, "height": 900}
+CSP_VIOLATION = "Content Security Policy"  # chromium's console message for each refusal
+_VIOLATIONS: dict[int, list[str]] = {}
+
+
+@pytest.fixture(scope="package")
+def _tab(browser: Browser, live_server: Any) -> Iterator[tuple[Page, list[str], list[str]]]:
+    """One tab for the package (a new one costs chromium a renderer: a third of a second), with
+    the script errors and Content-Security-Policy violations it logs."""
+    context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)  # type: ignore[arg-type]
     context.set_default_timeout(10_000)
     tab = context.new_page()
     errors: list[str] = []
@@ -104,16 +108,30 @@ def page(browser: Browser, live_server: Any, worker: Any, _steam_settings: None)
     tab.on("pageerror", lambda exc: errors.append(str(exc)))
     tab.on("console", lambda msg: violations.append(msg.text) if CSP_VIOLATION in msg.text else None)
     _VIOLATIONS[id(tab)] = violations
+    yield tab, errors, violations
+    context.close()
+
+
+@pytest.fixture
+def page(
+    _tab: tuple[Page, list[str], list[str]], live_server: Any, worker: Any, _steam_settings: None
+) -> Iterator[Page]:
+    """The tab on the live server, as a new one: no cookies (logged out), 1280x900 unless a test
+    resizes it, no page open before. An uncaught script error or a Content-Security-Policy
+    violation on any page fails the test (a test that wants one reads and clears
+    ``csp_violations(tab)``)."""
+    tab, errors, violations = _tab
+    errors.clear()
+    violations.clear()
     expect.set_options(timeout=10_000)
     yield tab
-    context.close()
-    del _VIOLATIONS[id(tab)]
+    tab.goto("about:blank")  # the page's polling ends before the database is emptied
+    for other in tab.context.pages[1:]:
+        other.close()
+    tab.context.clear_cookies()
+    tab.set_viewport_size(VIEWPORT)  # type: ignore[arg-type]
     assert not errors, f"script errors on the page: {errors}"
     assert not violations, f"Content-Security-Policy violations on the page: {violations}"
-
-
-CSP_VIOLATION = "Content Security Policy"  # chromium's console message for each refusal
-_VIOLATIONS: dict[int, list[str]] = {}
 
 
 def csp_violations(tab: Page) -> list[str]:
