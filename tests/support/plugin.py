@@ -2,10 +2,10 @@
 private Redis for the whole session, so every test, and every worker process a test starts, sees
 the same isolated paths and broker.
 
-Under pytest-xdist (`make test` runs two processes) each process imports this anew: each gets its
+Under pytest-xdist (`make test` runs three processes) each process imports this anew: each gets its
 own root and Redis. A private PostgreSQL cluster is started once, by the main process, and the
 xdist processes inherit its URL through LEFT4ME_TEST_DATABASE_URL; pytest-django gives each
-its own test database on it (test_left4me_gw0, _gw1). Tests that share a costly set-up run in
+its own test database on it (test_left4me_gw0, _gw1, _gw2). Tests that share a costly set-up run in
 one process (SHARED_SET_UP); every other test goes to whichever process is free.
 """
 
@@ -42,7 +42,7 @@ def _temp_on_tmpfs() -> Path | None:
     return base
 
 
-_TMPFS_ROOM = 6 * 2**30  # the largest test writes ~1 GiB; two processes, and chromium's share
+_TMPFS_ROOM = 6 * 2**30  # the largest test writes ~1 GiB; three processes, and chromium's share
 _TEMP_BASE = _temp_on_tmpfs()
 _ROOT = Path(tempfile.mkdtemp(prefix="left4me-test-"))
 os.environ["LEFT4ME_ROOT"] = str(_ROOT)
