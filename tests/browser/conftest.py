@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from django.test.utils import override_settings
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
 from tests.support.fakesteam import FakeSteam
 from tests.support.workers import running_worker
@@ -91,7 +91,7 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
-VIEWPORT = {"width": 1280, "height": 900}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 CSP_VIOLATION = "Content Security Policy"  # chromium's console message for each refusal
 _VIOLATIONS: dict[int, list[str]] = {}
 
@@ -100,7 +100,7 @@ _VIOLATIONS: dict[int, list[str]] = {}
 def _tab(browser: Browser, live_server: Any) -> Iterator[tuple[Page, list[str], list[str]]]:
     """One tab for the package (a new one costs chromium a renderer: a third of a second), with
     the script errors and Content-Security-Policy violations it logs."""
-    context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)  # type: ignore[arg-type]
+    context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
     context.set_default_timeout(10_000)
     tab = context.new_page()
     errors: list[str] = []
@@ -129,7 +129,7 @@ def page(
     for other in tab.context.pages[1:]:
         other.close()
     tab.context.clear_cookies()
-    tab.set_viewport_size(VIEWPORT)  # type: ignore[arg-type]
+    tab.set_viewport_size(VIEWPORT)
     assert not errors, f"script errors on the page: {errors}"
     assert not violations, f"Content-Security-Policy violations on the page: {violations}"
 

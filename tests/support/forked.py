@@ -1,7 +1,7 @@
 """Celery workers forked from a process that has imported Celery, kombu and Django already
 (multiprocessing's fork server), instead of a new Python each: a test's worker answers its first
-task 1.5 s after it is asked for, against 2.4 s (medians of 5, in turn). Nothing here reads Django's settings: each worker reads its own, from
-the environment it is given, after the fork.
+task 1.5 s after it is asked for, against 2.4 s (medians of 5, in turn). Nothing here reads
+Django's settings: each worker reads its own, from the environment it is given, after the fork.
 
 `ForkedWorker` answers the subprocess.Popen calls the tests make (pid, poll, wait, returncode),
 and a worker leads its own process group, as start_new_session gives a Popen."""
