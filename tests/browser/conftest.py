@@ -27,7 +27,11 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwr
 from tests.support.fakesteam import FakeSteam
 from tests.support.workers import running_worker
 
-CHROMIUM = os.environ.get("LEFT4ME_CHROMIUM", "/usr/bin/chromium")
+# make test names the binary (chromium's headless build where it can); the same choice here.
+CHROMIUM = os.environ.get("LEFT4ME_CHROMIUM") or next(
+    (path for path in ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium") if os.access(path, os.X_OK)),
+    "/usr/bin/chromium-headless-shell",
+)
 PASSWORD = "correct horse battery"
 
 # What the fake Steam holds (ids are picked so the titles differ; see fakesteam.item_title).
@@ -78,8 +82,8 @@ def worker(django_db_setup: None, _steam_settings: None) -> Iterator[Any]:
 def browser() -> Iterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         raise pytest.UsageError(
-            f"{CHROMIUM} is missing: `make test` installs chromium with apt as root "
-            "(or: sudo apt-get install chromium; LEFT4ME_CHROMIUM names another binary)"
+            f"{CHROMIUM} is missing: `make test` installs chromium-headless-shell with apt as root "
+            "(or: sudo apt-get install chromium-headless-shell; LEFT4ME_CHROMIUM names another binary)"
         )
     # Playwright's sync API keeps an event loop in this thread; the ORM calls the tests make
     # beside it are still plain synchronous code.
