@@ -1,16 +1,16 @@
-"""Settings come from the environment: each is read in a fresh interpreter with its own env."""
+"""Settings come from the environment: each is read in a fresh interpreter with its own env (forked
+from the suite's fork server, which has imported Django but never read its settings)."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from left4me import env as envmod
+from tests.support.forked import run_python
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 
@@ -37,9 +37,7 @@ def read_settings(tmp_path: Path, **env: str) -> dict:
     base.update({"LEFT4ME_ROOT": str(tmp_path / "root"), "DJANGO_SETTINGS_MODULE": "left4me.settings"})
     base.pop("SENTRY_DSN", None)
     base.update(env)
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=BASE_DIR, env=base, capture_output=True, text=True, check=False
-    )
+    out = run_python(PROBE, env=base, cwd=str(BASE_DIR))
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
