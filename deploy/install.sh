@@ -171,7 +171,8 @@ PY
 ensure_venv() {
   # uv, when this machine has it, makes the venv and installs the pinned file in seconds; pip
   # otherwise (a venv made for uv has no pip: it gets one when uv is gone at a later upgrade).
-  # Both write the bytecode now: the services' user cannot write it into the venv later.
+  # Both write the bytecode now: the services' user cannot write it into the venv later (unless
+  # the caller says otherwise with each installer's own switch: PIP_NO_COMPILE, UV_COMPILE_BYTECODE=0).
   local installer=pip
   if command -v uv >/dev/null 2>&1; then installer=uv; fi
   if [ ! -x "$VENV/bin/python" ]; then
@@ -184,7 +185,7 @@ ensure_venv() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     say "installing requirements.txt into $VENV with $installer"
     if [ "$installer" = uv ]; then
-      uv pip install --quiet --compile-bytecode --python "$VENV/bin/python" -r "$APP_DIR/requirements.txt"
+      UV_COMPILE_BYTECODE="${UV_COMPILE_BYTECODE:-1}" uv pip install --quiet --python "$VENV/bin/python" -r "$APP_DIR/requirements.txt"
     else
       [ -x "$VENV/bin/pip" ] || "$VENV/bin/python" -m ensurepip --default-pip >/dev/null
       "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$APP_DIR/requirements.txt"

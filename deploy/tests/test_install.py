@@ -40,9 +40,10 @@ def _clean_env(*, uv: bool = True) -> dict[str, str]:
     keep = {"PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "http_proxy", "https_proxy", "no_proxy"}
     keep |= {"SSL_CERT_FILE", "SSL_CERT_DIR"}  # the machine's CA bundle, for uv as for pip's config
     env = {key: value for key, value in os.environ.items() if key in keep or key.startswith("PIP_")}
-    # pip's compiling of every installed module is pip's own work (and most of an install's
-    # time here); the app compiles what it imports.
+    # The installers' compiling of every installed module is their own work (and most of an
+    # install's time here: 10 s of CPU for uv); the app compiles what it imports.
     env["PIP_NO_COMPILE"] = "1"
+    env["UV_COMPILE_BYTECODE"] = "0"
     venv_bin = str(BASE_DIR / ".venv" / "bin")
     env["PATH"] = os.pathsep.join(
         [
