@@ -11,6 +11,7 @@ one process (SHARED_SET_UP); every other test goes to whichever process is free.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing.util
 import os
 import shutil
@@ -99,6 +100,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         multiprocessing.util.Finalize(
             None, shutil.rmtree, args=(_TEMP_BASE,), kwargs={"ignore_errors": True}, exitpriority=-200
         )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A test process makes objects by the million (querysets, responses, test data): the garbage
+    # collector looks at its young objects every 50,000 allocations instead of 700 (its full
+    # collections took 4.4 s to 5.5 s of a 115 s run of the overlays and workshop tests, 0.6 s so).
+    gc.set_threshold(50_000, 20, 20)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # What collection imported (Django, the apps, the test modules) lives to the end: frozen, no
+    # collection walks it again.
+    gc.freeze()
 
 
 # Tests whose module or package fixtures cost seconds: the browser suite (chromium, a worker and
