@@ -94,9 +94,20 @@ def many_empty_entries(path: Path, count: int) -> Path:
     """A VPK of `count` empty files with distinct 3-byte names in one folder (any byte but NUL:
     most names are not UTF-8), written directly: a crafted tree no tool would make, packed as
     densely as the format allows (22 bytes an entry; 3,000,000 of them are a 63 MiB tree)."""
-    alphabet = [bytes([b]) for b in range(1, 256)]
     entry = struct.pack("<IHHIIH", 0, 0, 0x7FFF, 0, 0, 0xFFFF)
-    names = (a + b + c for a in alphabet for b in alphabet for c in alphabet)
-    tree = b"dat\0folder\0" + b"".join(next(names) + b"\0" + entry for _ in range(count)) + b"\0\0\0"
+    size = 3 + 1 + len(entry)  # name, NUL, entry
+    if count > 255**3:
+        raise ValueError(f"at most {255**3} distinct 3-byte names")
+    # Built a column at a time (the k-th entry's name is its index in base 255, digits 1 to 255):
+    # 3,000,000 entries in under a second, where a loop over them took 4 s.
+    entries = bytearray(size * count)
+    digits = bytes(range(1, 256))
+    for place, weight in enumerate((255 * 255, 255, 1)):
+        column = b"".join(bytes([d]) * weight for d in digits[: count // weight + 1])
+        column *= count // len(column) + 1
+        entries[place::size] = column[:count]
+    for offset, byte in enumerate(entry):
+        entries[4 + offset :: size] = bytes([byte]) * count
+    tree = b"dat\0folder\0" + bytes(entries) + b"\0\0\0"
     path.write_bytes(struct.pack("<III", 0x55AA1234, 1, len(tree)) + tree)
     return path
